@@ -1,0 +1,48 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// The layout mirrors the data flow (docs/architecture.md):
+//   KubeModel (API objects, manifests) -> ProxyCore (DesiredState, Plan, renderer)
+//   -> Kernel (the only code that talks to the kernel) ; kube-ipvs wires them.
+let package = Package(
+    name: "kube-ipvs",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "kube-ipvs", targets: ["kube-ipvs"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+    ],
+    targets: [
+        // MARK: - Pure targets (no Glibc, no logging)
+        .target(name: "KubeModel", dependencies: [.product(name: "Yams", package: "Yams")]),
+        .target(name: "ProxyCore", dependencies: ["KubeModel"]),
+
+        // MARK: - C libraries (system-library targets; flags from pkg-config)
+        .systemLibrary(name: "CNetlink", pkgConfig: "libnl-genl-3.0 libnl-route-3.0",
+                       providers: [.apt(["libnl-3-dev", "libnl-genl-3-dev", "libnl-route-3-dev"])]),
+        .systemLibrary(name: "CIPSet", pkgConfig: "libipset", providers: [.apt(["libipset-dev"])]),
+        .systemLibrary(name: "CIPTC", pkgConfig: "libiptc", providers: [.apt(["libiptc-dev"])]),
+
+        // MARK: - The only code that talks to the kernel
+        .target(name: "Kernel", dependencies: ["ProxyCore", "KubeModel", "CNetlink", "CIPSet", "CIPTC"]),
+
+        // MARK: - CLI (wiring only)
+        .executableTarget(
+            name: "kube-ipvs",
+            dependencies: [
+                "KubeModel", "ProxyCore", "Kernel",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+
+        // MARK: - Tests
+        .testTarget(name: "KubeModelTests", dependencies: ["KubeModel"]),
+        .testTarget(name: "ProxyCoreTests", dependencies: ["ProxyCore", "KubeModel"],
+                    resources: [.copy("Golden")]),
+        .testTarget(name: "KernelTests", dependencies: ["Kernel", "ProxyCore", "KubeModel"],
+                    resources: [.copy("Fixtures")]),
+        .testTarget(name: "CLITests", dependencies: []),
+    ]
+)

@@ -1,0 +1,2 @@
+// libipset (Debian: libipset-dev).
+#include <libipset/ipset.h>
