@@ -1,0 +1,193 @@
+import Foundation
+import Yams
+
+// MARK: - Manifests: YAML or JSON files, multi-document, `kind: List`, directories
+
+/// Reads Services, Endpoints, EndpointSlices and Nodes from manifest text, files and directories.
+public struct ManifestLoader: Sendable {
+    /// Namespace for objects whose metadata has none (kubectl's default).
+    public var defaultNamespace: String
+
+    public init(defaultNamespace: String = "default") { self.defaultNamespace = defaultNamespace }
+
+    /// The objects read and the problems found; invalid objects are left out of `snapshot`.
+    public struct Result: Sendable {
+        public var snapshot = ClusterSnapshot()
+        public var diagnostics: [Diagnostic] = []
+        /// Objects of kinds kube-ipvs does not use (Deployments, ...), by kind.
+        public var ignoredKinds: [String: Int] = [:]
+        public init() {}
+
+        mutating func merge(_ other: Result) {
+            snapshot.services += other.snapshot.services
+            snapshot.endpointSets += other.snapshot.endpointSets
+            snapshot.nodes += other.snapshot.nodes
+            diagnostics += other.diagnostics
+            for (k, v) in other.ignoredKinds { ignoredKinds[k, default: 0] += v }
+        }
+    }
+
+    /// Reads each path: a file, or a directory whose `.yaml`, `.yml` and `.json` files are read in name order.
+    public func load(paths: [String]) throws -> Result {
+        var result = Result()
+        for path in paths {
+            var isDir: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
+                throw ManifestError.notFound(path)
+            }
+            let files: [String]
+            if isDir.boolValue {
+                let names = try FileManager.default.contentsOfDirectory(atPath: path).sorted()
+                files = names.filter { $0.hasSuffix(".yaml") || $0.hasSuffix(".yml") || $0.hasSuffix(".json") }
+                    .map { (path as NSString).appendingPathComponent($0) }
+            } else {
+                files = [path]
+            }
+            for file in files {
+                guard let data = FileManager.default.contents(atPath: file), let text = String(data: data, encoding: .utf8) else {
+                    throw ManifestError.unreadable(file)
+                }
+                result.merge(parse(text: text, source: file))
+            }
+        }
+        return result
+    }
+
+    /// Parses manifest text (YAML or JSON, one or more documents).
+    public func parse(text: String, source: String = "<input>") -> Result {
+        var result = Result()
+        let documents: [Node]
+        do {
+            documents = Array(try Yams.compose_all(yaml: text))
+        } catch {
+            result.diagnostics.append(Diagnostic(kind: "document", object: source, field: "",
+                                                 message: "not valid YAML or JSON: \(ManifestLoader.describe(error))"))
+            return result
+        }
+        for (i, doc) in documents.enumerated() {
+            add(node: doc, where: "\(source) document \(i + 1)", into: &result)
+        }
+        return result
+    }
+
+    private func add(node: Node, where location: String, into result: inout Result) {
+        guard node.mapping != nil else {
+            if case .scalar(let s) = node, s.string.isEmpty { return }  // empty document
+            result.diagnostics.append(Diagnostic(kind: "document", object: location, field: "", message: "not an object"))
+            return
+        }
+        let kind = node["kind"]?.string ?? ""
+        if kind == "List" || kind.hasSuffix("List") && node["items"] != nil {
+            for (i, item) in (node["items"]?.sequence ?? []).enumerated() {
+                add(node: item, where: "\(location) items[\(i)]", into: &result)
+            }
+            return
+        }
+        let apiVersion = node["apiVersion"]?.string ?? ""
+        switch kind {
+        case "Service":
+            decode(ServiceResource.self, kind: kind, node: node, location: location, into: &result) { r, res in
+                switch r.checked(defaultNamespace: defaultNamespace) {
+                case .ok(let s): res.snapshot.services.append(s)
+                case .ignored: break
+                case .invalid(let d): res.diagnostics.append(d)
+                }
+            }
+        case "Endpoints":
+            decode(EndpointsResource.self, kind: kind, node: node, location: location, into: &result) { r, res in
+                switch r.checked(defaultNamespace: defaultNamespace) {
+                case .ok(let sets): res.snapshot.endpointSets += sets
+                case .ignored: break
+                case .invalid(let d): res.diagnostics.append(d)
+                }
+            }
+        case "EndpointSlice" where apiVersion.hasPrefix("discovery.k8s.io/") || apiVersion.isEmpty:
+            decode(EndpointSliceResource.self, kind: kind, node: node, location: location, into: &result) { r, res in
+                switch r.checked(defaultNamespace: defaultNamespace) {
+                case .ok(let set): res.snapshot.endpointSets.append(set)
+                case .ignored: break
+                case .invalid(let d): res.diagnostics.append(d)
+                }
+            }
+        case "Node":
+            decode(NodeResource.self, kind: kind, node: node, location: location, into: &result) { r, res in
+                switch r.checked() {
+                case .ok(let n): res.snapshot.nodes.append(n)
+                case .ignored: break
+                case .invalid(let d): res.diagnostics.append(d)
+                }
+            }
+        case "":
+            result.diagnostics.append(Diagnostic(kind: "document", object: location, field: "kind", message: "missing"))
+        default:
+            result.ignoredKinds[kind, default: 0] += 1
+        }
+    }
+
+    private func decode<T: Decodable>(_ type: T.Type, kind: String, node: Node, location: String,
+                                      into result: inout Result, then use: (T, inout Result) -> Void) {
+        do {
+            let value = try YAMLDecoder().decode(type, from: node)
+            use(value, &result)
+        } catch {
+            let name = node["metadata"]?["name"]?.string
+            let ns = node["metadata"]?["namespace"]?.string ?? defaultNamespace
+            let object = name.map { kind == "Node" ? $0 : "\(ns)/\($0)" } ?? location
+            let (field, message) = ManifestLoader.fieldAndMessage(error)
+            result.diagnostics.append(Diagnostic(kind: kind, object: object, field: field, message: message))
+        }
+    }
+
+    /// Turns a DecodingError into a dotted field path and a short message.
+    static func fieldAndMessage(_ error: Error) -> (String, String) {
+        func path(_ keys: [CodingKey]) -> String {
+            var out = ""
+            for k in keys {
+                if let i = k.intValue { out += "[\(i)]" } else { out += out.isEmpty ? k.stringValue : ".\(k.stringValue)" }
+            }
+            return out
+        }
+        guard let e = error as? DecodingError else { return ("", describe(error)) }
+        switch e {
+        case .typeMismatch(let t, let ctx):
+            return (path(ctx.codingPath), "wrong type (expected \(typeName(t)))")
+        case .valueNotFound(let t, let ctx):
+            return (path(ctx.codingPath), "missing value (expected \(typeName(t)))")
+        case .keyNotFound(let k, let ctx):
+            return (path(ctx.codingPath + [k]), "missing")
+        case .dataCorrupted(let ctx):
+            return (path(ctx.codingPath), ctx.debugDescription)
+        @unknown default:
+            return ("", describe(error))
+        }
+    }
+
+    static func typeName(_ t: Any.Type) -> String {
+        switch t {
+        case is Int.Type, is UInt16.Type, is UInt32.Type: return "an integer"
+        case is String.Type: return "a string"
+        case is Bool.Type: return "true or false"
+        default:
+            let n = "\(t)"
+            if n.hasPrefix("Array") { return "a list" }
+            if n.hasPrefix("Dictionary") { return "a map" }
+            return "an object"
+        }
+    }
+
+    static func describe(_ error: Error) -> String {
+        "\(error)".split(separator: "\n").first.map(String.init) ?? "\(error)"
+    }
+}
+
+/// A manifest path that cannot be read.
+public enum ManifestError: Error, CustomStringConvertible {
+    case notFound(String)
+    case unreadable(String)
+    public var description: String {
+        switch self {
+        case .notFound(let p): return "\(p): no such file or directory"
+        case .unreadable(let p): return "\(p): cannot read as UTF-8 text"
+        }
+    }
+}

@@ -1,0 +1,258 @@
+import Yams
+
+// MARK: - Configuration (KubeProxyConfiguration, kubeproxy.config.k8s.io/v1alpha1)
+//
+// Field names are upstream's so that an operator's existing file loads unchanged. Unknown fields
+// are an error naming the field (upstream's strict decoding does the same). Fields kube-ipvs does
+// not act on are accepted and listed in docs/configuration.md.
+
+/// How kube-ipvs tells pod traffic from the rest (detectLocalMode).
+public enum DetectLocalMode: String, Sendable, Hashable {
+    case clusterCIDR = "ClusterCIDR"
+    case nodeCIDR = "NodeCIDR"
+    case bridgeInterface = "BridgeInterface"
+    case interfaceNamePrefix = "InterfaceNamePrefix"
+}
+
+/// The settings the core and the daemon use, after the file and the flags are merged.
+public struct ProxyConfig: Sendable, Hashable {
+    /// Pod network CIDRs (one per family); empty when unknown.
+    public var clusterCIDRs: [CIDR] = []
+    /// Default IPVS scheduler for every virtual server.
+    public var scheduler: String = "rr"
+    public var strictARP: Bool = false
+    /// Virtual servers on addresses inside these CIDRs are never deleted (ipvs.excludeCIDRs).
+    public var excludeCIDRs: [CIDR] = []
+    /// IPVS timeouts in seconds; 0 leaves the kernel's value alone.
+    public var tcpTimeout: UInt32 = 0
+    public var tcpFinTimeout: UInt32 = 0
+    public var udpTimeout: UInt32 = 0
+    public var masqueradeAll: Bool = false
+    /// Bit of the packet mark used for masquerading (iptables.masqueradeBit), 0-31.
+    public var masqueradeBit: Int = 14
+    /// nodePortAddresses: CIDRs, or the word `primary`; empty means every local address.
+    public var nodePortAddresses: [String] = []
+    public var hostnameOverride: String? = nil
+    /// Full resync period in seconds.
+    public var syncPeriod: Double = 30
+    /// Minimum time between syncs in seconds.
+    public var minSyncPeriod: Double = 1
+    public var healthzBindAddress: String = "0.0.0.0:10256"
+    public var metricsBindAddress: String = "127.0.0.1:10249"
+    public var detectLocalMode: DetectLocalMode = .clusterCIDR
+    public var bridgeInterface: String? = nil
+    public var interfaceNamePrefix: String? = nil
+    /// clientConnection.kubeconfig.
+    public var kubeconfig: String? = nil
+
+    public init() {}
+
+    /// The mark kube-ipvs sets on packets to masquerade, `1 << masqueradeBit`.
+    public var masqueradeMark: UInt32 { UInt32(1) << UInt32(masqueradeBit) }
+
+    /// The mark as iptables prints it: `0x4000`.
+    public var masqueradeMarkHex: String { "0x" + String(masqueradeMark, radix: 16) }
+}
+
+/// A configuration problem, naming the field.
+public struct ConfigError: Error, Sendable, Hashable, CustomStringConvertible {
+    public var field: String
+    public var message: String
+    public init(_ field: String, _ message: String) { self.field = field; self.message = message }
+    public var description: String { field.isEmpty ? message : "\(field): \(message)" }
+}
+
+extension ProxyConfig {
+    /// Known fields of KubeProxyConfiguration; a nested schema for sections, nil for opaque values.
+    private static let schema: [String: Set<String>?] = [
+        "apiVersion": nil, "kind": nil, "featureGates": nil, "hostnameOverride": nil, "bindAddress": nil,
+        "healthzBindAddress": nil, "metricsBindAddress": nil, "bindAddressHardFail": nil, "enableProfiling": nil,
+        "showHiddenMetricsForVersion": nil, "mode": nil, "detectLocalMode": nil, "clusterCIDR": nil,
+        "nodePortAddresses": nil, "oomScoreAdj": nil, "configSyncPeriod": nil, "portRange": nil, "logging": nil,
+        "syncPeriod": nil, "minSyncPeriod": nil, "windowsRunAsService": nil, "winkernel": nil,
+        "clientConnection": ["kubeconfig", "acceptContentTypes", "contentType", "qps", "burst"],
+        "iptables": ["masqueradeBit", "masqueradeAll", "localhostNodePorts", "syncPeriod", "minSyncPeriod"],
+        "ipvs": ["syncPeriod", "minSyncPeriod", "scheduler", "excludeCIDRs", "strictARP", "tcpTimeout", "tcpFinTimeout", "udpTimeout"],
+        "nftables": ["masqueradeBit", "masqueradeAll", "syncPeriod", "minSyncPeriod"],
+        "detectLocal": ["bridgeInterface", "interfaceNamePrefix"],
+        "conntrack": ["maxPerCore", "min", "tcpEstablishedTimeout", "tcpCloseWaitTimeout", "tcpBeLiberal", "udpTimeout", "udpStreamTimeout"],
+    ]
+
+    /// Parses a KubeProxyConfiguration document; unknown fields and bad values throw `ConfigError`.
+    public static func parse(yaml text: String) throws -> ProxyConfig {
+        let node: Node?
+        do { node = try Yams.compose(yaml: text) } catch {
+            throw ConfigError("", "not valid YAML: \(ManifestLoader.describe(error))")
+        }
+        guard let rootNode = node, let rootMapping = rootNode.mapping else {
+            if node == nil { return ProxyConfig() }
+            throw ConfigError("", "not a KubeProxyConfiguration object")
+        }
+        for (k, v) in rootMapping {
+            guard let key = k.string else { throw ConfigError("", "non-string key") }
+            guard let entry = schema[key] else { throw ConfigError(key, "unknown field") }
+            if let section = entry {
+                guard let m = v.mapping else {
+                    if case .scalar(let s) = v, s.string.isEmpty || s.string == "null" { continue }
+                    throw ConfigError(key, "expected a map")
+                }
+                for (sk, _) in m {
+                    guard let sub = sk.string, section.contains(sub) else { throw ConfigError("\(key).\(sk.string ?? "?")", "unknown field") }
+                }
+            }
+        }
+        let root = rootNode
+        if let kind = root["kind"]?.string, kind != "KubeProxyConfiguration" {
+            throw ConfigError("kind", "\"\(kind)\" is not KubeProxyConfiguration")
+        }
+        if let api = root["apiVersion"]?.string, !api.hasPrefix("kubeproxy.config.k8s.io/") {
+            throw ConfigError("apiVersion", "\"\(api)\" is not kubeproxy.config.k8s.io/v1alpha1")
+        }
+
+        var c = ProxyConfig()
+        if let mode = try string(root, "mode"), !mode.isEmpty, mode != "ipvs" {
+            throw ConfigError("mode", "\"\(mode)\": kube-ipvs implements only mode ipvs")
+        }
+        if let v = try string(root, "clusterCIDR") { try c.setClusterCIDRs(v, field: "clusterCIDR") }
+        if let v = try string(root, "hostnameOverride"), !v.isEmpty { c.hostnameOverride = v }
+        if let v = try string(root, "healthzBindAddress"), !v.isEmpty { c.healthzBindAddress = v }
+        if let v = try string(root, "metricsBindAddress"), !v.isEmpty { c.metricsBindAddress = v }
+        if let v = try bool(root, "masqueradeAll") { c.masqueradeAll = v }
+        if let list = try strings(root, "nodePortAddresses") { try c.setNodePortAddresses(list, field: "nodePortAddresses") }
+        if let v = try string(root, "detectLocalMode"), !v.isEmpty {
+            guard let m = DetectLocalMode(rawValue: v) else {
+                throw ConfigError("detectLocalMode", "unknown mode \"\(v)\" (ClusterCIDR, NodeCIDR, BridgeInterface or InterfaceNamePrefix)")
+            }
+            c.detectLocalMode = m
+        }
+        if let d = root["detectLocal"] {
+            if let v = try string(d, "bridgeInterface", prefix: "detectLocal."), !v.isEmpty { c.bridgeInterface = v }
+            if let v = try string(d, "interfaceNamePrefix", prefix: "detectLocal."), !v.isEmpty { c.interfaceNamePrefix = v }
+        }
+        if let cc = root["clientConnection"], let v = try string(cc, "kubeconfig", prefix: "clientConnection."), !v.isEmpty {
+            c.kubeconfig = v
+        }
+        if let v = try duration(root, "syncPeriod") { c.syncPeriod = v }
+        if let v = try duration(root, "minSyncPeriod") { c.minSyncPeriod = v }
+        if let ipt = root["iptables"] {
+            if let v = try int(ipt, "masqueradeBit", prefix: "iptables.") { try c.setMasqueradeBit(v, field: "iptables.masqueradeBit") }
+            if let v = try bool(ipt, "masqueradeAll", prefix: "iptables."), v { c.masqueradeAll = true }
+        }
+        if let ipvs = root["ipvs"] {
+            if let v = try string(ipvs, "scheduler", prefix: "ipvs."), !v.isEmpty { try c.setScheduler(v, field: "ipvs.scheduler") }
+            if let v = try bool(ipvs, "strictARP", prefix: "ipvs.") { c.strictARP = v }
+            if let list = try strings(ipvs, "excludeCIDRs", prefix: "ipvs.") {
+                c.excludeCIDRs = try list.enumerated().map { i, s in
+                    guard let cidr = CIDR(s.trimmingSpaces) else { throw ConfigError("ipvs.excludeCIDRs[\(i)]", "\"\(s)\" is not a valid CIDR") }
+                    return cidr
+                }
+            }
+            if let v = try duration(ipvs, "tcpTimeout", prefix: "ipvs.") { c.tcpTimeout = UInt32(v) }
+            if let v = try duration(ipvs, "tcpFinTimeout", prefix: "ipvs.") { c.tcpFinTimeout = UInt32(v) }
+            if let v = try duration(ipvs, "udpTimeout", prefix: "ipvs.") { c.udpTimeout = UInt32(v) }
+            if let v = try duration(ipvs, "syncPeriod", prefix: "ipvs."), v > 0 { c.syncPeriod = v }
+            if let v = try duration(ipvs, "minSyncPeriod", prefix: "ipvs."), v > 0 { c.minSyncPeriod = v }
+        }
+        return c
+    }
+
+    // MARK: - Setters shared by the file and the flags (each validates)
+
+    /// Sets clusterCIDRs from `10.244.0.0/16` or a dual-stack `v4,v6` list.
+    public mutating func setClusterCIDRs(_ text: String, field: String) throws {
+        var out: [CIDR] = []
+        for part in text.split(separator: ",") {
+            guard let c = CIDR(part.trimmingSpaces), part.contains("/") else {
+                throw ConfigError(field, "\"\(part)\" is not a valid CIDR")
+            }
+            if out.contains(where: { $0.family == c.family }) { throw ConfigError(field, "at most one CIDR per family") }
+            out.append(c)
+        }
+        clusterCIDRs = out
+    }
+
+    public mutating func setScheduler(_ name: String, field: String) throws {
+        // Kernel scheduler module names are ip_vs_<name>; keep to that alphabet.
+        guard !name.isEmpty, name.utf8.count <= 15, name.utf8.allSatisfy({ ($0 >= 97 && $0 <= 122) || ($0 >= 48 && $0 <= 57) }) else {
+            throw ConfigError(field, "\"\(name)\" is not an IPVS scheduler name (rr, wrr, lc, wlc, sh, mh, ...)")
+        }
+        scheduler = name
+    }
+
+    public mutating func setMasqueradeBit(_ bit: Int, field: String) throws {
+        guard bit >= 0 && bit <= 31 else { throw ConfigError(field, "\(bit) is out of range (0-31)") }
+        masqueradeBit = bit
+    }
+
+    public mutating func setNodePortAddresses(_ list: [String], field: String) throws {
+        for (i, s) in list.enumerated() where s != "primary" {
+            guard CIDR(s.trimmingSpaces) != nil, s.contains("/") else {
+                throw ConfigError("\(field)[\(i)]", "\"\(s)\" is not a CIDR or \"primary\"")
+            }
+        }
+        nodePortAddresses = list.map { $0.trimmingSpaces }
+    }
+
+    // MARK: - Typed field readers
+
+    private static func scalar(_ node: Node, _ key: String, _ prefix: String) throws -> Node.Scalar? {
+        guard let v = node[key] else { return nil }
+        guard case .scalar(let s) = v else { throw ConfigError(prefix + key, "expected a single value") }
+        if s.string == "null" || s.string == "~" || (s.string.isEmpty && s.style == .plain) { return nil }
+        return s
+    }
+
+    static func string(_ node: Node, _ key: String, prefix: String = "") throws -> String? {
+        try scalar(node, key, prefix)?.string
+    }
+
+    static func bool(_ node: Node, _ key: String, prefix: String = "") throws -> Bool? {
+        guard let s = try scalar(node, key, prefix) else { return nil }
+        switch s.string { case "true", "True", "TRUE": return true; case "false", "False", "FALSE": return false
+        default: throw ConfigError(prefix + key, "\"\(s.string)\" is not true or false") }
+    }
+
+    static func int(_ node: Node, _ key: String, prefix: String = "") throws -> Int? {
+        guard let s = try scalar(node, key, prefix) else { return nil }
+        guard let i = Int(s.string) else { throw ConfigError(prefix + key, "\"\(s.string)\" is not an integer") }
+        return i
+    }
+
+    static func strings(_ node: Node, _ key: String, prefix: String = "") throws -> [String]? {
+        guard let v = node[key] else { return nil }
+        if case .scalar(let s) = v, s.string == "null" || s.string.isEmpty { return nil }
+        guard let seq = v.sequence else { throw ConfigError(prefix + key, "expected a list") }
+        return try seq.enumerated().map { i, n in
+            guard let s = n.string else { throw ConfigError("\(prefix)\(key)[\(i)]", "expected a string") }
+            return s
+        }
+    }
+
+    static func duration(_ node: Node, _ key: String, prefix: String = "") throws -> Double? {
+        guard let s = try scalar(node, key, prefix) else { return nil }
+        guard let d = GoDuration.parse(s.string) else {
+            throw ConfigError(prefix + key, "\"\(s.string)\" is not a duration (like 30s, 1m0s, 500ms)")
+        }
+        return d
+    }
+}
+
+/// Go's time.Duration text (`1h2m3.5s`, `500ms`, `0`), in seconds.
+public enum GoDuration {
+    public static func parse(_ text: String) -> Double? {
+        if text == "0" { return 0 }
+        var total = 0.0
+        var s = Substring(text)
+        guard !s.isEmpty else { return nil }
+        let units: [(String, Double)] = [("ns", 1e-9), ("us", 1e-6), ("µs", 1e-6), ("ms", 1e-3), ("s", 1), ("m", 60), ("h", 3600)]
+        while !s.isEmpty {
+            let num = s.prefix { $0.isNumber || $0 == "." }
+            guard !num.isEmpty, let value = Double(num) else { return nil }
+            s = s.dropFirst(num.count)
+            guard let unit = units.first(where: { s.hasPrefix($0.0) && !(($0.0 == "m") && s.hasPrefix("ms")) }) else { return nil }
+            s = s.dropFirst(unit.0.count)
+            total += value * unit.1
+        }
+        return total
+    }
+}

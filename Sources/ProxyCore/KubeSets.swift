@@ -1,0 +1,66 @@
+import KubeModel
+
+// MARK: - The KUBE-* sets (behavior-spec §4)
+
+/// The logical sets kube-ipvs keeps, one per family; `setName(for:)` gives the kernel name.
+public enum KubeSet: String, Sendable, Hashable, CaseIterable {
+    case loopBack = "LOOP-BACK"
+    case clusterIP = "CLUSTER-IP"
+    case externalIP = "EXTERNAL-IP"
+    case externalIPLocal = "EXTERNAL-IP-LOCAL"
+    case loadBalancer = "LOAD-BALANCER"
+    case loadBalancerFW = "LOAD-BALANCER-FW"
+    case loadBalancerLocal = "LOAD-BALANCER-LOCAL"
+    case loadBalancerSourceIP = "LOAD-BALANCER-SOURCE-IP"
+    case loadBalancerSourceCIDR = "LOAD-BALANCER-SOURCE-CIDR"
+    case nodePortTCP = "NODE-PORT-TCP"
+    case nodePortLocalTCP = "NODE-PORT-LOCAL-TCP"
+    case nodePortUDP = "NODE-PORT-UDP"
+    case nodePortLocalUDP = "NODE-PORT-LOCAL-UDP"
+    case nodePortSCTP = "NODE-PORT-SCTP-HASH"
+    case nodePortLocalSCTP = "NODE-PORT-LOCAL-SCTP-HASH"
+    case healthCheckNodePort = "HEALTH-CHECK-NODE-PORT"
+    case ipvsIPs = "IPVS-IPS"
+
+    /// `KUBE-CLUSTER-IP` for IPv4, `KUBE-6-CLUSTER-IP` for IPv6.
+    public func setName(for family: IPFamily) -> String {
+        family == .ipv4 ? "KUBE-\(rawValue)" : "KUBE-6-\(rawValue)"
+    }
+
+    public var type: IPSetType {
+        switch self {
+        case .loopBack, .loadBalancerSourceIP: return .hashIPPortIP
+        case .loadBalancerSourceCIDR: return .hashIPPortNet
+        case .nodePortTCP, .nodePortLocalTCP, .nodePortUDP, .nodePortLocalUDP, .healthCheckNodePort: return .bitmapPort
+        case .ipvsIPs: return .hashIP
+        default: return .hashIPPort
+        }
+    }
+
+    /// The comment upstream gives the set; used on the iptables rules that match it.
+    public var comment: String {
+        switch self {
+        case .loopBack: return "Kubernetes endpoints dst ip:port, source ip for solving hairpin purpose"
+        case .clusterIP: return "Kubernetes service cluster ip + port for masquerade purpose"
+        case .externalIP: return "Kubernetes service external ip + port for masquerade and filter purpose"
+        case .externalIPLocal: return "Kubernetes service external ip + port with externalTrafficPolicy=local"
+        case .loadBalancer: return "Kubernetes service lb portal"
+        case .loadBalancerFW: return "Kubernetes service load balancer ip + port for load balancer with sourceRange"
+        case .loadBalancerLocal: return "Kubernetes service load balancer ip + port with externalTrafficPolicy=local"
+        case .loadBalancerSourceIP: return "Kubernetes service load balancer ip + port + source IP for packet filter purpose"
+        case .loadBalancerSourceCIDR: return "Kubernetes service load balancer ip + port + source cidr for packet filter purpose"
+        case .nodePortTCP: return "Kubernetes nodeport TCP port for masquerade purpose"
+        case .nodePortLocalTCP: return "Kubernetes nodeport TCP port with externalTrafficPolicy=local"
+        case .nodePortUDP: return "Kubernetes nodeport UDP port for masquerade purpose"
+        case .nodePortLocalUDP: return "Kubernetes nodeport UDP port with externalTrafficPolicy=local"
+        case .nodePortSCTP: return "Kubernetes nodeport SCTP port for masquerade purpose with type 'hash ip:port'"
+        case .nodePortLocalSCTP: return "Kubernetes nodeport SCTP port with externalTrafficPolicy=local with type 'hash ip:port'"
+        case .healthCheckNodePort: return "Kubernetes health check node port"
+        case .ipvsIPs: return "Addresses on the ipvs interface"
+        }
+    }
+
+    public func spec(for family: IPFamily) -> IPSetSpec {
+        IPSetSpec(name: setName(for: family), type: type, family: family, comment: comment)
+    }
+}

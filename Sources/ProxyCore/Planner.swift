@@ -1,0 +1,125 @@
+import KubeModel
+
+// MARK: - DesiredState x ObservedState -> Plan (pure, deterministic)
+//
+// Order of a plan: node-wide prerequisites (modules, sysctls, IPVS timeouts, kube-ipvs0, sets,
+// chains, jumps), then each Service's additions and edits (sorted by namespace/name), then the
+// removal of stale state. Only owned objects are ever removed: virtual servers on addresses bound
+// to kube-ipvs0 (or on NodePort node addresses), members of KUBE-* sets, addresses on kube-ipvs0.
+
+public enum Planner {
+    /// The operations that turn `observed` into `desired`.
+    public static func plan(desired: DesiredState, observed: ObservedState) -> Plan {
+        var ops: [PlannedOperation] = []
+
+        // MARK: Node-wide prerequisites
+        for m in desired.modules where observed.loadedModules?.contains(m) != true {
+            ops.append(PlannedOperation(.loadModule(m)))
+        }
+        for s in desired.sysctls where observed.sysctls[s.name] != s.value {
+            ops.append(PlannedOperation(.setSysctl(name: s.name, value: s.value)))
+        }
+        if !desired.ipvsTimeouts.isZero {
+            let want = desired.ipvsTimeouts
+            if let have = observed.ipvsTimeouts {
+                let merged = IPVSTimeouts(tcp: want.tcp == 0 ? have.tcp : want.tcp, tcpFin: want.tcpFin == 0 ? have.tcpFin : want.tcpFin,
+                                          udp: want.udp == 0 ? have.udp : want.udp)
+                if merged != have { ops.append(PlannedOperation(.setIPVSTimeouts(want))) }
+            } else {
+                ops.append(PlannedOperation(.setIPVSTimeouts(want)))
+            }
+        }
+        if !observed.dummyLinkExists { ops.append(PlannedOperation(.createDummyLink(name: dummyLinkName))) }
+
+        let families = desired.families.keys.sorted()
+        var recreated: Set<String> = []
+        for f in families {
+            let want = desired.families[f]!, have = observed.family(f)
+            for name in want.sets.keys.sorted() {
+                let spec = want.sets[name]!.spec
+                if let existing = have.ipsets[name] {
+                    if !spec.isCompatible(with: existing.spec) {
+                        ops.append(PlannedOperation(.recreateSet(spec)))
+                        recreated.insert(name)
+                    }
+                } else {
+                    ops.append(PlannedOperation(.createSet(spec)))
+                }
+            }
+        }
+        for f in families {
+            let want = desired.families[f]!, have = observed.family(f)
+            for table in [IPTablesTable.nat, .filter] {
+                guard let rules = want.tables[table] else { continue }
+                let current = have.tables[table] ?? ObservedTable()
+                let changed = rules.chains.filter { current.kubeChains[$0.name] != $0.rules }
+                if !changed.isEmpty { ops.append(PlannedOperation(.writeChains(family: f, table: table, chains: changed))) }
+                for j in rules.jumps where !(current.builtinChains[j.chain] ?? []).contains(j.ruleText) {
+                    ops.append(PlannedOperation(.ensureJump(family: f, j)))
+                }
+            }
+        }
+
+        // MARK: Per-Service additions and edits
+        var byOwner: [String: [PlannedOperation]] = [:]
+        func add(_ op: Operation, _ owner: String) { byOwner[owner, default: []].append(PlannedOperation(op, owner: owner)) }
+        var stale: [PlannedOperation] = []
+
+        for f in families {
+            let want = desired.families[f]!, have = observed.family(f)
+            for a in want.boundAddresses.keys.sorted() where !have.boundAddresses.contains(a) {
+                add(.addAddress(a), want.boundAddresses[a]!)
+            }
+            for name in want.sets.keys.sorted() {
+                let set = want.sets[name]!
+                let existing = recreated.contains(name) ? [] : (have.ipsets[name]?.entries ?? [])
+                for entry in set.entries.keys.sorted() where !existing.contains(entry) {
+                    add(.addSetEntry(set: name, entry: entry), set.entries[entry]!)
+                }
+            }
+            for key in want.virtualServers.keys.sorted() {
+                let dvs = want.virtualServers[key]!
+                let owner = dvs.owner
+                let current = have.virtualServers[key]
+                if let current {
+                    if dvs.server.differs(from: current.server) { add(.updateVirtualServer(dvs.server), owner) }
+                } else {
+                    add(.addVirtualServer(dvs.server), owner)
+                }
+                let haveRS = current?.realServers ?? [:]
+                for rk in dvs.realServers.keys.sorted() {
+                    let rs = dvs.realServers[rk]!
+                    if let h = haveRS[rk] {
+                        if h.weight != rs.weight || h.forwarding != rs.forwarding { add(.updateRealServer(key, rs), owner) }
+                    } else {
+                        add(.addRealServer(key, rs), owner)
+                    }
+                }
+                for rk in haveRS.keys.sorted() where dvs.realServers[rk] == nil {
+                    add(.deleteRealServer(key, rk), owner)
+                }
+            }
+
+            // MARK: Stale state (owned only)
+            let owned = have.boundAddresses.union(want.boundAddresses.keys).union(want.nodePortAddresses)
+            for key in have.virtualServers.keys.sorted()
+            where want.virtualServers[key] == nil && owned.contains(key.address)
+                && !desired.excludeCIDRs.contains(where: { $0.contains(key.address) }) {
+                stale.append(PlannedOperation(.deleteVirtualServer(key)))
+            }
+            for name in want.sets.keys.sorted() where !recreated.contains(name) {
+                let wantEntries = want.sets[name]!.entries
+                for entry in (have.ipsets[name]?.entries ?? []).sorted() where wantEntries[entry] == nil {
+                    stale.append(PlannedOperation(.deleteSetEntry(set: name, entry: entry)))
+                }
+            }
+            for a in have.boundAddresses.sorted() where want.boundAddresses[a] == nil {
+                stale.append(PlannedOperation(.deleteAddress(a)))
+            }
+        }
+
+        for owner in byOwner.keys.sorted() { ops += byOwner[owner]! }
+        ops += stale
+        return Plan(operations: ops)
+    }
+}

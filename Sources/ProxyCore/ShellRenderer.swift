@@ -1,0 +1,138 @@
+import KubeModel
+
+// MARK: - Plan -> POSIX shell script (the dry-run)
+//
+// Prints the plan as the commands an operator would type: modprobe, sysctl, ip, ipset,
+// iptables-restore (one here-doc per family and table) and ipvsadm, in plan order, with a comment
+// before each Service's group. The output is stable: the same plan gives the same bytes.
+
+public enum ShellRenderer {
+    /// The whole script; `title` lines are printed as comments at the top.
+    public static func render(_ plan: Plan, title: [String] = []) -> String {
+        var out = "#!/bin/sh\n"
+        for t in title { out += "# \(t)\n" }
+        out += "# \(summary(plan))\n"
+        out += "set -e\n"
+        if plan.isEmpty {
+            out += "# Nothing to do: the node already matches the desired state.\n"
+            return out
+        }
+        var section = ""
+        var i = 0
+        let ops = plan.operations
+        while i < ops.count {
+            let op = ops[i]
+            let heading = sectionHeading(op)
+            if heading != section {
+                out += "\n# \(heading)\n"
+                section = heading
+            }
+            if let target = iptablesTarget(op.operation) {
+                // One iptables-restore per run of operations on the same family and table.
+                var declared: [String] = []
+                var rules: [String] = []
+                var j = i
+                while j < ops.count, ops[j].owner == op.owner, let t = iptablesTarget(ops[j].operation), t == target {
+                    switch ops[j].operation {
+                    case .writeChains(_, _, let chains):
+                        for c in chains {
+                            declared.append(":\(c.name) - [0:0]\n")
+                            for r in c.rules { rules.append("-A \(c.name) \(r)\n") }
+                        }
+                    case .ensureJump(_, let jump):
+                        rules.append("-I \(jump.chain) 1 \(jump.ruleText)\n")
+                    default:
+                        break
+                    }
+                    j += 1
+                }
+                let tool = target.family == .ipv4 ? "iptables-restore" : "ip6tables-restore"
+                out += "\(tool) --noflush <<'EOF'\n*\(target.table.rawValue)\n"
+                out += declared.joined() + rules.joined() + "COMMIT\nEOF\n"
+                i = j
+                continue
+            }
+            out += command(op.operation) + "\n"
+            i += 1
+        }
+        return out
+    }
+
+    struct TableTarget: Equatable { var family: IPFamily; var table: IPTablesTable }
+
+    static func iptablesTarget(_ op: Operation) -> TableTarget? {
+        switch op {
+        case .writeChains(let f, let t, _): return TableTarget(family: f, table: t)
+        case .ensureJump(let f, let j): return TableTarget(family: f, table: j.table)
+        default: return nil
+        }
+    }
+
+    /// `N operations (prerequisite 9, link 1, ...)`.
+    public static func summary(_ plan: Plan) -> String {
+        let counts = plan.countsByKind
+        let parts = OperationKind.allCases.compactMap { k in counts[k].map { "\(k.rawValue) \($0)" } }
+        return "\(plan.count) operation\(plan.count == 1 ? "" : "s")" + (parts.isEmpty ? "" : " (\(parts.joined(separator: ", ")))")
+    }
+
+    static func sectionHeading(_ op: PlannedOperation) -> String {
+        if let owner = op.owner { return "Service \(owner)" }
+        switch op.operation {
+        case .loadModule, .setSysctl, .setIPVSTimeouts: return "Kernel modules, sysctls and IPVS timeouts"
+        case .createDummyLink: return "The dummy interface that holds Service addresses"
+        case .createSet, .recreateSet: return "KUBE-* ipsets"
+        case .writeChains(let f, let t, _): return "iptables: the fixed KUBE-* chains and their jumps (\(f.rawValue) \(t.rawValue))"
+        case .ensureJump(let f, let j): return "iptables: the fixed KUBE-* chains and their jumps (\(f.rawValue) \(j.table.rawValue))"
+        default: return "Stale state that no Service wants any more"
+        }
+    }
+
+    /// The single command for a non-iptables operation.
+    public static func command(_ op: Operation) -> String {
+        switch op {
+        case .loadModule(let m): return "modprobe \(m)"
+        case .setSysctl(let n, let v): return "sysctl -w \(n)=\(v)"
+        case .createDummyLink(let name): return "ip link add \(name) type dummy"
+        case .addAddress(let a): return "ip addr add \(a)/\(a.family.hostPrefix) dev \(dummyLinkName)"
+        case .deleteAddress(let a): return "ip addr del \(a)/\(a.family.hostPrefix) dev \(dummyLinkName)"
+        case .createSet(let s): return "ipset create \(s.name) \(s.createArguments)"
+        case .recreateSet(let s): return "ipset destroy \(s.name) && ipset create \(s.name) \(s.createArguments)"
+        case .addSetEntry(let set, let entry): return "ipset add \(set) \(entry)"
+        case .deleteSetEntry(let set, let entry): return "ipset del \(set) \(entry)"
+        case .writeChains(let f, let t, let chains):
+            return "\(f == .ipv4 ? "iptables" : "ip6tables")-restore --noflush # \(t.rawValue): \(chains.map(\.name).joined(separator: " "))"
+        case .ensureJump(let f, let j):
+            return "\(f == .ipv4 ? "iptables" : "ip6tables") -t \(j.table.rawValue) -I \(j.chain) 1 \(j.ruleText)"
+        case .addVirtualServer(let vs): return "ipvsadm -A \(service(vs.key)) \(serviceOptions(vs))"
+        case .updateVirtualServer(let vs): return "ipvsadm -E \(service(vs.key)) \(serviceOptions(vs))"
+        case .deleteVirtualServer(let key): return "ipvsadm -D \(service(key))"
+        case .addRealServer(let key, let rs): return "ipvsadm -a \(service(key)) -r \(rs.key) \(destinationOptions(rs))"
+        case .updateRealServer(let key, let rs): return "ipvsadm -e \(service(key)) -r \(rs.key) \(destinationOptions(rs))"
+        case .deleteRealServer(let key, let rk): return "ipvsadm -d \(service(key)) -r \(rk)"
+        case .setIPVSTimeouts(let t): return "ipvsadm --set \(t.tcp) \(t.tcpFin) \(t.udp)"
+        }
+    }
+
+    static func service(_ key: VirtualServerKey) -> String {
+        "\(key.proto.ipvsadmFlag) \(key.address.bracketed):\(key.port)"
+    }
+
+    static func serviceOptions(_ vs: VirtualServer) -> String {
+        var s = "-s \(vs.scheduler)"
+        if vs.flags.contains(.persistent) { s += " -p \(vs.timeout)" }
+        let names = vs.flags.schedulerFlagNames(scheduler: vs.scheduler)
+        if !names.isEmpty { s += " -b \(names.joined(separator: ","))" }
+        return s
+    }
+
+    static func destinationOptions(_ rs: RealServer) -> String {
+        let method: String
+        switch rs.forwarding {
+        case .masquerade: method = "-m"
+        case .directRoute: method = "-g"
+        case .tunnel: method = "-i"
+        case .localNode: method = "-m"
+        }
+        return "\(method) -w \(rs.weight)"
+    }
+}

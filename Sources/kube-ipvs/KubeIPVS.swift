@@ -1,0 +1,19 @@
+import ArgumentParser
+
+/// kube-ipvs: a Kubernetes Service proxy for IPVS (kube-proxy's IPVS mode, as a daemon of its own).
+@main
+struct KubeIPVS: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "kube-ipvs",
+        abstract: "A Kubernetes Service proxy that programs IPVS, ipsets and a fixed set of iptables chains.",
+        discussion: """
+        kube-ipvs does the job of kube-proxy in IPVS mode. `sync --dry-run` prints, as a shell \
+        script, exactly what it would do to a node for the Services and endpoints in manifests.
+        """,
+        version: "0.1.0",
+        subcommands: [Sync.self]
+    )
+}
+
+/// Exit status when some input objects were invalid and skipped (the rest was handled).
+let partialFailureExitCode: Int32 = 3
