@@ -69,7 +69,8 @@ extension ProxyConfig {
         "healthzBindAddress": nil, "metricsBindAddress": nil, "bindAddressHardFail": nil, "enableProfiling": nil,
         "showHiddenMetricsForVersion": nil, "mode": nil, "detectLocalMode": nil, "clusterCIDR": nil,
         "nodePortAddresses": nil, "oomScoreAdj": nil, "configSyncPeriod": nil, "portRange": nil, "logging": nil,
-        "syncPeriod": nil, "minSyncPeriod": nil, "windowsRunAsService": nil, "winkernel": nil,
+        "syncPeriod": nil, "minSyncPeriod": nil, "windowsRunAsService": nil, "winkernel": nil, "windows": nil,
+        "masqueradeAll": nil, "linux": ["masqueradeAll", "conntrack", "oomScoreAdj"],
         "clientConnection": ["kubeconfig", "acceptContentTypes", "contentType", "qps", "burst"],
         "iptables": ["masqueradeBit", "masqueradeAll", "localhostNodePorts", "syncPeriod", "minSyncPeriod"],
         "ipvs": ["syncPeriod", "minSyncPeriod", "scheduler", "excludeCIDRs", "strictARP", "tcpTimeout", "tcpFinTimeout", "udpTimeout"],
@@ -134,6 +135,7 @@ extension ProxyConfig {
         }
         if let v = try duration(root, "syncPeriod") { c.syncPeriod = v }
         if let v = try duration(root, "minSyncPeriod") { c.minSyncPeriod = v }
+        if let linux = root["linux"], let v = try bool(linux, "masqueradeAll", prefix: "linux."), v { c.masqueradeAll = true }
         if let ipt = root["iptables"] {
             if let v = try int(ipt, "masqueradeBit", prefix: "iptables.") { try c.setMasqueradeBit(v, field: "iptables.masqueradeBit") }
             if let v = try bool(ipt, "masqueradeAll", prefix: "iptables."), v { c.masqueradeAll = true }

@@ -1,0 +1,195 @@
+import XCTest
+@testable import KubeModel
+
+final class ManifestLoaderTests: XCTestCase {
+    let loader = ManifestLoader()
+
+    static let seed = """
+    apiVersion: v1
+    kind: Service
+    metadata: {name: web-service}
+    spec:
+      clusterIP: 10.254.10.128
+      ports: [{port: 80, targetPort: 8080}]
+    ---
+    apiVersion: v1
+    kind: Endpoints
+    metadata: {name: web-service}
+    subsets:
+    - addresses: [{ip: 10.244.1.2}, {ip: 10.244.1.3}]
+      notReadyAddresses: [{ip: 10.244.1.9}]
+      ports: [{port: 8080}]
+    """
+
+    func testSeedServiceAndEndpoints() {
+        let r = loader.parse(text: Self.seed)
+        XCTAssertEqual(r.diagnostics, [])
+        let svc = try! XCTUnwrap(r.snapshot.services.first)
+        XCTAssertEqual(svc.ref.description, "default/web-service")
+        XCTAssertEqual(svc.clusterIPs, [IPAddress("10.254.10.128")!])
+        XCTAssertEqual(svc.ports, [ServicePortInfo(name: "", proto: .tcp, port: 80, targetPort: .int(8080))])
+        let eps = try! XCTUnwrap(r.snapshot.endpointSets.first)
+        XCTAssertEqual(eps.service, svc.ref)
+        XCTAssertEqual(eps.ports, [EndpointPortInfo(name: "", proto: .tcp, port: 8080)])
+        XCTAssertEqual(eps.endpoints.map { "\($0.address) \($0.ready)" }, ["10.244.1.2 true", "10.244.1.3 true", "10.244.1.9 false"])
+    }
+
+    func testEndpointSliceV1AndV1beta1() {
+        let text = """
+        apiVersion: discovery.k8s.io/v1
+        kind: EndpointSlice
+        metadata: {name: s1, namespace: ns, labels: {kubernetes.io/service-name: web}}
+        addressType: IPv4
+        ports: [{name: http, port: 8080, protocol: TCP}]
+        endpoints:
+        - addresses: [10.244.1.2]
+          conditions: {ready: false, serving: true, terminating: true}
+          nodeName: node-a
+          zone: z1
+          hints: {forZones: [{name: z1}]}
+        ---
+        apiVersion: discovery.k8s.io/v1beta1
+        kind: EndpointSlice
+        metadata: {name: s2, namespace: ns, labels: {kubernetes.io/service-name: web}}
+        addressType: IPv4
+        ports: [{name: http, port: 8080}]
+        endpoints:
+        - addresses: [10.244.2.2]
+          topology: {kubernetes.io/hostname: node-b, topology.kubernetes.io/zone: z2}
+        ---
+        apiVersion: discovery.k8s.io/v1
+        kind: EndpointSlice
+        metadata: {name: s3, namespace: ns, labels: {kubernetes.io/service-name: ext}}
+        addressType: FQDN
+        endpoints: [{addresses: [example.com]}]
+        """
+        let r = loader.parse(text: text)
+        XCTAssertEqual(r.diagnostics, [])
+        XCTAssertEqual(r.snapshot.endpointSets.count, 2, "FQDN slices are ignored")
+        let a = r.snapshot.endpointSets[0].endpoints[0]
+        XCTAssertEqual(a, EndpointInfo(address: IPAddress("10.244.1.2")!, ready: false, serving: true, terminating: true,
+                                       nodeName: "node-a", zone: "z1", hintZones: ["z1"]))
+        let b = r.snapshot.endpointSets[1].endpoints[0]
+        XCTAssertEqual(b.nodeName, "node-b")
+        XCTAssertEqual(b.zone, "z2")
+        XCTAssertTrue(b.ready)
+        XCTAssertEqual(r.snapshot.endpointSets[1].service, ObjectRef(namespace: "ns", name: "web"))
+    }
+
+    func testKindListAndJSON() {
+        let json = """
+        {"apiVersion": "v1", "kind": "List", "items": [
+          {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "a", "namespace": "x"},
+           "spec": {"clusterIP": "10.0.0.1", "ports": [{"port": 53, "protocol": "UDP", "name": "dns"},
+                                                       {"port": 53, "protocol": "TCP", "name": "dns-tcp"}]}},
+          {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"}},
+          {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "node1", "labels": {"topology.kubernetes.io/zone": "z1"}},
+           "spec": {"podCIDR": "10.244.1.0/24"},
+           "status": {"addresses": [{"type": "InternalIP", "address": "192.0.2.10"}, {"type": "Hostname", "address": "node1"}]}}
+        ]}
+        """
+        let r = loader.parse(text: json)
+        XCTAssertEqual(r.diagnostics, [])
+        XCTAssertEqual(r.snapshot.services.map(\.ref.description), ["x/a"])
+        XCTAssertEqual(r.snapshot.services[0].ports.map(\.proto), [.udp, .tcp])
+        XCTAssertEqual(r.ignoredKinds, ["Deployment": 1])
+        XCTAssertEqual(r.snapshot.nodes, [NodeInfo(name: "node1", labels: ["topology.kubernetes.io/zone": "z1"],
+                                                   addresses: [IPAddress("192.0.2.10")!], podCIDRs: [CIDR("10.244.1.0/24")!])])
+    }
+
+    func testDirectoryIsReadInNameOrder() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("kube-ipvs-loader-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        for (file, name) in [("b.yaml", "second"), ("a.yml", "first"), ("c.json", "third")] {
+            let doc = file.hasSuffix("json")
+                ? "{\"kind\":\"Service\",\"metadata\":{\"name\":\"\(name)\"},\"spec\":{\"clusterIP\":\"10.0.0.3\",\"ports\":[{\"port\":1}]}}"
+                : "kind: Service\nmetadata: {name: \(name)}\nspec: {clusterIP: 10.0.0.1, ports: [{port: 1}]}\n"
+            try doc.write(to: dir.appendingPathComponent(file), atomically: true, encoding: .utf8)
+        }
+        try "not a manifest".write(to: dir.appendingPathComponent("README.txt"), atomically: true, encoding: .utf8)
+        let r = try loader.load(paths: [dir.path])
+        XCTAssertEqual(r.snapshot.services.map(\.ref.name), ["first", "second", "third"])
+        XCTAssertThrowsError(try loader.load(paths: [dir.appendingPathComponent("missing.yaml").path]))
+    }
+
+    /// One bad field per object: each yields exactly one diagnostic naming kind, object and field.
+    func testBadInputsNameTheObjectAndField() {
+        let svc = "apiVersion: v1\nkind: Service\nmetadata: {name: %@, namespace: ns}\nspec: %@\n"
+        let cases: [(String, String, String, String, String)] = [
+            // (kind, name, spec or body, expected field, message fragment)
+            ("Service", "bad-ip", "{clusterIP: 10.254.300.1, ports: [{port: 80}]}", "spec.clusterIP", "not a valid IP"),
+            ("Service", "port-zero", "{clusterIP: 10.0.0.1, ports: [{port: 0}]}", "spec.ports[0].port", "out of range"),
+            ("Service", "port-big", "{clusterIP: 10.0.0.1, ports: [{port: 65536}]}", "spec.ports[0].port", "out of range"),
+            ("Service", "proto", "{clusterIP: 10.0.0.1, ports: [{port: 80, protocol: ICMP}]}", "spec.ports[0].protocol", "unknown protocol"),
+            ("Service", "dup", "{clusterIP: 10.0.0.1, ports: [{name: a, port: 80}, {name: b, port: 80}]}", "spec.ports[1].port", "duplicate port"),
+            ("Service", "dupname", "{clusterIP: 10.0.0.1, ports: [{name: a, port: 80}, {name: a, port: 81}]}", "spec.ports[1].name", "duplicate port name"),
+            ("Service", "noname", "{clusterIP: 10.0.0.1, ports: [{port: 80}, {name: b, port: 81}]}", "spec.ports[0].name", "missing"),
+            ("Service", "target", "{clusterIP: 10.0.0.1, ports: [{port: 80, targetPort: 70000}]}", "spec.ports[0].targetPort", "out of range"),
+            ("Service", "nodeport", "{type: NodePort, clusterIP: 10.0.0.1, ports: [{port: 80, nodePort: 99999}]}", "spec.ports[0].nodePort", "out of range"),
+            ("Service", "type", "{type: Magic, clusterIP: 10.0.0.1, ports: [{port: 80}]}", "spec.type", "unknown type"),
+            ("Service", "affinity", "{clusterIP: 10.0.0.1, sessionAffinity: Sticky, ports: [{port: 80}]}", "spec.sessionAffinity", "unknown value"),
+            ("Service", "timeout", "{clusterIP: 10.0.0.1, sessionAffinity: ClientIP, sessionAffinityConfig: {clientIP: {timeoutSeconds: 0}}, ports: [{port: 80}]}",
+             "spec.sessionAffinityConfig.clientIP.timeoutSeconds", "out of range"),
+            ("Service", "extip", "{clusterIP: 10.0.0.1, externalIPs: [1.2.3], ports: [{port: 80}]}", "spec.externalIPs[0]", "not a valid IP"),
+            ("Service", "ranges", "{clusterIP: 10.0.0.1, loadBalancerSourceRanges: [10.0.0.0/40], ports: [{port: 80}]}", "spec.loadBalancerSourceRanges[0]", "not a valid CIDR"),
+            ("Service", "etp", "{clusterIP: 10.0.0.1, externalTrafficPolicy: Nearby, ports: [{port: 80}]}", "spec.externalTrafficPolicy", "unknown policy"),
+            ("Service", "noip", "{ports: [{port: 80}]}", "spec.clusterIP", "missing"),
+            ("Service", "noports", "{clusterIP: 10.0.0.1}", "spec.ports", "missing"),
+            ("Service", "wrongtype", "{clusterIP: 10.0.0.1, ports: [{port: eighty}]}", "spec.ports[0].port", "wrong type"),
+            ("Service", "ips-mismatch", "{clusterIP: 10.0.0.1, clusterIPs: [10.0.0.2], ports: [{port: 80}]}", "spec.clusterIPs[0]", "differs"),
+        ]
+        for (kind, name, body, field, fragment) in cases {
+            let r = loader.parse(text: String(format: svc, name, body))
+            XCTAssertEqual(r.diagnostics.count, 1, "\(name): \(r.diagnostics)")
+            XCTAssertEqual(r.snapshot.services.count, 0, name)
+            guard let d = r.diagnostics.first else { continue }
+            XCTAssertEqual(d.kind, kind, name)
+            XCTAssertEqual(d.object, "ns/\(name)", name)
+            XCTAssertEqual(d.field, field, name)
+            XCTAssertTrue(d.message.contains(fragment), "\(name): \(d.message)")
+        }
+    }
+
+    func testBadEndpointObjects() {
+        let cases: [(String, String, String)] = [
+            ("kind: Endpoints\nmetadata: {name: e1}\nsubsets: [{addresses: [{ip: 10.244.1.999}], ports: [{port: 8080}]}]",
+             "Endpoints default/e1", "subsets[0].addresses[0].ip"),
+            ("kind: Endpoints\nmetadata: {name: e2}\nsubsets: [{addresses: [{ip: 10.244.1.2}], ports: [{port: 0}]}]",
+             "Endpoints default/e2", "subsets[0].ports[0].port"),
+            ("kind: Endpoints\nmetadata: {}\nsubsets: []", "Endpoints default/<unnamed>", "metadata.name"),
+            ("apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {name: s1}\naddressType: IPv4\nendpoints: []",
+             "EndpointSlice default/s1", "metadata.labels[kubernetes.io/service-name]"),
+            ("apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {name: s2, labels: {kubernetes.io/service-name: a}}\naddressType: IPv4\nendpoints: [{addresses: [fd00::1]}]",
+             "EndpointSlice default/s2", "endpoints[0].addresses[0]"),
+            ("apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {name: s3, labels: {kubernetes.io/service-name: a}}\naddressType: IPv5",
+             "EndpointSlice default/s3", "addressType"),
+            ("kind: Node\nmetadata: {name: n1}\nstatus: {addresses: [{type: InternalIP, address: nope}]}", "Node n1", "status.addresses[0].address"),
+        ]
+        for (text, object, field) in cases {
+            let r = loader.parse(text: text)
+            XCTAssertEqual(r.diagnostics.count, 1, text)
+            XCTAssertEqual(r.diagnostics.first.map { "\($0.kind) \($0.object)" }, object)
+            XCTAssertEqual(r.diagnostics.first?.field, field)
+        }
+    }
+
+    func testInvalidObjectsDoNotDisturbValidOnes() {
+        var docs: [String] = []
+        for i in 0..<10 { docs.append("kind: Service\nmetadata: {name: bad\(i)}\nspec: {clusterIP: 10.0.0.\(i), ports: [{port: \(70000 + i)}]}") }
+        docs.append(Self.seed)
+        docs.append("{{{ not yaml")
+        let r = loader.parse(text: docs.joined(separator: "\n---\n"))
+        // The broken last document makes the YAML stream unreadable from there on; everything before counts.
+        XCTAssertGreaterThanOrEqual(r.diagnostics.count, 1)
+        let r2 = loader.parse(text: docs.dropLast().joined(separator: "\n---\n"))
+        XCTAssertEqual(r2.diagnostics.count, 10)
+        XCTAssertEqual(r2.snapshot.services.map(\.ref.name), ["web-service"])
+        XCTAssertEqual(Set(r2.diagnostics.map(\.object)), Set((0..<10).map { "default/bad\($0)" }))
+    }
+
+    func testDiagnosticText() {
+        let d = Diagnostic(kind: "Service", object: "ns/a", field: "spec.ports[0].port", message: "0 is out of range (1-65535)")
+        XCTAssertEqual(d.description, "Service ns/a: spec.ports[0].port: 0 is out of range (1-65535)")
+    }
+}
