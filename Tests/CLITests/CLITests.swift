@@ -1,0 +1,167 @@
+import Foundation
+import XCTest
+
+/// Runs the built `kube-ipvs` binary and checks what users see: stdout, stderr and exit status.
+final class CLITests: XCTestCase {
+    static let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    /// The executable beside the test bundle (.build/<configuration>/kube-ipvs).
+    static var binary: URL {
+        let dir = Bundle.main.bundleURL
+        for candidate in [dir, dir.deletingLastPathComponent()] {
+            let url = candidate.appendingPathComponent("kube-ipvs")
+            if FileManager.default.isExecutableFile(atPath: url.path) { return url }
+        }
+        return dir.appendingPathComponent("kube-ipvs")
+    }
+
+    struct Run { var status: Int32; var stdout: String; var stderr: String }
+
+    func run(_ args: [String]) throws -> Run {
+        let p = Process()
+        p.executableURL = Self.binary
+        p.arguments = args
+        p.currentDirectoryURL = Self.repoRoot
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        let o = out.fileHandleForReading.readDataToEndOfFile()
+        let e = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return Run(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
+    }
+
+    let seedArgs = ["sync", "--dry-run", "-f", "examples/web-service.yaml", "--config", "examples/kube-proxy-config.yaml",
+                    "--hostname-override", "node1"]
+
+    override func setUpWithError() throws {
+        try XCTSkipUnless(FileManager.default.isExecutableFile(atPath: Self.binary.path),
+                          "kube-ipvs is not built beside the tests (\(Self.binary.path)); run `swift build` first")
+    }
+
+    func testSeedDryRunMatchesGoldenFile() throws {
+        let r = try run(seedArgs)
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssertEqual(r.stderr, "")
+        let golden = try String(contentsOf: Self.repoRoot.appendingPathComponent("Tests/CLITests/Golden/web-service.sh"), encoding: .utf8)
+        XCTAssertEqual(r.stdout, golden, "regenerate with: .build/debug/kube-ipvs \(seedArgs.joined(separator: " ")) > Tests/CLITests/Golden/web-service.sh")
+    }
+
+    func testSeedDryRunHasTheByHandProcedure() throws {
+        let lines = try run(seedArgs).stdout.split(separator: "\n").map(String.init)
+        for expected in [
+            "set -e",
+            "ip link add kube-ipvs0 type dummy",
+            "ipset create KUBE-CLUSTER-IP hash:ip,port family inet hashsize 1024 maxelem 65536",
+            "modprobe ip_vs", "modprobe ip_vs_rr", "modprobe ip_vs_wrr", "modprobe ip_vs_sh", "modprobe nf_conntrack",
+            "sysctl -w net.ipv4.vs.conntrack=1",
+            "# Service default/web-service",
+            "ip addr add 10.254.10.128/32 dev kube-ipvs0",
+            "ipset add KUBE-CLUSTER-IP 10.254.10.128,tcp:80",
+            "ipvsadm -A -t 10.254.10.128:80 -s rr",
+            "ipvsadm -a -t 10.254.10.128:80 -r 10.244.1.2:8080 -m -w 1",
+            "ipvsadm -a -t 10.254.10.128:80 -r 10.244.1.3:8080 -m -w 1",
+            "-A KUBE-SERVICES ! -s 10.244.0.0/16 -m comment --comment \"Kubernetes service cluster ip + port for masquerade purpose\" -m set --match-set KUBE-CLUSTER-IP dst,dst -j KUBE-MARK-MASQ",
+            "-A KUBE-MARK-MASQ -j MARK --set-xmark 0x4000/0x4000",
+            "-I PREROUTING 1 -m comment --comment \"kubernetes service portals\" -j KUBE-SERVICES",
+        ] {
+            XCTAssertTrue(lines.contains(expected), "missing line: \(expected)")
+        }
+        // The seed's order: the address and set entry come before the virtual server, real servers last.
+        let order = ["ip link add", "ipset create KUBE-CLUSTER-IP", "iptables-restore", "ip addr add", "ipset add KUBE-CLUSTER-IP", "ipvsadm -A", "ipvsadm -a"]
+        let positions = order.map { prefix in lines.firstIndex { $0.hasPrefix(prefix) } ?? -1 }
+        XCTAssertEqual(positions, positions.sorted())
+        XCTAssertFalse(positions.contains(-1))
+    }
+
+    func testSameInputGivesByteIdenticalOutput() throws {
+        let a = try run(seedArgs), b = try run(seedArgs)
+        XCTAssertEqual(a.stdout, b.stdout)
+        let j1 = try run(seedArgs + ["--output", "json"]), j2 = try run(seedArgs + ["--output", "json"])
+        XCTAssertEqual(j1.stdout, j2.stdout)
+    }
+
+    func testEndpointSliceExampleGivesTheSamePlan() throws {
+        let a = try run(seedArgs)
+        var args = seedArgs
+        args[3] = "examples/web-service-endpointslice.yaml"
+        XCTAssertEqual(try run(args).stdout, a.stdout)
+    }
+
+    func testFiftyMalformedAndTwoValidObjects() throws {
+        var docs: [String] = []
+        let breakages = [
+            "clusterIP: 10.0.300.1\n  ports: [{port: 80}]", "clusterIP: 10.0.0.1\n  ports: [{port: 0}]",
+            "clusterIP: 10.0.0.1\n  ports: [{port: 65536}]", "clusterIP: 10.0.0.1\n  ports: [{port: 80, protocol: ICMP}]",
+            "clusterIP: 10.0.0.1\n  ports: [{name: a, port: 80}, {name: b, port: 80}]",
+        ]
+        for i in 0..<45 {
+            docs.append("apiVersion: v1\nkind: Service\nmetadata: {name: broken-\(i), namespace: bad}\nspec:\n  \(breakages[i % breakages.count])")
+        }
+        for i in 0..<3 { docs.append("apiVersion: v1\nkind: Endpoints\nmetadata: {name: broken-ep-\(i), namespace: bad}\nsubsets: [{addresses: [{ip: 10.244.1.999}], ports: [{port: 80}]}]") }
+        docs.append("apiVersion: v1\nkind: Service\nmetadata: {namespace: bad}\nspec: {clusterIP: 10.0.0.9, ports: [{port: 80}]}")
+        docs.append("apiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {name: broken-slice, namespace: bad}\naddressType: IPv4\nendpoints: []")
+        for name in ["good-a", "good-b"] {
+            let ip = name == "good-a" ? "10.254.0.1" : "10.254.0.2"
+            docs.append("apiVersion: v1\nkind: Service\nmetadata: {name: \(name), namespace: ok}\nspec: {clusterIP: \(ip), ports: [{port: 443, targetPort: 8443}]}")
+            docs.append("apiVersion: v1\nkind: Endpoints\nmetadata: {name: \(name), namespace: ok}\nsubsets: [{addresses: [{ip: 10.244.2.\(name == "good-a" ? 1 : 2)}], ports: [{port: 8443}]}]")
+        }
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("kube-ipvs-bad-\(UUID().uuidString).yaml")
+        try docs.joined(separator: "\n---\n").write(to: file, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: file) }
+
+        let r = try run(["sync", "--dry-run", "-f", file.path])
+        XCTAssertEqual(r.status, 3, "partial-failure exit status")
+        let errors = r.stderr.split(separator: "\n")
+        XCTAssertEqual(errors.count, 50, r.stderr)
+        for i in 0..<45 { XCTAssertEqual(errors.filter { $0.hasPrefix("error: Service bad/broken-\(i): spec.") }.count, 1, "broken-\(i)") }
+        for i in 0..<3 { XCTAssertTrue(errors.contains("error: Endpoints bad/broken-ep-\(i): subsets[0].addresses[0].ip: \"10.244.1.999\" is not a valid IP address; skipped")) }
+        XCTAssertTrue(errors.contains("error: Service bad/<unnamed>: metadata.name: missing; skipped"))
+        XCTAssertTrue(errors.contains { $0.hasPrefix("error: EndpointSlice bad/broken-slice: metadata.labels[kubernetes.io/service-name]: missing") })
+        XCTAssertTrue(errors.contains("error: Service bad/broken-1: spec.ports[0].port: 0 is out of range (1-65535); skipped"))
+        XCTAssertTrue(r.stdout.contains("ipvsadm -A -t 10.254.0.1:443 -s rr\nipvsadm -a -t 10.254.0.1:443 -r 10.244.2.1:8443 -m -w 1\n"))
+        XCTAssertTrue(r.stdout.contains("ipvsadm -A -t 10.254.0.2:443 -s rr\nipvsadm -a -t 10.254.0.2:443 -r 10.244.2.2:8443 -m -w 1\n"))
+        XCTAssertEqual(r.stdout.components(separatedBy: "ipvsadm -A").count - 1, 2)
+        XCTAssertTrue(r.stdout.contains("# 2 Service(s), 2 virtual server(s), 2 real server(s); 50 object(s) skipped"))
+    }
+
+    func testJSONOutput() throws {
+        let r = try run(seedArgs + ["--output", "json"])
+        XCTAssertEqual(r.status, 0)
+        let doc = try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any]
+        let summary = doc?["summary"] as? [String: Int]
+        XCTAssertEqual(summary?["ipvs"], 3)
+        let ops = doc?["operations"] as? [[String: Any]] ?? []
+        XCTAssertEqual(ops.count, summary?["total"])
+        let vs = ops.first { $0["op"] as? String == "addVirtualServer" }
+        XCTAssertEqual(vs?["owner"] as? String, "default/web-service")
+        XCTAssertEqual((vs?["virtualServer"] as? [String: Any])?["scheduler"] as? String, "rr")
+        XCTAssertEqual(vs?["command"] as? String, "ipvsadm -A -t 10.254.10.128:80 -s rr")
+    }
+
+    func testConfigErrorsNameTheField() throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("kube-ipvs-config-\(UUID().uuidString).yaml")
+        try "kind: KubeProxyConfiguration\nipvs:\n  schedular: rr\n".write(to: file, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: file) }
+        let r = try run(["sync", "--dry-run", "-f", "examples/web-service.yaml", "--config", file.path])
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertNotEqual(r.status, 3)
+        XCTAssertTrue(r.stderr.contains("ipvs.schedular: unknown field"), r.stderr)
+        let flag = try run(["sync", "--dry-run", "-f", "examples/web-service.yaml", "--cluster-cidr", "10.244.0.0/99"])
+        XCTAssertTrue(flag.stderr.contains("--cluster-cidr: \"10.244.0.0/99\" is not a valid CIDR"), flag.stderr)
+        let missing = try run(["sync", "--dry-run", "-f", "no/such/file.yaml"])
+        XCTAssertTrue(missing.stderr.contains("no/such/file.yaml: no such file or directory"), missing.stderr)
+        XCTAssertEqual(missing.stdout, "")
+    }
+
+    func testHelpDescribesTheCommands() throws {
+        let root = try run(["--help"])
+        XCTAssertEqual(root.status, 0)
+        XCTAssertTrue(root.stdout.contains("sync"))
+        let sync = try run(["sync", "--help"])
+        for flag in ["--dry-run", "--filename", "--output", "--config", "--cluster-cidr", "--ipvs-scheduler", "--masquerade-all", "--hostname-override"] {
+            XCTAssertTrue(sync.stdout.contains(flag), flag)
+        }
+    }
+}
