@@ -37,6 +37,9 @@ let package = Package(
             ]
         ),
 
+        // Benchmarks (scripts/bench.sh); not shipped.
+        .executableTarget(name: "kube-ipvs-bench", dependencies: ["KubeModel", "ProxyCore"]),
+
         // MARK: - Tests
         .testTarget(name: "KubeModelTests", dependencies: ["KubeModel"]),
         .testTarget(name: "ProxyCoreTests", dependencies: ["ProxyCore", "KubeModel"],

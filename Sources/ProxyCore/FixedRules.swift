@@ -124,10 +124,11 @@ public enum FixedRules {
         nat[KubeChain.loadBalancer, default: []].append("-j \(KubeChain.markMasq)")
         filter[KubeChain.sourceRangesFirewall, default: []].append("-j DROP")
 
+        // iptables-save prints the ipvs match as --vproto, --vaddr, --vport (libxt_ipvs's dump order).
         let host = family.hostPrefix
         for e in o.noNodeAccess.sorted() where e.address.family == family {
             filter[KubeChain.ipvsOutFilter, default: []].append(
-                "-s \(e.address)/\(host) -m ipvs --vaddr \(e.address)/\(host) --vproto \(e.proto.number) --vport \(e.port) -j DROP")
+                "-s \(e.address)/\(host) -m ipvs --vproto \(e.proto.number) --vaddr \(e.address)/\(host) --vport \(e.port) -j DROP")
         }
 
         // Accept IPVS traffic so that later rules of others cannot break it (end of KUBE-SERVICES).

@@ -22,9 +22,11 @@ public enum KubeSet: String, Sendable, Hashable, CaseIterable {
     case healthCheckNodePort = "HEALTH-CHECK-NODE-PORT"
     case ipvsIPs = "IPVS-IPS"
 
-    /// `KUBE-CLUSTER-IP` for IPv4, `KUBE-6-CLUSTER-IP` for IPv6.
+    /// `KUBE-CLUSTER-IP` for IPv4, `KUBE-6-CLUSTER-IP` for IPv6. Names are cut to ipset's 31
+    /// characters (IPSET_MAXNAMELEN - 1) as upstream cuts them: `KUBE-6-LOAD-BALANCER-SOURCE-CID`.
     public func setName(for family: IPFamily) -> String {
-        family == .ipv4 ? "KUBE-\(rawValue)" : "KUBE-6-\(rawValue)"
+        let name = family == .ipv4 ? "KUBE-\(rawValue)" : "KUBE-6-\(rawValue)"
+        return String(name.prefix(31))
     }
 
     public var type: IPSetType {

@@ -61,8 +61,17 @@ public enum Planner {
         }
 
         // MARK: Per-Service additions and edits
-        var byOwner: [String: [PlannedOperation]] = [:]
-        func add(_ op: Operation, _ owner: String) { byOwner[owner, default: []].append(PlannedOperation(op, owner: owner)) }
+        // Operations are grouped by owner; owners are interned so each is hashed once, not per operation.
+        var groupIndex: [String: Int] = [:]
+        var groups: [[PlannedOperation]] = []
+        var groupOwners: [String] = []
+        func group(_ owner: String) -> Int {
+            if let g = groupIndex[owner] { return g }
+            groupIndex[owner] = groups.count
+            groups.append([]); groupOwners.append(owner)
+            return groups.count - 1
+        }
+        func add(_ op: Operation, _ owner: String) { groups[group(owner)].append(PlannedOperation(op, owner: owner)) }
         var stale: [PlannedOperation] = []
 
         for f in families {
@@ -80,23 +89,26 @@ public enum Planner {
             for key in want.virtualServers.keys.sorted() {
                 let dvs = want.virtualServers[key]!
                 let owner = dvs.owner
+                let g = group(owner)
                 let current = have.virtualServers[key]
                 if let current {
-                    if dvs.server.differs(from: current.server) { add(.updateVirtualServer(dvs.server), owner) }
+                    if dvs.server.differs(from: current.server) { groups[g].append(PlannedOperation(.updateVirtualServer(dvs.server), owner: owner)) }
                 } else {
-                    add(.addVirtualServer(dvs.server), owner)
+                    groups[g].append(PlannedOperation(.addVirtualServer(dvs.server), owner: owner))
                 }
                 let haveRS = current?.realServers ?? [:]
                 for rk in dvs.realServers.keys.sorted() {
                     let rs = dvs.realServers[rk]!
                     if let h = haveRS[rk] {
-                        if h.weight != rs.weight || h.forwarding != rs.forwarding { add(.updateRealServer(key, rs), owner) }
+                        if h.weight != rs.weight || h.forwarding != rs.forwarding {
+                            groups[g].append(PlannedOperation(.updateRealServer(key, rs), owner: owner))
+                        }
                     } else {
-                        add(.addRealServer(key, rs), owner)
+                        groups[g].append(PlannedOperation(.addRealServer(key, rs), owner: owner))
                     }
                 }
                 for rk in haveRS.keys.sorted() where dvs.realServers[rk] == nil {
-                    add(.deleteRealServer(key, rk), owner)
+                    groups[g].append(PlannedOperation(.deleteRealServer(key, rk), owner: owner))
                 }
             }
 
@@ -118,7 +130,7 @@ public enum Planner {
             }
         }
 
-        for owner in byOwner.keys.sorted() { ops += byOwner[owner]! }
+        for g in groupOwners.indices.sorted(by: { groupOwners[$0] < groupOwners[$1] }) { ops += groups[g] }
         ops += stale
         return Plan(operations: ops)
     }

@@ -164,3 +164,22 @@ final class DesiredStateTests: XCTestCase {
         XCTAssertEqual(d.ipvsTimeouts, IPVSTimeouts(tcp: 900))
     }
 }
+
+final class KubeSetNameTests: XCTestCase {
+    func testNamesFitIPSetsLimit() {
+        for set in KubeSet.allCases {
+            for f in IPFamily.allCases { XCTAssertLessThanOrEqual(set.setName(for: f).count, 31, set.setName(for: f)) }
+        }
+        XCTAssertEqual(KubeSet.loadBalancerSourceCIDR.setName(for: .ipv6), "KUBE-6-LOAD-BALANCER-SOURCE-CID")
+        XCTAssertEqual(KubeSet.nodePortLocalSCTP.setName(for: .ipv6), "KUBE-6-NODE-PORT-LOCAL-SCTP-HAS")
+        XCTAssertEqual(KubeSet.clusterIP.setName(for: .ipv6), "KUBE-6-CLUSTER-IP")
+        XCTAssertEqual(Set(KubeSet.allCases.map { $0.setName(for: .ipv6) }).count, KubeSet.allCases.count)
+    }
+
+    func testNoNodeAccessRuleIsInSaveOrder() {
+        let o = FixedRuleOptions(notLocalMatch: nil, masqueradeAll: false, markHex: "0x4000", randomFully: true,
+                                 noNodeAccess: [NoNodeAccessEntry(address: IPAddress("1.2.3.4")!, proto: .tcp, port: 80)])
+        let rules = FixedRules.tables(family: .ipv4, nonEmpty: [], options: o)[.filter]?.chain("KUBE-IPVS-OUT-FILTER")?.rules
+        XCTAssertEqual(rules, ["-s 1.2.3.4/32 -m ipvs --vproto 6 --vaddr 1.2.3.4/32 --vport 80 -j DROP"])
+    }
+}

@@ -1,0 +1,57 @@
+import Foundation
+import KubeModel
+import ProxyCore
+
+// Pure computation benchmark (issue 7 (a)): desired state + diff + plan for N Services x M endpoints.
+// Usage: kube-ipvs-bench [N ...] [--endpoints M] [--runs R]
+
+func synthetic(services n: Int, endpoints m: Int) -> ClusterSnapshot {
+    var services: [ServiceInfo] = []
+    var sets: [EndpointSetInfo] = []
+    services.reserveCapacity(n)
+    sets.reserveCapacity(n)
+    for i in 0..<n {
+        let ref = ObjectRef(namespace: "ns\(i % 50)", name: "svc-\(i)")
+        let vip = IPAddress(v4: 0x0AFE_0000 + UInt32(i + 1))  // 10.254.x.y
+        services.append(ServiceInfo(ref: ref, clusterIPs: [vip], ports: [ServicePortInfo(name: "http", proto: .tcp, port: 80)]))
+        var eps: [EndpointInfo] = []
+        for j in 0..<m { eps.append(EndpointInfo(address: IPAddress(v4: 0x0AF4_0000 + UInt32((i * m + j) % 0xFFFF + 1)))) }
+        sets.append(EndpointSetInfo(source: ref, service: ref, ports: [EndpointPortInfo(name: "http", proto: .tcp, port: 8080)], endpoints: eps))
+    }
+    return ClusterSnapshot(services: services, endpointSets: sets)
+}
+
+func ms(_ d: Duration) -> Double { Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15 }
+
+var sizes: [Int] = []
+var m = 10, runs = 5
+var args = CommandLine.arguments.dropFirst()
+while let a = args.popFirst() {
+    switch a {
+    case "--endpoints": m = Int(args.popFirst() ?? "10") ?? 10
+    case "--runs": runs = Int(args.popFirst() ?? "5") ?? 5
+    default: if let n = Int(a) { sizes.append(n) }
+    }
+}
+if sizes.isEmpty { sizes = [1000, 10000, 50000] }
+var config = ProxyConfig()
+config.clusterCIDRs = [CIDR("10.244.0.0/16")!]
+let node = NodeContext(name: "node1")
+let clock = ContinuousClock()
+print("N\tM\tbuild_ms\tplan_ms\ttotal_ms\tops")
+for n in sizes {
+    let snap = synthetic(services: n, endpoints: m)
+    var build: [Double] = [], plan: [Double] = [], total: [Double] = []
+    var ops = 0
+    for _ in 0..<runs {
+        let t0 = clock.now
+        let desired = DesiredStateBuilder.build(snapshot: snap, config: config, node: node)
+        let t1 = clock.now
+        let p = Planner.plan(desired: desired, observed: .emptyNode)
+        let t2 = clock.now
+        ops = p.count
+        build.append(ms(t1 - t0)); plan.append(ms(t2 - t1)); total.append(ms(t2 - t0))
+    }
+    func median(_ xs: [Double]) -> Double { xs.sorted()[xs.count / 2] }
+    print("\(n)\t\(m)\t\(String(format: "%.1f", median(build)))\t\(String(format: "%.1f", median(plan)))\t\(String(format: "%.1f", median(total)))\t\(ops)")
+}
