@@ -104,65 +104,13 @@ public enum DesiredStateBuilder {
         return .success(c)
     }
 
-    /// Merges contributions and adds the node-wide parts.
+    /// Merges contributions (the first claimant of a shared key wins) and adds the node-wide parts.
     public static func assemble(contributions: [ServiceContribution], config: ProxyConfig, node: NodeContext,
                                 families: Set<IPFamily>) -> DesiredState {
-        var state = DesiredState()
-        for f in families {
-            var fam = DesiredFamily()
-            for set in KubeSet.allCases { fam.sets[set.setName(for: f)] = DesiredSet(spec: set.spec(for: f)) }
-            fam.nodePortAddresses = Set(node.nodePortAddresses.filter { $0.family == f })
-            state.families[f] = fam
-        }
-        var schedulers: [String] = []
-        for c in contributions {
-            for vs in c.virtualServers {
-                let f = vs.server.key.address.family
-                guard state.families[f] != nil else { continue }
-                if state.families[f]!.virtualServers[vs.server.key] == nil {
-                    state.families[f]!.virtualServers[vs.server.key] = vs
-                    if !schedulers.contains(vs.server.scheduler) { schedulers.append(vs.server.scheduler) }
-                }
-            }
-            for a in c.boundAddresses where state.families[a.family] != nil {
-                if state.families[a.family]!.boundAddresses[a] == nil {
-                    state.families[a.family]!.boundAddresses[a] = c.owner
-                    state.families[a.family]!.sets[KubeSet.ipvsIPs.setName(for: a.family)]!.entries[IPSetEntry.ip(a)] = c.owner
-                }
-            }
-            for m in c.setMembers where state.families[m.family] != nil {
-                let name = m.set.setName(for: m.family)
-                if state.families[m.family]!.sets[name]!.entries[m.entry] == nil {
-                    state.families[m.family]!.sets[name]!.entries[m.entry] = c.owner
-                }
-            }
-        }
-
-        for f in families {
-            var nonEmpty: Set<KubeSet> = []
-            for set in KubeSet.allCases where !(state.families[f]!.sets[set.setName(for: f)]!.entries.isEmpty) { nonEmpty.insert(set) }
-            let options = FixedRuleOptions(notLocalMatch: notLocalMatch(family: f, config: config, node: node),
-                                           masqueradeAll: config.masqueradeAll, markHex: config.masqueradeMarkHex,
-                                           randomFully: node.randomFully)
-            state.families[f]!.tables = FixedRules.tables(family: f, nonEmpty: nonEmpty, options: options)
-        }
-
-        // Upstream's baseline IPVS modules (the seed loads the same), any other scheduler in use, conntrack.
-        var modules = ["ip_vs", "ip_vs_rr", "ip_vs_wrr", "ip_vs_sh"]
-        for s in schedulers.sorted() where !modules.contains("ip_vs_\(s)") { modules.append("ip_vs_\(s)") }
-        modules.append("nf_conntrack")
-        state.modules = modules
-        var sysctls = [SysctlSetting("net.ipv4.vs.conntrack", "1"), SysctlSetting("net.ipv4.vs.expire_nodest_conn", "1"),
-                       SysctlSetting("net.ipv4.vs.expire_quiescent_template", "1"), SysctlSetting("net.ipv4.ip_forward", "1")]
-        if families.contains(.ipv6) { sysctls.append(SysctlSetting("net.ipv6.conf.all.forwarding", "1")) }
-        if config.strictARP {
-            sysctls.append(SysctlSetting("net.ipv4.conf.all.arp_ignore", "1"))
-            sysctls.append(SysctlSetting("net.ipv4.conf.all.arp_announce", "2"))
-        }
-        state.sysctls = sysctls
-        state.excludeCIDRs = config.excludeCIDRs
-        state.ipvsTimeouts = IPVSTimeouts(tcp: config.tcpTimeout, tcpFin: config.tcpFinTimeout, udp: config.udpTimeout)
-        return state
+        var index = DesiredStateIndex(config: config, node: node, families: families)
+        for c in contributions { index.update(owner: c.owner, with: c) }
+        index.refreshNodeWide()
+        return index.state
     }
 
     // MARK: - Pieces

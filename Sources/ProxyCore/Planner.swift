@@ -8,8 +8,10 @@ import KubeModel
 // to kube-ipvs0 (or on NodePort node addresses), members of KUBE-* sets, addresses on kube-ipvs0.
 
 public enum Planner {
-    /// The operations that turn `observed` into `desired`.
-    public static func plan(desired: DesiredState, observed: ObservedState) -> Plan {
+    /// The operations that turn `observed` into `desired`. With a `scope`, only those virtual
+    /// servers, addresses and set members are compared (the node-wide parts always are): the daemon
+    /// passes the keys its last changes touched, so one endpoint change costs one comparison.
+    public static func plan(desired: DesiredState, observed: ObservedState, scope: PlanScope? = nil) -> Plan {
         var ops: [PlannedOperation] = []
 
         // MARK: Node-wide prerequisites
@@ -72,25 +74,58 @@ public enum Planner {
             return groups.count - 1
         }
         func add(_ op: Operation, _ owner: String) { groups[group(owner)].append(PlannedOperation(op, owner: owner)) }
-        var stale: [PlannedOperation] = []
+        // Stale state, removed last: virtual servers first, then set members and addresses.
+        var staleServers: [PlannedOperation] = []
+        var staleMembers: [PlannedOperation] = []
+        var staleAddresses: [PlannedOperation] = []
 
         for f in families {
             let want = desired.families[f]!, have = observed.family(f)
-            for a in want.boundAddresses.keys.sorted() where !have.boundAddresses.contains(a) {
-                add(.addAddress(a), want.boundAddresses[a]!)
+            let owned = have.boundAddresses.union(want.boundAddresses.keys).union(want.nodePortAddresses)
+
+            // Addresses on kube-ipvs0.
+            let addresses: [IPAddress] = scope.map { $0.addresses.filter { $0.family == f }.sorted() }
+                ?? Set(want.boundAddresses.keys).union(have.boundAddresses).sorted()
+            for a in addresses {
+                if let owner = want.boundAddresses[a] {
+                    if !have.boundAddresses.contains(a) { add(.addAddress(a), owner) }
+                } else if have.boundAddresses.contains(a) {
+                    staleAddresses.append(PlannedOperation(.deleteAddress(a)))
+                }
             }
+
+            // Set members.
             for name in want.sets.keys.sorted() {
                 let set = want.sets[name]!
                 let existing = recreated.contains(name) ? [] : (have.ipsets[name]?.entries ?? [])
-                for entry in set.entries.keys.sorted() where !existing.contains(entry) {
-                    add(.addSetEntry(set: name, entry: entry), set.entries[entry]!)
+                let entries: [String]
+                if let scope {
+                    entries = recreated.contains(name) ? set.entries.keys.sorted() : (scope.setMembers[name] ?? []).sorted()
+                } else {
+                    entries = Set(set.entries.keys).union(existing).sorted()
+                }
+                for entry in entries {
+                    if let owner = set.entries[entry] {
+                        if !existing.contains(entry) { add(.addSetEntry(set: name, entry: entry), owner) }
+                    } else if existing.contains(entry) {
+                        staleMembers.append(PlannedOperation(.deleteSetEntry(set: name, entry: entry)))
+                    }
                 }
             }
-            for key in want.virtualServers.keys.sorted() {
-                let dvs = want.virtualServers[key]!
+
+            // Virtual servers and their real servers.
+            let keys: [VirtualServerKey] = scope.map { $0.virtualServers.filter { $0.address.family == f }.sorted() }
+                ?? Set(want.virtualServers.keys).union(have.virtualServers.keys).sorted()
+            for key in keys {
+                let current = have.virtualServers[key]
+                guard let dvs = want.virtualServers[key] else {
+                    if current != nil && owned.contains(key.address) && !desired.excludeCIDRs.contains(where: { $0.contains(key.address) }) {
+                        staleServers.append(PlannedOperation(.deleteVirtualServer(key)))
+                    }
+                    continue
+                }
                 let owner = dvs.owner
                 let g = group(owner)
-                let current = have.virtualServers[key]
                 if let current {
                     if dvs.server.differs(from: current.server) { groups[g].append(PlannedOperation(.updateVirtualServer(dvs.server), owner: owner)) }
                 } else {
@@ -111,27 +146,10 @@ public enum Planner {
                     groups[g].append(PlannedOperation(.deleteRealServer(key, rk), owner: owner))
                 }
             }
-
-            // MARK: Stale state (owned only)
-            let owned = have.boundAddresses.union(want.boundAddresses.keys).union(want.nodePortAddresses)
-            for key in have.virtualServers.keys.sorted()
-            where want.virtualServers[key] == nil && owned.contains(key.address)
-                && !desired.excludeCIDRs.contains(where: { $0.contains(key.address) }) {
-                stale.append(PlannedOperation(.deleteVirtualServer(key)))
-            }
-            for name in want.sets.keys.sorted() where !recreated.contains(name) {
-                let wantEntries = want.sets[name]!.entries
-                for entry in (have.ipsets[name]?.entries ?? []).sorted() where wantEntries[entry] == nil {
-                    stale.append(PlannedOperation(.deleteSetEntry(set: name, entry: entry)))
-                }
-            }
-            for a in have.boundAddresses.sorted() where want.boundAddresses[a] == nil {
-                stale.append(PlannedOperation(.deleteAddress(a)))
-            }
         }
 
         for g in groupOwners.indices.sorted(by: { groupOwners[$0] < groupOwners[$1] }) { ops += groups[g] }
-        ops += stale
+        ops += staleServers + staleMembers + staleAddresses
         return Plan(operations: ops)
     }
 }

@@ -1,0 +1,189 @@
+import KubeModel
+
+// MARK: - Incremental desired state
+//
+// The daemon recomputes only the Services that changed. The index keeps each Service's
+// contribution and who claims each virtual server, address and set member (two Services may share
+// an external IP), so replacing one contribution updates the DesiredState in place and reports the
+// keys it touched: the planner then diffs only those (`PlanScope`).
+
+/// The keys one update touched; the planner looks only at these (plus the cheap node-wide parts).
+public struct PlanScope: Sendable, Hashable {
+    public var virtualServers: Set<VirtualServerKey> = []
+    public var addresses: Set<IPAddress> = []
+    /// Set name -> members.
+    public var setMembers: [String: Set<String>] = [:]
+    public init() {}
+
+    public var isEmpty: Bool { virtualServers.isEmpty && addresses.isEmpty && setMembers.isEmpty }
+
+    public mutating func formUnion(_ other: PlanScope) {
+        virtualServers.formUnion(other.virtualServers)
+        addresses.formUnion(other.addresses)
+        for (k, v) in other.setMembers { setMembers[k, default: []].formUnion(v) }
+    }
+}
+
+/// DesiredState maintained one Service contribution at a time.
+public struct DesiredStateIndex: Sendable {
+    public private(set) var state = DesiredState()
+    public let config: ProxyConfig
+    public let node: NodeContext
+    public let families: Set<IPFamily>
+
+    private var contributions: [String: ServiceContribution] = [:]
+    private var vsClaims: [VirtualServerKey: [String]] = [:]
+    private var addressClaims: [IPAddress: [String]] = [:]
+    private var memberClaims: [SetMember: [String]] = [:]
+    private var schedulersInUse: [String: Int] = [:]
+
+    public init(config: ProxyConfig, node: NodeContext, families: Set<IPFamily>) {
+        self.config = config; self.node = node; self.families = families
+        for f in families {
+            var fam = DesiredFamily()
+            for set in KubeSet.allCases { fam.sets[set.setName(for: f)] = DesiredSet(spec: set.spec(for: f)) }
+            fam.nodePortAddresses = Set(node.nodePortAddresses.filter { $0.family == f })
+            state.families[f] = fam
+        }
+        refreshNodeWide()
+    }
+
+    /// Owners with a contribution, for tests and status.
+    public var owners: Dictionary<String, ServiceContribution>.Keys { contributions.keys }
+
+    /// Replaces `owner`'s contribution (nil removes it) and returns the keys whose desired value may
+    /// have changed. Call `refreshNodeWide()` after a batch of updates.
+    @discardableResult
+    public mutating func update(owner: String, with new: ServiceContribution?) -> PlanScope {
+        var scope = PlanScope()
+        let old = contributions[owner]
+        if old == new { return scope }
+        if let old {
+            for vs in old.virtualServers { release(vs: vs.server.key, owner: owner, scope: &scope) }
+            for a in old.boundAddresses { release(address: a, owner: owner, scope: &scope) }
+            for m in old.setMembers { release(member: m, owner: owner, scope: &scope) }
+        }
+        contributions[owner] = new
+        if let new {
+            for vs in new.virtualServers { claim(vs: vs, owner: owner, scope: &scope) }
+            for a in new.boundAddresses { claim(address: a, owner: owner, scope: &scope) }
+            for m in new.setMembers { claim(member: m, owner: owner, scope: &scope) }
+        }
+        return scope
+    }
+
+    /// Recomputes the node-wide parts from the Service parts: chains (they depend on which sets are
+    /// empty), modules (schedulers in use), sysctls, timeouts.
+    public mutating func refreshNodeWide() {
+        for f in families {
+            var nonEmpty: Set<KubeSet> = []
+            for set in KubeSet.allCases where !(state.families[f]!.sets[set.setName(for: f)]!.entries.isEmpty) { nonEmpty.insert(set) }
+            let options = FixedRuleOptions(notLocalMatch: DesiredStateBuilder.notLocalMatch(family: f, config: config, node: node),
+                                           masqueradeAll: config.masqueradeAll, markHex: config.masqueradeMarkHex,
+                                           randomFully: node.randomFully)
+            state.families[f]!.tables = FixedRules.tables(family: f, nonEmpty: nonEmpty, options: options)
+        }
+        // Upstream's baseline IPVS modules (the seed loads the same), any other scheduler in use, conntrack.
+        var modules = ["ip_vs", "ip_vs_rr", "ip_vs_wrr", "ip_vs_sh"]
+        for s in schedulersInUse.keys.sorted() where !modules.contains("ip_vs_\(s)") { modules.append("ip_vs_\(s)") }
+        modules.append("nf_conntrack")
+        state.modules = modules
+        var sysctls = [SysctlSetting("net.ipv4.vs.conntrack", "1"), SysctlSetting("net.ipv4.vs.expire_nodest_conn", "1"),
+                       SysctlSetting("net.ipv4.vs.expire_quiescent_template", "1"), SysctlSetting("net.ipv4.ip_forward", "1")]
+        if families.contains(.ipv6) { sysctls.append(SysctlSetting("net.ipv6.conf.all.forwarding", "1")) }
+        if config.strictARP {
+            sysctls.append(SysctlSetting("net.ipv4.conf.all.arp_ignore", "1"))
+            sysctls.append(SysctlSetting("net.ipv4.conf.all.arp_announce", "2"))
+        }
+        state.sysctls = sysctls
+        state.excludeCIDRs = config.excludeCIDRs
+        state.ipvsTimeouts = IPVSTimeouts(tcp: config.tcpTimeout, tcpFin: config.tcpFinTimeout, udp: config.udpTimeout)
+    }
+
+    // MARK: - Claims
+    //
+    // When several Services claim one key (two Services with the same external IP and port), the
+    // one with the smallest namespace/name wins, whatever the order of events: the incremental
+    // result then equals a full rebuild.
+
+    /// Inserts `owner` in sorted order; true when it became the winner.
+    private static func insertClaim(_ owner: String, into owners: inout [String]) -> Bool {
+        let i = owners.firstIndex { $0 > owner } ?? owners.count
+        owners.insert(owner, at: i)
+        return i == 0
+    }
+
+    private mutating func claim(vs: DesiredVirtualServer, owner: String, scope: inout PlanScope) {
+        let key = vs.server.key
+        let f = key.address.family
+        guard state.families[f] != nil else { return }
+        scope.virtualServers.insert(key)
+        var owners = vsClaims[key] ?? []
+        let wins = Self.insertClaim(owner, into: &owners)
+        vsClaims[key] = owners
+        if wins {
+            if let old = state.families[f]!.virtualServers[key] { dropScheduler(old.server.scheduler) }
+            state.families[f]!.virtualServers[key] = vs
+            schedulersInUse[vs.server.scheduler, default: 0] += 1
+        }
+    }
+
+    private mutating func release(vs key: VirtualServerKey, owner: String, scope: inout PlanScope) {
+        guard var owners = vsClaims[key], let i = owners.firstIndex(of: owner) else { return }
+        scope.virtualServers.insert(key)
+        owners.remove(at: i)
+        vsClaims[key] = owners.isEmpty ? nil : owners
+        guard i == 0 else { return }
+        let f = key.address.family
+        if let old = state.families[f]!.virtualServers[key] { dropScheduler(old.server.scheduler) }
+        if let next = owners.first, let vs = contributions[next]?.virtualServers.first(where: { $0.server.key == key }) {
+            state.families[f]!.virtualServers[key] = vs
+            schedulersInUse[vs.server.scheduler, default: 0] += 1
+        } else {
+            state.families[f]!.virtualServers[key] = nil
+        }
+    }
+
+    private mutating func dropScheduler(_ s: String) {
+        schedulersInUse[s, default: 0] -= 1
+        if schedulersInUse[s]! <= 0 { schedulersInUse[s] = nil }
+    }
+
+    private mutating func claim(address a: IPAddress, owner: String, scope: inout PlanScope) {
+        guard state.families[a.family] != nil else { return }
+        scope.addresses.insert(a)
+        var owners = addressClaims[a] ?? []
+        let wins = Self.insertClaim(owner, into: &owners)
+        addressClaims[a] = owners
+        if wins { state.families[a.family]!.boundAddresses[a] = owner }
+        claim(member: SetMember(.ipvsIPs, a.family, IPSetEntry.ip(a)), owner: owner, scope: &scope)
+    }
+
+    private mutating func release(address a: IPAddress, owner: String, scope: inout PlanScope) {
+        guard var owners = addressClaims[a], let i = owners.firstIndex(of: owner) else { return }
+        scope.addresses.insert(a)
+        owners.remove(at: i)
+        addressClaims[a] = owners.isEmpty ? nil : owners
+        release(member: SetMember(.ipvsIPs, a.family, IPSetEntry.ip(a)), owner: owner, scope: &scope)
+        if i == 0 { state.families[a.family]!.boundAddresses[a] = owners.first }
+    }
+
+    private mutating func claim(member m: SetMember, owner: String, scope: inout PlanScope) {
+        guard state.families[m.family] != nil else { return }
+        let name = m.set.setName(for: m.family)
+        scope.setMembers[name, default: []].insert(m.entry)
+        var owners = memberClaims[m] ?? []
+        let wins = Self.insertClaim(owner, into: &owners)
+        memberClaims[m] = owners
+        if wins { state.families[m.family]!.sets[name]!.entries[m.entry] = owner }
+    }
+
+    private mutating func release(member m: SetMember, owner: String, scope: inout PlanScope) {
+        guard var owners = memberClaims[m], let i = owners.firstIndex(of: owner) else { return }
+        let name = m.set.setName(for: m.family)
+        scope.setMembers[name, default: []].insert(m.entry)
+        owners.remove(at: i)
+        memberClaims[m] = owners.isEmpty ? nil : owners
+        if i == 0 { state.families[m.family]!.sets[name]!.entries[m.entry] = owners.first }
+    }
+}
