@@ -28,6 +28,9 @@ let package = Package(
         // MARK: - The only code that talks to the kernel
         .target(name: "Kernel", dependencies: ["ProxyCore", "KubeModel", "CNetlink", "CIPSet", "CIPTC"]),
 
+        // MARK: - The daemon's caches, sync scheduling and graceful termination (no I/O)
+        .target(name: "Reconciler", dependencies: ["ProxyCore", "KubeModel"]),
+
         // MARK: - CLI (wiring only)
         .executableTarget(
             name: "kube-ipvs",
@@ -46,6 +49,7 @@ let package = Package(
                     resources: [.copy("Golden")]),
         .testTarget(name: "KernelTests", dependencies: ["Kernel", "ProxyCore", "KubeModel"],
                     resources: [.copy("Fixtures")]),
+        .testTarget(name: "ReconcilerTests", dependencies: ["Reconciler", "ProxyCore", "KubeModel"]),
         .testTarget(name: "CLITests", dependencies: []),
     ]
 )
