@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Kernel
 import KubeModel
 import ProxyCore
 
@@ -19,8 +20,13 @@ extension KubeIPVS {
             An invalid object is reported on standard error, naming its kind, namespace/name and \
             field, and skipped; the others still count.
 
+            Without --dry-run it reads the node's IPVS services, KUBE-* ipsets, KUBE-* chains and \
+            kube-ipvs0 addresses, plans the difference and applies it, then prints a summary \
+            (operations per kind and elapsed time). Only state kube-ipvs owns is changed.
+
             With --dry-run nothing is changed: the plan against an empty node is printed as a POSIX \
-            shell script (or JSON with --output json).
+            shell script (or JSON with --output json); with --against-node as well, the plan is \
+            made against this node's actual state, so only the commands it still needs are printed.
 
             Exit status: 0 when every object was valid, \(partialFailureExitCode) when some were \
             skipped, 1 on other errors (unreadable file, bad configuration).
@@ -33,15 +39,22 @@ extension KubeIPVS {
         @Flag(name: .customLong("dry-run"), help: "Print the plan instead of applying it.")
         var dryRun = false
 
+        @Flag(name: .customLong("against-node"), help: "With --dry-run: plan against this node's kernel state instead of an empty node.")
+        var againstNode = false
+
         @Option(name: .customLong("output"), help: "Dry-run output format: shell or json.")
         var output: PlanOutput = .shell
+
+        @Option(name: .customLong("iptables-backend"), help: "iptables flavour: auto (the one holding more rules, as kube-proxy's wrapper), legacy or nft.")
+        var iptablesBackend: String = "auto"
 
         @OptionGroup var proxy: ProxyOptions
 
         func validate() throws {
             if filenames.isEmpty { throw ValidationError("Give at least one manifest with -f FILE|DIR.") }
-            if !dryRun {
-                throw ValidationError("Applying to the kernel needs the kernel backends, which this build does not have yet; use --dry-run.")
+            if againstNode && !dryRun { throw ValidationError("--against-node goes with --dry-run.") }
+            if !["auto", "legacy", "nft"].contains(iptablesBackend) {
+                throw ValidationError("--iptables-backend: \"\(iptablesBackend)\" is not auto, legacy or nft")
             }
         }
 
@@ -57,13 +70,45 @@ extension KubeIPVS {
             let nodeInfo = loaded.snapshot.nodes.first { $0.name == nodeName }
             let node = NodeContext(name: nodeName, zone: nodeInfo?.zone, podCIDRs: nodeInfo?.podCIDRs ?? [])
             let desired = DesiredStateBuilder.build(snapshot: loaded.snapshot, config: config, node: node)
-            let plan = Planner.plan(desired: desired, observed: .emptyNode)
+            let families = Set(desired.families.keys)
+
+            var kernel: NodeKernel? = nil
+            var observed = ObservedState.emptyNode
+            if !dryRun || againstNode {
+                let flavor = IPTablesFlavor(flag: iptablesBackend) ?? IPTablesFlavor.detect()
+                do {
+                    kernel = try NodeKernel(sets: try IPSetBackend(), rules: IPTablesFamilies(families: families, flavor: flavor),
+                                            sysctlNames: desired.sysctls.map(\.name))
+                    observed = try kernel!.observe(families: families)
+                } catch {
+                    printError("error: reading the node's state: \(error)")
+                    throw ExitCode.failure
+                }
+            }
+            let plan = Planner.plan(desired: desired, observed: observed)
+
+            if !dryRun, let kernel {
+                do {
+                    let report = try kernel.apply(plan)
+                    let ms = Double(report.elapsed.components.seconds) * 1000 + Double(report.elapsed.components.attoseconds) / 1e15
+                    print("applied \(ShellRenderer.summary(plan)) with \(report.requestsSent) kernel request(s) in \(String(format: "%.1f", ms)) ms")
+                } catch let failure as ApplyFailure {
+                    printError("error: \(failure)")
+                    throw ExitCode.failure
+                } catch {
+                    printError("error: \(error)")
+                    throw ExitCode.failure
+                }
+                if !loaded.diagnostics.isEmpty { throw ExitCode(partialFailureExitCode) }
+                return
+            }
 
             switch output {
             case .shell:
                 let counts = desired.counts
                 let title = [
-                    "kube-ipvs sync --dry-run: the commands that program an empty node \(nodeName)",
+                    againstNode ? "kube-ipvs sync --dry-run --against-node: the commands node \(nodeName) still needs"
+                        : "kube-ipvs sync --dry-run: the commands that program an empty node \(nodeName)",
                     "\(loaded.snapshot.services.count) Service(s), \(counts.virtualServers) virtual server(s), \(counts.realServers) real server(s); \(loaded.diagnostics.count) object(s) skipped",
                 ]
                 print(ShellRenderer.render(plan, title: title), terminator: "")

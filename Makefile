@@ -1,0 +1,33 @@
+# Convenience targets; the scripts are the source of truth.
+# KUBE_IPVS_SCRATCH (default .build) selects the swift --scratch-path, e.g.
+#   make test KUBE_IPVS_SCRATCH=.build-mine
+export KUBE_IPVS_SCRATCH ?= .build
+
+.PHONY: all build deps test test-unit test-netns test-vm vm-image
+
+all: build
+
+deps:
+	bash scripts/install-deps.sh
+
+build:
+	swift build --scratch-path $(KUBE_IPVS_SCRATCH)
+
+# The README's test command: every tier (unit, host netns, QEMU guest).
+test:
+	bash scripts/test.sh
+
+test-unit:
+	bash scripts/test.sh unit
+
+test-netns:
+	bash scripts/test.sh netns
+
+test-vm:
+	bash scripts/test.sh vm
+
+# Build (or reuse) the guest kernel and base initramfs in .cache/vm/.
+vm-image:
+	bash Tests/vm/build-image.sh
+
+# (bench: performance targets go here.)

@@ -1,0 +1,135 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+// MARK: - Errors from the kernel, typed
+//
+// Every backend (IPVS genl, rtnetlink, ipset, iptables, /proc/sys) reports failures as a
+// `KernelError` so that callers can log one stable line and tests can match on the errno and the
+// operation, not on text.
+
+/// The kernel subsystem an error came from.
+public enum KernelSubsystem: String, Sendable, Hashable, CaseIterable {
+    case netlink
+    case ipvs
+    case link
+    case address
+    case ipset
+    case iptables
+    case sysctl
+    case module
+}
+
+/// A failed kernel request: which subsystem, which operation on which object, and the errno.
+public struct KernelError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// Subsystem the request went to.
+    public var subsystem: KernelSubsystem
+    /// Operation name, e.g. `IPVS_CMD_NEW_DEST`, `RTM_NEWADDR`, `ipset add`, `open /proc/sys`.
+    public var operation: String
+    /// The object acted on, e.g. `10.254.10.128:80/TCP -> 10.244.1.2:8080`; empty when node-wide.
+    public var object: String
+    /// The positive errno value (0 when the failure has no errno, such as a malformed reply).
+    public var errno: Int32
+    /// Extra text: the kernel's extended-ack message, a library message, or a decoding problem.
+    public var message: String
+
+    public init(subsystem: KernelSubsystem, operation: String, object: String = "", errno: Int32 = 0, message: String = "") {
+        self.subsystem = subsystem; self.operation = operation; self.object = object
+        self.errno = errno; self.message = message
+    }
+
+    /// The symbolic errno name (`EEXIST`) when known, otherwise the number.
+    public var errnoName: String { KernelError.errnoName(errno) }
+
+    /// `ipvs IPVS_CMD_NEW_DEST 10.0.0.1:80/TCP -> 10.244.1.2:8080: ENOENT (No such file or directory): text`.
+    public var description: String {
+        var s = "\(subsystem.rawValue) \(operation)"
+        if !object.isEmpty { s += " \(object)" }
+        if errno != 0 { s += ": \(errnoName) (\(KernelError.strerror(errno)))" }
+        if !message.isEmpty { s += ": \(message)" }
+        return s
+    }
+
+    /// Human text for an errno, from the C library.
+    public static func strerror(_ code: Int32) -> String {
+        #if canImport(Glibc)
+        guard let p = Glibc.strerror(code) else { return "errno \(code)" }
+        return String(cString: p)
+        #else
+        return "errno \(code)"
+        #endif
+    }
+
+    /// Names of the errnos kernel requests commonly return (values from asm-generic/errno*.h).
+    public static func errnoName(_ code: Int32) -> String {
+        switch code {
+        case 1: return "EPERM"
+        case 2: return "ENOENT"
+        case 3: return "ESRCH"
+        case 4: return "EINTR"
+        case 5: return "EIO"
+        case 11: return "EAGAIN"
+        case 12: return "ENOMEM"
+        case 13: return "EACCES"
+        case 16: return "EBUSY"
+        case 17: return "EEXIST"
+        case 19: return "ENODEV"
+        case 22: return "EINVAL"
+        case 28: return "ENOSPC"
+        case 34: return "ERANGE"
+        case 61: return "ENODATA"
+        case 71: return "EPROTO"
+        case 90: return "EMSGSIZE"
+        case 92: return "ENOPROTOOPT"
+        case 93: return "EPROTONOSUPPORT"
+        case 95: return "EOPNOTSUPP"
+        case 97: return "EAFNOSUPPORT"
+        case 99: return "EADDRNOTAVAIL"
+        case 105: return "ENOBUFS"
+        default: return "errno \(code)"
+        }
+    }
+}
+
+/// Outcome of applying a batch of operations to one backend.
+public struct ApplyResult: Sendable, Hashable {
+    /// Requests the kernel accepted (including ones retried as edits).
+    public var applied: Int = 0
+    /// Adds that found the object present and were turned into edits (EEXIST).
+    public var convertedToUpdate: Int = 0
+    /// Updates that found the object missing and were turned into adds.
+    public var convertedToAdd: Int = 0
+    /// Deletes of objects already gone (ENOENT/ESRCH), counted as success.
+    public var alreadyAbsent: Int = 0
+    /// Kernel requests sent, retries included (what "kernel operations" counts).
+    public var requestsSent: Int = 0
+    /// Failures that did not stop the batch; the backend throws the first one after finishing the rest.
+    public var errors: [KernelError] = []
+
+    public init() {}
+
+    /// Adds the counts of `other` to these.
+    public mutating func merge(_ other: ApplyResult) {
+        applied += other.applied; convertedToUpdate += other.convertedToUpdate
+        convertedToAdd += other.convertedToAdd; alreadyAbsent += other.alreadyAbsent
+        requestsSent += other.requestsSent; errors += other.errors
+    }
+}
+
+/// A batch in which some requests failed: every failure, and what the batch achieved anyway.
+///
+/// Backends apply the whole batch first (one bad entry must not leave the rest unprogrammed), then
+/// throw this when any request failed.
+public struct KernelBatchError: Error, Sendable, CustomStringConvertible {
+    /// The failures, in request order.
+    public var errors: [KernelError]
+    /// Counts of what was applied, failures excluded.
+    public var partial: ApplyResult
+
+    public init(errors: [KernelError], partial: ApplyResult) { self.errors = errors; self.partial = partial }
+
+    public var description: String {
+        let head = errors.prefix(3).map(\.description).joined(separator: "; ")
+        return errors.count > 3 ? "\(errors.count) kernel requests failed: \(head); ..." : head
+    }
+}

@@ -1,0 +1,309 @@
+import KubeModel
+import ProxyCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+// MARK: - The node's kernel as one backend
+//
+// NodeKernel reads the whole observed state (modules, sysctls, kube-ipvs0 and its addresses, IPVS,
+// KUBE-* ipsets, KUBE-* iptables) and applies a Plan through the per-subsystem backends.
+//
+// Apply order (whatever the order inside the plan, which is kept within each group):
+//   1. prerequisites (modules, sysctls)   2. link (createDummyLink)   3. sets (create, add entries)
+//   4. iptables (chains, jumps)           5. addresses (add)          6. IPVS adds, updates, timeouts
+//   7. deletions (real servers, virtual servers, addresses, set entries), in plan order, consecutive
+//      ones of one subsystem batched together.
+// Creations come first so that every reference (rule -> set, virtual server -> bound VIP) exists
+// before it is used; deletions come last so that traffic to what goes away keeps working until the
+// replacement is in place.
+//
+// A failing entry does not stop the others: per-request failures (KernelBatchError) of a phase
+// are collected and the next phases still run; the apply then throws `ApplyFailure` carrying the
+// report. A failure that leaves the state unknown (socket errors, a missing module) stops at once.
+
+/// Reads the node's kernel state and applies Plans to it.
+public protocol KernelBackend: AnyObject {
+    /// The kernel state of the given families (node-wide parts are always read).
+    func observe(families: Set<IPFamily>) throws -> ObservedState
+    /// Applies `plan`; throws `ApplyFailure` when some operations failed (the report says what was done).
+    func apply(_ plan: Plan) throws -> ApplyReport
+}
+
+/// What an apply did.
+public struct ApplyReport: Sendable {
+    /// Operations of the plan per subsystem (all attempted).
+    public var operations: [OperationKind: Int] = [:]
+    /// Per-subsystem outcomes: requests sent, retries, already-absent deletes.
+    public var results: [OperationKind: ApplyResult] = [:]
+    /// Wall time of the whole apply.
+    public var elapsed: Duration = .zero
+    /// Wall time per subsystem.
+    public var elapsedByKind: [OperationKind: Duration] = [:]
+    /// Failures of single operations (the rest was applied).
+    public var errors: [KernelError] = []
+
+    public init() {}
+
+    /// Kernel requests sent in all, retries included.
+    public var requestsSent: Int { results.values.reduce(0) { $0 + $1.requestsSent } }
+
+    /// One line for logs: `ipvs 3 ops 3 requests, link 1 ops 1 requests; 1.2 ms`.
+    public var summary: String {
+        let parts = OperationKind.allCases.compactMap { k -> String? in
+            guard let n = operations[k], n > 0 else { return nil }
+            return "\(k.rawValue) \(n) ops \(results[k]?.requestsSent ?? 0) requests"
+        }
+        let ms = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
+        return (parts.isEmpty ? "nothing to do" : parts.joined(separator: ", ")) + "; " + String(format3(ms)) + " ms"
+    }
+
+    private func format3(_ v: Double) -> String {
+        let scaled = (v * 1000).rounded() / 1000
+        return "\(scaled)"
+    }
+}
+
+/// An apply in which some operations failed; `report` says what was done and what failed.
+public struct ApplyFailure: Error, Sendable, CustomStringConvertible {
+    public var report: ApplyReport
+    public init(report: ApplyReport) { self.report = report }
+    public var description: String {
+        let head = report.errors.prefix(3).map(\.description).joined(separator: "; ")
+        return "\(report.errors.count) kernel operation(s) failed: \(head)\(report.errors.count > 3 ? "; ..." : "")"
+    }
+}
+
+// MARK: - Seams for the ipset and iptables backends
+
+/// The ipset backend as NodeKernel uses it.
+public protocol SetsBackend: AnyObject {
+    /// KUBE-* sets of the given families, by family and name.
+    func observeSets(families: Set<IPFamily>) throws -> [IPFamily: [String: ObservedSet]]
+    /// Applies the set operations of `ops` (others ignored).
+    func apply(_ ops: [Operation]) throws -> ApplyResult
+}
+
+/// The iptables backend as NodeKernel uses it.
+public protocol RulesBackend: AnyObject {
+    /// KUBE-* chains and the built-in chains of the given families, by family and table.
+    func observeTables(families: Set<IPFamily>) throws -> [IPFamily: [IPTablesTable: ObservedTable]]
+    /// Applies the iptables operations of `ops` (others ignored).
+    func apply(_ ops: [Operation]) throws -> ApplyResult
+}
+
+extension IPSetBackend: SetsBackend {
+    public func observeSets(families: Set<IPFamily>) throws -> [IPFamily: [String: ObservedSet]] {
+        try observe().filter { families.contains($0.key) }
+    }
+}
+
+// MARK: - NodeKernel
+
+/// The real node: IPVS over generic netlink, kube-ipvs0 over rtnetlink, modules and sysctls through
+/// /proc and /sys, plus the ipset and iptables backends given at construction.
+public final class NodeKernel: KernelBackend {
+    public let prerequisites: Prerequisites
+    public let link: LinkBackend
+    public let sets: SetsBackend?
+    public let rules: RulesBackend?
+    /// Sysctls read by `observe` (dotted names); names set by applied plans are added.
+    public private(set) var sysctlNames: Set<String>
+    /// Bring kube-ipvs0 up when creating it (upstream leaves it down; VIPs work either way).
+    public var linkUp: Bool
+    private var ipvsBackend: IPVSBackend?
+
+    /// Opens the rtnetlink socket; IPVS is opened on first use (ip_vs may not be loaded yet).
+    /// Pass nil for `sets` or `rules` to run without that subsystem (its operations then fail).
+    public init(sets: SetsBackend?, rules: RulesBackend?, linkName: String = "kube-ipvs0", linkUp: Bool = false,
+                sysctlNames: [String] = Prerequisites.specSysctls(strictARP: true), prerequisites: Prerequisites = Prerequisites()) throws {
+        self.prerequisites = prerequisites
+        self.link = try LinkBackend(linkName: linkName)
+        self.sets = sets
+        self.rules = rules
+        self.sysctlNames = Set(sysctlNames)
+        self.linkUp = linkUp
+    }
+
+    /// The IPVS backend, opened now if needed; nil when the kernel has no IPVS family yet.
+    public func ipvs() throws -> IPVSBackend? {
+        if let b = ipvsBackend { return b }
+        do {
+            ipvsBackend = try IPVSBackend()
+        } catch let e as KernelError where e.subsystem == .ipvs && e.errno == ENOENT {
+            return nil
+        }
+        return ipvsBackend
+    }
+
+    // MARK: - Observe
+
+    public func observe(families: Set<IPFamily>) throws -> ObservedState {
+        var state = ObservedState()
+        state.loadedModules = prerequisites.loadedModules()
+        state.sysctls = prerequisites.readSysctls(sysctlNames.sorted())
+        for f in families { state.families[f] = ObservedFamily() }
+
+        state.dummyLinkExists = try link.lookupLink() != nil
+        for a in try link.listAddresses() where families.contains(a.address.family) {
+            state.families[a.address.family, default: ObservedFamily()].boundAddresses.insert(a.address)
+        }
+        if let ipvs = try ipvs() {
+            state.ipvsTimeouts = try ipvs.getTimeouts()
+            for (f, servers) in try ipvs.observe(families: families) {
+                state.families[f, default: ObservedFamily()].virtualServers = servers
+            }
+        }
+        if let sets {
+            for (f, s) in try sets.observeSets(families: families) { state.families[f, default: ObservedFamily()].ipsets = s }
+        }
+        if let rules {
+            do {
+                for (f, t) in try rules.observeTables(families: families) { state.families[f, default: ObservedFamily()].tables = t }
+            } catch let e as KernelError where NodeKernel.isXtablesCoreMissing(e) {
+                // ip_tables / ip6_tables not loaded (libiptc: ENOPROTOOPT): no table exists, so none has rules.
+                for f in families { state.families[f, default: ObservedFamily()].tables = [:] }
+            }
+        }
+        return state
+    }
+
+    /// libiptc reports ENOPROTOOPT when the x_tables core module of the family is not loaded (the
+    /// iptables tools modprobe it themselves; libiptc does not).
+    static func isXtablesCoreMissing(_ e: KernelError) -> Bool {
+        e.subsystem == .iptables && e.errno == ENOPROTOOPT
+    }
+
+    /// Applies iptables operations; when the x_tables core modules are missing, loads them (as the
+    /// iptables tools would) and tries once more.
+    private func applyRules(_ rules: RulesBackend, _ ops: [Operation]) throws -> ApplyResult {
+        do {
+            return try rules.apply(ops)
+        } catch let e as KernelError where NodeKernel.isXtablesCoreMissing(e) {
+            try prerequisites.loadModule("ip_tables")
+            try? prerequisites.loadModule("ip6_tables")
+            return try rules.apply(ops)
+        } catch let b as KernelBatchError where !b.errors.isEmpty && b.errors.allSatisfy(NodeKernel.isXtablesCoreMissing) {
+            try prerequisites.loadModule("ip_tables")
+            try? prerequisites.loadModule("ip6_tables")
+            return try rules.apply(ops)
+        }
+    }
+
+    /// One virtual server and its real servers, read now (graceful-termination checks); nil when absent.
+    public func observeVirtualServer(_ key: VirtualServerKey) throws -> ObservedVirtualServer? {
+        guard let ipvs = try ipvs(), let server = try ipvs.getService(key) else { return nil }
+        let (real, stats) = try ipvs.dumpDestinations(of: key)
+        return ObservedVirtualServer(server: server, realServers: real, stats: stats)
+    }
+
+    // MARK: - Apply
+
+    /// The phase an operation is applied in (see the file comment).
+    enum Phase: Int, Comparable, CaseIterable {
+        case prerequisites, link, sets, iptables, addresses, ipvs, deletions
+        static func < (a: Phase, b: Phase) -> Bool { a.rawValue < b.rawValue }
+    }
+
+    static func phase(of op: Operation) -> Phase {
+        switch op {
+        case .loadModule, .setSysctl: return .prerequisites
+        case .createDummyLink: return .link
+        case .createSet, .recreateSet, .addSetEntry: return .sets
+        case .writeChains, .ensureJump: return .iptables
+        case .addAddress: return .addresses
+        case .addVirtualServer, .updateVirtualServer, .addRealServer, .updateRealServer, .setIPVSTimeouts: return .ipvs
+        case .deleteRealServer, .deleteVirtualServer, .deleteAddress, .deleteSetEntry: return .deletions
+        }
+    }
+
+    /// The plan cut into batches: one per phase, the deletions phase split into runs of one subsystem.
+    static func batches(_ plan: Plan) -> [(OperationKind, [Operation])] {
+        var byPhase: [Phase: [Operation]] = [:]
+        for p in plan.operations { byPhase[phase(of: p.operation), default: []].append(p.operation) }
+        var out: [(OperationKind, [Operation])] = []
+        for ph in Phase.allCases {
+            guard let ops = byPhase[ph], !ops.isEmpty else { continue }
+            if ph == .deletions {
+                for op in ops {
+                    if let last = out.last, last.0 == op.kind, phase(of: last.1[0]) == .deletions {
+                        out[out.count - 1].1.append(op)
+                    } else {
+                        out.append((op.kind, [op]))
+                    }
+                }
+            } else {
+                out.append((ops[0].kind, ops))
+            }
+        }
+        return out
+    }
+
+    public func apply(_ plan: Plan) throws -> ApplyReport {
+        let clock = ContinuousClock()
+        let start = clock.now
+        var report = ApplyReport()
+        report.operations = plan.countsByKind
+        for p in plan.operations { if case .setSysctl(let n, _) = p.operation { sysctlNames.insert(n) } }
+
+        for (kind, ops) in NodeKernel.batches(plan) {
+            let t0 = clock.now
+            do {
+                let r = try applyBatch(kind, ops)
+                report.results[kind, default: ApplyResult()].merge(r)
+            } catch let e as KernelBatchError {
+                report.results[kind, default: ApplyResult()].merge(e.partial)
+                report.errors += e.errors
+                // A module that cannot be loaded makes everything after it meaningless.
+                if kind == .prerequisite {
+                    report.elapsed = clock.now - start
+                    throw ApplyFailure(report: report)
+                }
+            }
+            report.elapsedByKind[kind, default: .zero] += clock.now - t0
+        }
+        report.elapsed = clock.now - start
+        if !report.errors.isEmpty { throw ApplyFailure(report: report) }
+        return report
+    }
+
+    private func applyBatch(_ kind: OperationKind, _ ops: [Operation]) throws -> ApplyResult {
+        switch kind {
+        case .prerequisite:
+            return try prerequisites.apply(ops)
+        case .link:
+            var result = ApplyResult()
+            var addressOps: [Operation] = []
+            for op in ops {
+                guard case .createDummyLink(let name) = op else { addressOps.append(op); continue }
+                guard name == link.linkName else {
+                    throw KernelError(subsystem: .link, operation: "RTM_NEWLINK", object: name,
+                                      errno: EINVAL, message: "NodeKernel manages \(link.linkName) only")
+                }
+                result.requestsSent += 1
+                try link.ensureLink(up: linkUp)
+                result.applied += 1
+            }
+            // Address additions and deletions: one pipelined batch.
+            if !addressOps.isEmpty { result.merge(try link.apply(addressOps)) }
+            return result
+        case .ipset:
+            guard let sets else { throw missingBackend(.ipset, ops) }
+            return try sets.apply(ops)
+        case .iptables:
+            guard let rules else { throw missingBackend(.iptables, ops) }
+            return try applyRules(rules, ops)
+        case .ipvs:
+            guard let ipvs = try ipvs() else {
+                throw KernelError(subsystem: .ipvs, operation: "resolve generic netlink family", object: IPVSGenl.familyName,
+                                  errno: ENOENT, message: "IPVS is not available; load the ip_vs module")
+            }
+            return try ipvs.apply(ops)
+        }
+    }
+
+    private func missingBackend(_ s: KernelSubsystem, _ ops: [Operation]) -> KernelError {
+        KernelError(subsystem: s, operation: "apply", object: "\(ops.count) operation(s)", errno: EOPNOTSUPP,
+                    message: "no \(s.rawValue) backend is wired into NodeKernel")
+    }
+}

@@ -1,0 +1,227 @@
+import ProxyCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+// MARK: - Kernel modules and sysctls (behavior-spec §2)
+//
+// Modules: known-loaded ones come from /proc/modules plus /sys/module (built-ins with parameters,
+// such as a built-in ip_vs, appear only there). A missing one is loaded with one `modprobe NAME`
+// exec: this runs at start-up only, and the kernel's own request_module does the same.
+// Sysctls are read and written through /proc/sys; no exec.
+
+/// Module and sysctl checks; `root` lets tests point it at a fake /proc and /sys.
+public struct Prerequisites: Sendable {
+    /// Path prefix for /proc and /sys ("" on a real node).
+    public var root: String
+    /// The modprobe program.
+    public var modprobe: String
+
+    public init(root: String = "", modprobe: String = "modprobe") { self.root = root; self.modprobe = modprobe }
+
+    /// The sysctls of behavior-spec §2, dotted; strictARP adds the two ARP ones.
+    public static func specSysctls(strictARP: Bool = false) -> [String] {
+        var names = ["net.ipv4.vs.conntrack", "net.ipv4.vs.expire_nodest_conn", "net.ipv4.vs.expire_quiescent_template", "net.ipv4.ip_forward"]
+        if strictARP { names += ["net.ipv4.conf.all.arp_ignore", "net.ipv4.conf.all.arp_announce"] }
+        return names
+    }
+
+    // MARK: - Modules
+
+    /// Modules loaded or built in, with `-` normalised to `_` as the kernel names them.
+    public func loadedModules() -> Set<String> {
+        var names = Set<String>()
+        if let text = readFile(root + "/proc/modules") {
+            for line in text.split(separator: "\n") {
+                if let name = line.split(separator: " ", maxSplits: 1).first { names.insert(String(name)) }
+            }
+        }
+        names.formUnion(listDirectory(root + "/sys/module"))
+        names.formUnion(builtinModules())
+        return names
+    }
+
+    /// Modules built into the running kernel (modules.builtin of `uname -r`); a built-in module
+    /// without parameters has no /sys/module entry.
+    public func builtinModules() -> Set<String> {
+        var u = utsname()
+        guard uname(&u) == 0 else { return [] }
+        let release = withUnsafePointer(to: u.release) { p in
+            p.withMemoryRebound(to: CChar.self, capacity: MemoryLayout.size(ofValue: u.release)) { String(cString: $0) }
+        }
+        var out = Set<String>()
+        for dir in ["/lib/modules/", "/usr/lib/modules/"] {
+            guard let text = readFile(root + dir + release + "/modules.builtin") else { continue }
+            for line in text.split(separator: "\n") {
+                // kernel/net/netfilter/ipvs/ip_vs_rr.ko -> ip_vs_rr
+                guard let file = line.split(separator: "/").last else { continue }
+                let base = file.hasSuffix(".ko") ? file.dropLast(3) : file
+                out.insert(Prerequisites.normalise(String(base)))
+            }
+            break
+        }
+        return out
+    }
+
+    /// Whether `name` is loaded or built in.
+    public func isLoaded(_ name: String) -> Bool {
+        let n = Prerequisites.normalise(name)
+        return loadedModules().contains(n)
+    }
+
+    /// `ip_vs-rr` -> `ip_vs_rr`.
+    public static func normalise(_ name: String) -> String { name.replacingAll("-", with: "_") }
+
+    /// Loads `name` unless already present. A failure names the module and carries modprobe's exit status and output.
+    public func loadModule(_ name: String) throws {
+        if isLoaded(name) { return }
+        let status: Int32, output: String
+        do {
+            (status, output) = try run(modprobe, [name])
+        } catch let e as KernelError {
+            throw KernelError(subsystem: .module, operation: "modprobe", object: name, errno: e.errno,
+                              message: "required kernel module \(name) is not loaded and \(modprobe) could not be run")
+        }
+        if status != 0 || !isLoaded(name) {
+            let detail = output.trimmed(of: " \n")
+            throw KernelError(subsystem: .module, operation: "modprobe", object: name, errno: status == 0 ? ENOENT : 0,
+                              message: "required kernel module \(name) could not be loaded (modprobe exit status \(status))"
+                                  + (detail.isEmpty ? "" : ": \(detail)"))
+        }
+    }
+
+    // MARK: - Sysctls
+
+    /// `/proc/sys/net/ipv4/vs/conntrack` for `net.ipv4.vs.conntrack` (a name with `/` is taken as a path).
+    public func sysctlPath(_ name: String) -> String {
+        root + "/proc/sys/" + (name.contains("/") ? name : name.replacingAll(".", with: "/"))
+    }
+
+    /// The current value, trimmed; nil when the sysctl does not exist (its module not loaded).
+    public func readSysctl(_ name: String) -> String? {
+        readFile(sysctlPath(name))?.trimmed(of: " \t\n")
+    }
+
+    /// Current values of `names`; missing sysctls are left out.
+    public func readSysctls(_ names: [String]) -> [String: String] {
+        var out: [String: String] = [:]
+        for n in names { if let v = readSysctl(n) { out[n] = v } }
+        return out
+    }
+
+    /// Writes a sysctl (`sysctl -w name=value`).
+    public func writeSysctl(_ name: String, _ value: String) throws {
+        let path = sysctlPath(name)
+        let fd = open(path, O_WRONLY | O_CLOEXEC)
+        if fd < 0 { throw KernelError(subsystem: .sysctl, operation: "open", object: "\(name) (\(path))", errno: errno) }
+        defer { close(fd) }
+        let bytes = Array((value + "\n").utf8)
+        let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        if n != bytes.count {
+            throw KernelError(subsystem: .sysctl, operation: "write", object: "\(name)=\(value)", errno: n < 0 ? errno : EIO)
+        }
+    }
+
+    /// Applies `loadModule` and `setSysctl` operations, in order; others are ignored. Stops at the first failure
+    /// (later steps may depend on the module), except that every missing module is named in one error.
+    public func apply(_ ops: [Operation]) throws -> ApplyResult {
+        var result = ApplyResult()
+        var missing: [KernelError] = []
+        for op in ops {
+            switch op {
+            case .loadModule(let name):
+                result.requestsSent += 1
+                do { try loadModule(name); result.applied += 1 } catch let e as KernelError { missing.append(e) }
+            case .setSysctl(let name, let value):
+                if !missing.isEmpty { continue }
+                result.requestsSent += 1
+                try writeSysctl(name, value)
+                result.applied += 1
+            default:
+                continue
+            }
+        }
+        if !missing.isEmpty { throw KernelBatchError(errors: missing, partial: result) }
+        return result
+    }
+
+    // MARK: - Plumbing
+
+    func readFile(_ path: String) -> String? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        if fd < 0 { return nil }
+        defer { close(fd) }
+        var data: [UInt8] = []
+        var buf = [UInt8](repeating: 0, count: 16384)
+        while true {
+            let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { break }
+            data.append(contentsOf: buf[0..<n])
+        }
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    func listDirectory(_ path: String) -> [String] {
+        guard let d = opendir(path) else { return [] }
+        defer { closedir(d) }
+        var out: [String] = []
+        while let e = readdir(d) {
+            let name = withUnsafePointer(to: e.pointee.d_name) { p in
+                p.withMemoryRebound(to: CChar.self, capacity: 256) { String(cString: $0) }
+            }
+            if name != "." && name != ".." { out.append(name) }
+        }
+        return out
+    }
+
+    /// Runs a program, returning its exit status and combined output.
+    func run(_ program: String, _ args: [String]) throws -> (Int32, String) {
+        var pipeFDs: [Int32] = [0, 0]
+        guard pipe(&pipeFDs) == 0 else { throw KernelError(subsystem: .module, operation: "pipe", errno: errno) }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_adddup2(&actions, pipeFDs[1], 1)
+        posix_spawn_file_actions_adddup2(&actions, pipeFDs[1], 2)
+        posix_spawn_file_actions_addclose(&actions, pipeFDs[0])
+        let argv = ([program] + args).map { strdup($0) } + [nil]
+        defer { for p in argv { free(p) } }
+        var pid: pid_t = 0
+        let rc = posix_spawnp(&pid, program, &actions, nil, argv, environ)
+        close(pipeFDs[1])
+        guard rc == 0 else {
+            close(pipeFDs[0])
+            throw KernelError(subsystem: .module, operation: "exec", object: program, errno: rc,
+                              message: "cannot run \(program)")
+        }
+        var out: [UInt8] = []
+        var buf = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = buf.withUnsafeMutableBytes { read(pipeFDs[0], $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { break }
+            out.append(contentsOf: buf[0..<n])
+        }
+        close(pipeFDs[0])
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        let exit = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+        return (exit, String(decoding: out, as: UTF8.self))
+    }
+}
+
+fileprivate extension String {
+    /// Drops leading and trailing characters that are in `set`.
+    func trimmed(of set: String) -> String {
+        let chars = Set(set)
+        var s = Substring(self)
+        while let f = s.first, chars.contains(f) { s = s.dropFirst() }
+        while let l = s.last, chars.contains(l) { s = s.dropLast() }
+        return String(s)
+    }
+
+    func replacingAll(_ a: String, with b: String) -> String {
+        split(separator: Character(a), omittingEmptySubsequences: false).joined(separator: b)
+    }
+}

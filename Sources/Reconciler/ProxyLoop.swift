@@ -1,0 +1,317 @@
+import Kernel
+import KubeModel
+import ProxyCore
+
+// MARK: - The daemon's reconcile loop
+//
+// Watchers feed objects in; `step()` does whatever is due: nothing until every first list has
+// arrived; then a full resync (read the kernel, plan everything) every syncPeriod, and in between,
+// at most once per minSyncPeriod, a sync of only the Services that changed, planned against the
+// cached kernel state (updated from each applied plan, so a small change costs no kernel reads).
+// TCP real servers are drained (weight 0) and deleted once idle. `step()` takes explicit time, so
+// tests drive it with a fake clock and an in-memory kernel.
+
+/// Reads one virtual server with fresh counters (graceful-termination checks).
+public protocol VirtualServerReader: AnyObject {
+    func observeVirtualServer(_ key: VirtualServerKey) throws -> ObservedVirtualServer?
+}
+
+extension NodeKernel: VirtualServerReader {}
+
+/// What one sync did.
+public struct SyncResult: Sendable {
+    public var full: Bool
+    /// Operations applied, per subsystem.
+    public var operations: [OperationKind: Int]
+    /// Time spent computing and applying, from the start of the sync.
+    public var elapsed: Duration
+    /// Services recomputed.
+    public var servicesRecomputed: Int
+    /// The failure, when the apply did not fully succeed (a full resync follows).
+    public var error: String?
+    /// Time of the oldest change this sync applied (for the network-programming latency metric).
+    public var oldestChange: Double?
+    public var total: Int { operations.values.reduce(0, +) }
+}
+
+public actor ProxyLoop {
+    public typealias Kernel = KernelBackend & VirtualServerReader
+
+    private let kernel: Kernel
+    private let config: ProxyConfig
+    private let nodeName: String
+    private let families: Set<IPFamily>
+    private var cache = ClusterCache()
+    private var index: DesiredStateIndex?
+    private var observed: ObservedState?
+    private var scheduler: SyncScheduler
+    private var needFull = true
+    private var draining: Set<DrainingRealServer> = []
+    private var lastReap: Double = -Double.infinity
+    /// Seconds between checks of draining real servers.
+    public let reapInterval: Double
+    private var wakeContinuation: AsyncStream<Void>.Continuation?
+    private let wakeStream: AsyncStream<Void>
+    /// Called after every sync (metrics, logs).
+    private var observer: (@Sendable (SyncResult) -> Void)?
+    /// Called with the diagnostic of every invalid object received.
+    private var diagnosticSink: (@Sendable (Diagnostic) -> Void)?
+    /// Whether the first sync is done (for /healthz).
+    public private(set) var hasSynced = false
+    public private(set) var lastResult: SyncResult?
+
+    public init(kernel: Kernel, config: ProxyConfig, nodeName: String, reapInterval: Double = 2) {
+        self.kernel = kernel
+        self.config = config
+        self.nodeName = nodeName
+        var f: Set<IPFamily> = [.ipv4]
+        for c in config.clusterCIDRs { f.insert(c.family) }
+        self.families = f
+        self.scheduler = SyncScheduler(minSyncPeriod: config.minSyncPeriod, syncPeriod: config.syncPeriod)
+        self.reapInterval = reapInterval
+        var cont: AsyncStream<Void>.Continuation!
+        self.wakeStream = AsyncStream(bufferingPolicy: .bufferingNewest(1)) { cont = $0 }
+        self.wakeContinuation = cont
+    }
+
+    public func setObserver(_ f: @escaping @Sendable (SyncResult) -> Void) { observer = f }
+    public func setDiagnosticSink(_ f: @escaping @Sendable (Diagnostic) -> Void) { diagnosticSink = f }
+
+    /// Whether every watched kind has delivered its first complete list.
+    public var isCacheSynced: Bool { cache.isSynced }
+    /// Real servers being drained now.
+    public var drainingCount: Int { draining.count }
+
+    // MARK: - Inputs
+
+    private func changed(at now: Double) {
+        scheduler.changed(at: now)
+        wakeContinuation?.yield()
+    }
+
+    private func checked(_ r: ServiceResource) -> ServiceInfo? {
+        switch r.checked() {
+        case .ok(let s): return s
+        case .ignored: return nil
+        case .invalid(let d): diagnosticSink?(d); return nil
+        }
+    }
+
+    /// A complete list of Services.
+    public func replaceServices(_ items: [ServiceResource], at now: Double) {
+        cache.replaceServices(items.compactMap(checked))
+        changed(at: now)
+    }
+
+    /// A Service was added or modified (an invalid one is treated as gone).
+    public func upsertService(_ r: ServiceResource, at now: Double) {
+        if let s = checked(r) { cache.upsert(service: s) } else if let ref = Self.ref(r.metadata) { cache.deleteService(ref) }
+        changed(at: now)
+    }
+
+    public func deleteService(_ r: ServiceResource, at now: Double) {
+        if let ref = Self.ref(r.metadata) { cache.deleteService(ref) }
+        changed(at: now)
+    }
+
+    private func sets(_ r: EndpointSliceResource) -> [EndpointSetInfo] {
+        switch r.checked() {
+        case .ok(let s): return [s]
+        case .ignored: return []
+        case .invalid(let d): diagnosticSink?(d); return []
+        }
+    }
+
+    private func sets(_ r: EndpointsResource) -> [EndpointSetInfo] {
+        switch r.checked() {
+        case .ok(let s): return s
+        case .ignored: return []
+        case .invalid(let d): diagnosticSink?(d); return []
+        }
+    }
+
+    /// A complete list of EndpointSlices.
+    public func replaceEndpointSlices(_ items: [EndpointSliceResource], at now: Double) {
+        var by: [ObjectRef: [EndpointSetInfo]] = [:]
+        for r in items { if let ref = Self.ref(r.metadata) { by[ref] = sets(r) } }
+        cache.replaceEndpoints(by)
+        changed(at: now)
+    }
+
+    public func upsertEndpointSlice(_ r: EndpointSliceResource, at now: Double) {
+        if let ref = Self.ref(r.metadata) { cache.upsert(endpointsFrom: ref, sets: sets(r)) }
+        changed(at: now)
+    }
+
+    public func deleteEndpointSlice(_ r: EndpointSliceResource, at now: Double) {
+        if let ref = Self.ref(r.metadata) { cache.upsert(endpointsFrom: ref, sets: []) }
+        changed(at: now)
+    }
+
+    /// A complete list of core/v1 Endpoints (`--endpoints-source=endpoints`).
+    public func replaceEndpoints(_ items: [EndpointsResource], at now: Double) {
+        var by: [ObjectRef: [EndpointSetInfo]] = [:]
+        for r in items { if let ref = Self.ref(r.metadata) { by[ref] = sets(r) } }
+        cache.replaceEndpoints(by)
+        changed(at: now)
+    }
+
+    public func upsertEndpoints(_ r: EndpointsResource, at now: Double) {
+        if let ref = Self.ref(r.metadata) { cache.upsert(endpointsFrom: ref, sets: sets(r)) }
+        changed(at: now)
+    }
+
+    public func deleteEndpoints(_ r: EndpointsResource, at now: Double) {
+        if let ref = Self.ref(r.metadata) { cache.upsert(endpointsFrom: ref, sets: []) }
+        changed(at: now)
+    }
+
+    /// This node's Node object (nil when it does not exist).
+    public func setNode(_ r: NodeResource?, at now: Double) {
+        var info: NodeInfo? = nil
+        if let r {
+            switch r.checked() {
+            case .ok(let n): info = n
+            case .ignored: break
+            case .invalid(let d): diagnosticSink?(d)
+            }
+        }
+        cache.setNode(info)
+        changed(at: now)
+    }
+
+    static func ref(_ m: ObjectMeta?) -> ObjectRef? {
+        guard let name = m?.name, !name.isEmpty else { return nil }
+        return ObjectRef(namespace: m?.namespace.flatMap { $0.isEmpty ? nil : $0 } ?? "default", name: name)
+    }
+
+    // MARK: - Syncing
+
+    private var nodeContext: NodeContext {
+        NodeContext(name: nodeName, zone: cache.node?.zone, podCIDRs: cache.node?.podCIDRs ?? [])
+    }
+
+    private func contribution(_ ref: ObjectRef, node: NodeContext) -> ServiceContribution? {
+        guard let svc = cache.services[ref] else { return nil }
+        if case .success(let c) = DesiredStateBuilder.contribution(service: svc, endpoints: cache.endpoints(of: ref), config: config, node: node) {
+            return c
+        }
+        return nil
+    }
+
+    /// Does what is due at `now`; returns the seconds until something may be due again.
+    @discardableResult
+    public func step(at now: Double, clock: ContinuousClock = ContinuousClock()) -> Double {
+        guard cache.isSynced else { return 0.5 }  // nothing is programmed before the first lists
+        var wait: Double
+        switch scheduler.next(at: now) {
+        case .wait(let s):
+            wait = s
+        case .fullResync:
+            sync(full: true, at: now, clock: clock)
+            wait = 0
+        case .syncChanges:
+            sync(full: needFull, at: now, clock: clock)
+            wait = 0
+        }
+        if !draining.isEmpty {
+            if now - lastReap >= reapInterval { reap(at: now, clock: clock) }
+            wait = min(wait, reapInterval)
+        }
+        return max(wait, 0)
+    }
+
+    private func sync(full: Bool, at now: Double, clock: ContinuousClock) {
+        let start = clock.now
+        let oldest = scheduler.oldestPendingChange
+        let (dirty, all) = cache.takeDirty()
+        let node = nodeContext
+        var recomputed = 0
+        var scope = PlanScope()
+        let rebuild = index == nil || all || index?.node != node
+        if rebuild {
+            var fresh = DesiredStateIndex(config: config, node: node, families: families)
+            for ref in cache.services.keys {
+                if let c = contribution(ref, node: node) { fresh.update(owner: c.owner, with: c) }
+            }
+            index = fresh
+            recomputed = cache.services.count
+        } else {
+            for ref in dirty {
+                scope.formUnion(index!.update(owner: ref.description, with: contribution(ref, node: node)))
+            }
+            recomputed = dirty.count
+        }
+        index!.refreshNodeWide()
+        let desired = index!.state
+
+        var result = SyncResult(full: full, operations: [:], elapsed: .zero, servicesRecomputed: recomputed, error: nil, oldestChange: oldest)
+        do {
+            // A rebuilt index has no scope of its own: plan everything, as for a full resync.
+            let fullPlan = full || observed == nil || rebuild
+            if full || observed == nil { observed = try kernel.observe(families: families) }
+            let plan = Planner.plan(desired: desired, observed: observed!, scope: fullPlan ? nil : scope)
+            let (drained, nowDraining) = GracefulTermination.drain(plan, observed: observed!)
+            draining.formUnion(nowDraining)
+            if !drained.isEmpty {
+                do {
+                    _ = try kernel.apply(drained)
+                } catch {
+                    observed!.apply(drained)
+                    throw error
+                }
+                observed!.apply(drained)
+            }
+            result.operations = drained.countsByKind
+            needFull = false
+        } catch {
+            result.error = "\(error)"
+            needFull = true
+            observed = nil
+        }
+        scheduler.synced(at: now, full: full)
+        result.elapsed = clock.now - start
+        hasSynced = true
+        lastResult = result
+        observer?(result)
+    }
+
+    private func reap(at now: Double, clock: ContinuousClock) {
+        lastReap = now
+        guard let desired = index?.state else { return }
+        let (plan, still) = GracefulTermination.reap(draining, desired: desired) { [kernel] key in
+            try? kernel.observeVirtualServer(key)
+        }
+        draining = still
+        guard !plan.isEmpty else { return }
+        let start = clock.now
+        var result = SyncResult(full: false, operations: plan.countsByKind, elapsed: .zero, servicesRecomputed: 0, error: nil, oldestChange: nil)
+        do {
+            _ = try kernel.apply(plan)
+            observed?.apply(plan)
+        } catch {
+            result.error = "\(error)"
+            needFull = true
+        }
+        result.elapsed = clock.now - start
+        observer?(result)
+    }
+
+    /// Runs until cancelled: steps, then sleeps until the next step is due or a change arrives.
+    public func run(now: @escaping @Sendable () -> Double) async {
+        var it = wakeStream.makeAsyncIterator()
+        while !Task.isCancelled {
+            let wait = step(at: now())
+            if wait <= 0 { continue }
+            let cont = wakeContinuation
+            let timer = Task { try? await Task.sleep(for: .seconds(wait)); cont?.yield() }
+            _ = await it.next()
+            timer.cancel()
+        }
+    }
+
+    /// Ends `run`.
+    public func stop() {
+        wakeContinuation?.finish()
+    }
+}

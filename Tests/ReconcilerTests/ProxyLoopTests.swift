@@ -1,0 +1,240 @@
+import Foundation
+import XCTest
+import Kernel
+import KubeModel
+import ProxyCore
+@testable import Reconciler
+
+/// The in-memory kernel: applies plans to an ObservedState and counts what it was asked.
+final class FakeKernel: KernelBackend, VirtualServerReader, @unchecked Sendable {
+    var state = ObservedState()
+    var observeCalls = 0
+    var applied: [Plan] = []
+    /// Connection counters reported for real servers (graceful termination).
+    var stats: [RealServerKey: RealServerStats] = [:]
+
+    func observe(families: Set<IPFamily>) throws -> ObservedState { observeCalls += 1; return state }
+    func apply(_ plan: Plan) throws -> ApplyReport {
+        applied.append(plan)
+        state.apply(plan)
+        var r = ApplyReport()
+        r.operations = plan.countsByKind
+        return r
+    }
+    func observeVirtualServer(_ key: VirtualServerKey) throws -> ObservedVirtualServer? {
+        guard var vs = state.family(key.address.family).virtualServers[key] else { return nil }
+        for k in vs.realServers.keys { vs.stats[k] = stats[k] ?? RealServerStats() }
+        return vs
+    }
+    var lastOps: [ProxyCore.Operation] { applied.last?.operations.map(\.operation) ?? [] }
+}
+
+final class ProxyLoopTests: XCTestCase {
+    let vip = IPAddress("10.254.10.128")!
+    var vsKey: VirtualServerKey { VirtualServerKey(address: vip, proto: .tcp, port: 80) }
+
+    func config() -> ProxyConfig {
+        var c = ProxyConfig()
+        c.clusterCIDRs = [CIDR("10.244.0.0/16")!]
+        c.minSyncPeriod = 1
+        c.syncPeriod = 30
+        return c
+    }
+
+    func decode<T: Decodable>(_ json: String) -> T { try! JSONDecoder().decode(T.self, from: Data(json.utf8)) }
+
+    func service(proto: String = "TCP", name: String = "web-service", port: Int = 80) -> ServiceResource {
+        decode("""
+        {"metadata": {"name": "\(name)", "namespace": "default"},
+         "spec": {"clusterIP": "10.254.10.128", "ports": [{"protocol": "\(proto)", "port": \(port), "targetPort": 8080}]}}
+        """)
+    }
+
+    func endpoints(_ ips: [String], proto: String = "TCP") -> EndpointsResource {
+        let addrs = ips.map { "{\"ip\": \"\($0)\"}" }.joined(separator: ",")
+        return decode("""
+        {"metadata": {"name": "web-service", "namespace": "default"},
+         "subsets": [{"addresses": [\(addrs)], "ports": [{"port": 8080, "protocol": "\(proto)"}]}]}
+        """)
+    }
+
+    func started(_ kernel: FakeKernel, ips: [String] = ["10.244.1.2", "10.244.1.3"], proto: String = "TCP") async -> ProxyLoop {
+        let loop = ProxyLoop(kernel: kernel, config: config(), nodeName: "node1")
+        await loop.replaceServices([service(proto: proto)], at: 0)
+        await loop.replaceEndpoints([endpoints(ips, proto: proto)], at: 0)
+        await loop.setNode(nil, at: 0)
+        await loop.step(at: 0)
+        return loop
+    }
+
+    func testNothingIsProgrammedBeforeEveryFirstList() async {
+        let kernel = FakeKernel()
+        let loop = ProxyLoop(kernel: kernel, config: config(), nodeName: "node1")
+        await loop.replaceServices([service()], at: 0)
+        await loop.replaceEndpoints([endpoints(["10.244.1.2"])], at: 0)
+        await loop.step(at: 5)
+        XCTAssertEqual(kernel.applied.count, 0)
+        XCTAssertEqual(kernel.observeCalls, 0)
+        let synced = await loop.hasSynced
+        XCTAssertFalse(synced)
+        await loop.setNode(nil, at: 5)
+        await loop.step(at: 5)
+        XCTAssertEqual(kernel.applied.count, 1)
+    }
+
+    func testFirstSyncProgramsTheSeedAndThenNothing() async {
+        let kernel = FakeKernel()
+        let loop = await started(kernel)
+        XCTAssertEqual(kernel.state.family(.ipv4).virtualServers[vsKey]?.realServers.count, 2)
+        XCTAssertTrue(kernel.state.family(.ipv4).boundAddresses.contains(vip))
+        let wait = await loop.step(at: 0.5)
+        XCTAssertEqual(wait, 29.5, accuracy: 1e-9)
+        XCTAssertEqual(kernel.applied.count, 1)
+    }
+
+    func testOneEndpointChangeIsOneOperationWithoutReadingTheKernel() async {
+        let kernel = FakeKernel()
+        let loop = await started(kernel)
+        let observes = kernel.observeCalls
+        await loop.upsertEndpoints(endpoints(["10.244.1.2", "10.244.1.3", "10.244.1.4"]), at: 0.2)
+        await loop.step(at: 0.5)
+        XCTAssertEqual(kernel.applied.count, 1, "not before minSyncPeriod")
+        await loop.step(at: 1.0)
+        XCTAssertEqual(kernel.lastOps, [.addRealServer(vsKey, RealServer(key: RealServerKey(address: IPAddress("10.244.1.4")!, port: 8080)))])
+        XCTAssertEqual(kernel.observeCalls, observes, "an incremental sync plans against the cached state")
+        let result = await loop.lastResult
+        XCTAssertEqual(result?.full, false)
+        XCTAssertEqual(result?.servicesRecomputed, 1)
+        XCTAssertEqual(result?.oldestChange, 0.2)
+    }
+
+    func testChangesAreCoalesced() async {
+        let kernel = FakeKernel()
+        let loop = await started(kernel)
+        await loop.upsertEndpoints(endpoints(["10.244.1.2", "10.244.1.3", "10.244.1.4"]), at: 0.1)
+        await loop.upsertEndpoints(endpoints(["10.244.1.2", "10.244.1.3", "10.244.1.4", "10.244.1.5"]), at: 0.3)
+        await loop.step(at: 0.4)
+        await loop.step(at: 1.0)
+        XCTAssertEqual(kernel.applied.count, 2, "one sync for both changes")
+        XCTAssertEqual(kernel.applied.last?.count, 2)
+    }
+
+    func testTCPRealServersDrainThenGo() async {
+        let kernel = FakeKernel()
+        let loop = await started(kernel)
+        let gone = RealServerKey(address: IPAddress("10.244.1.3")!, port: 8080)
+        kernel.stats[gone] = RealServerStats(activeConnections: 2, inactiveConnections: 0)
+        await loop.upsertEndpoints(endpoints(["10.244.1.2"]), at: 1)
+        await loop.step(at: 1)
+        XCTAssertEqual(kernel.lastOps, [.updateRealServer(vsKey, RealServer(key: gone, weight: 0))])
+        let draining = await loop.drainingCount
+        XCTAssertEqual(draining, 1)
+        await loop.step(at: 3.5)
+        XCTAssertEqual(kernel.applied.count, 2, "still busy: kept at weight 0")
+        kernel.stats[gone] = RealServerStats()
+        await loop.step(at: 6)
+        XCTAssertEqual(kernel.lastOps, [.deleteRealServer(vsKey, gone)])
+        let after = await loop.drainingCount
+        XCTAssertEqual(after, 0)
+    }
+
+    func testReturningEndpointGetsItsWeightBack() async {
+        let kernel = FakeKernel()
+        let loop = await started(kernel)
+        let back = RealServerKey(address: IPAddress("10.244.1.3")!, port: 8080)
+        kernel.stats[back] = RealServerStats(activeConnections: 1)
+        await loop.upsertEndpoints(endpoints(["10.244.1.2"]), at: 1)
+        await loop.step(at: 1)
+        await loop.upsertEndpoints(endpoints(["10.244.1.2", "10.244.1.3"]), at: 2)
+        await loop.step(at: 2)
+        XCTAssertEqual(kernel.lastOps, [.updateRealServer(vsKey, RealServer(key: back, weight: 1))])
+        await loop.step(at: 5)
+        let draining = await loop.drainingCount
+        XCTAssertEqual(draining, 0)
+        XCTAssertEqual(kernel.state.family(.ipv4).virtualServers[vsKey]?.realServers[back]?.weight, 1)
+    }
+
+    func testUDPRealServersGoAtOnce() async {
+        let kernel = FakeKernel()
+        let loop = await started(kernel, proto: "UDP")
+        let key = VirtualServerKey(address: vip, proto: .udp, port: 80)
+        await loop.upsertEndpoints(endpoints(["10.244.1.2"], proto: "UDP"), at: 1)
+        await loop.step(at: 1)
+        XCTAssertEqual(kernel.lastOps, [.deleteRealServer(key, RealServerKey(address: IPAddress("10.244.1.3")!, port: 8080))])
+    }
+
+    func testFullResyncRepairsDriftEverySyncPeriod() async {
+        let kernel = FakeKernel()
+        let loop = await started(kernel)
+        kernel.state.families[.ipv4]!.virtualServers[vsKey] = nil  // someone deleted it by hand
+        await loop.step(at: 10)
+        XCTAssertEqual(kernel.applied.count, 1, "no change queued: nothing before syncPeriod")
+        await loop.step(at: 30)
+        XCTAssertEqual(kernel.lastOps.filter { $0.kind == .ipvs }.count, 3)
+        XCTAssertNotNil(kernel.state.family(.ipv4).virtualServers[vsKey])
+        let full = await loop.lastResult?.full
+        XCTAssertEqual(full, true)
+    }
+
+    func testRestartOnAProgrammedNodeAppliesNothing() async {
+        let kernel = FakeKernel()
+        _ = await started(kernel)
+        let before = kernel.applied.count
+        let again = await started(kernel)  // a new daemon, the same kernel
+        XCTAssertEqual(kernel.applied.count, before, "nothing flushed, nothing re-applied")
+        let result = await again.lastResult
+        XCTAssertEqual(result?.total, 0)
+    }
+
+    func testServiceDeletionRemovesItsState() async {
+        let kernel = FakeKernel()
+        let loop = await started(kernel)
+        await loop.deleteService(service(), at: 1)
+        await loop.step(at: 1)
+        let f = kernel.state.family(.ipv4)
+        XCTAssertNil(f.virtualServers[vsKey])
+        XCTAssertFalse(f.boundAddresses.contains(vip))
+        XCTAssertEqual(f.ipsets["KUBE-CLUSTER-IP"]?.entries, [])
+    }
+
+    func testInvalidUpdateIsReportedAndLeavesOthersAlone() async {
+        let kernel = FakeKernel()
+        let loop = await started(kernel)
+        final class Box: @unchecked Sendable { var lines: [String] = [] }
+        let box = Box()
+        await loop.setDiagnosticSink { box.lines.append($0.description) }
+        await loop.upsertService(service(name: "broken", port: 0), at: 1)
+        await loop.step(at: 1)
+        XCTAssertEqual(box.lines, ["Service default/broken: spec.ports[0].port: 0 is out of range (1-65535)"])
+        XCTAssertEqual(kernel.state.family(.ipv4).virtualServers[vsKey]?.realServers.count, 2)
+    }
+
+    func testApplyFailureLeadsToAFullResync() async {
+        final class FlakyKernel: KernelBackend, VirtualServerReader, @unchecked Sendable {
+            let inner = FakeKernel()
+            var failNext = false
+            func observe(families: Set<IPFamily>) throws -> ObservedState { try inner.observe(families: families) }
+            func apply(_ plan: Plan) throws -> ApplyReport {
+                if failNext { failNext = false; throw ApplyFailure(report: ApplyReport()) }
+                return try inner.apply(plan)
+            }
+            func observeVirtualServer(_ key: VirtualServerKey) throws -> ObservedVirtualServer? { try inner.observeVirtualServer(key) }
+        }
+        let kernel = FlakyKernel()
+        let loop = ProxyLoop(kernel: kernel, config: config(), nodeName: "node1")
+        await loop.replaceServices([service()], at: 0)
+        await loop.replaceEndpoints([endpoints(["10.244.1.2"])], at: 0)
+        await loop.setNode(nil, at: 0)
+        await loop.step(at: 0)
+        kernel.failNext = true
+        await loop.upsertEndpoints(endpoints(["10.244.1.2", "10.244.1.3"]), at: 1)
+        await loop.step(at: 1)
+        let failed = await loop.lastResult
+        XCTAssertNotNil(failed?.error)
+        let observes = kernel.inner.observeCalls
+        await loop.upsertEndpoints(endpoints(["10.244.1.2", "10.244.1.3"]), at: 2.5)
+        await loop.step(at: 2.5)
+        XCTAssertEqual(kernel.inner.observeCalls, observes + 1, "after a failure the kernel is read again")
+        XCTAssertEqual(kernel.inner.state.family(.ipv4).virtualServers[vsKey]?.realServers.count, 2)
+    }
+}

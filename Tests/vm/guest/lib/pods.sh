@@ -1,0 +1,63 @@
+# Traffic fixture: "pods" in network namespaces on the node's pod subnet 10.244.1.0/24.
+# Source with: . /vm/lib/pods.sh
+#
+#   pods_up [NAME=IP ...]   default: pod-a=10.244.1.2 pod-b=10.244.1.3 (the seed's pods)
+#   pods_down
+#
+# Layout: bridge kbr0 10.244.1.1/24 in the guest's root namespace; each pod is a network
+# namespace with eth0 (a veth whose peer veth-<name> is a port of kbr0), lo up, a default
+# route via 10.244.1.1, and busybox httpd on :${POD_PORT:-8080} whose / answers "<name>".
+# Any pod also answers /name (same body) and /healthz ("ok").
+
+POD_BRIDGE=${POD_BRIDGE:-kbr0}
+POD_GATEWAY=${POD_GATEWAY:-10.244.1.1}
+POD_PORT=${POD_PORT:-8080}
+
+pods_up() {
+    [ $# -gt 0 ] || set -- pod-a=10.244.1.2 pod-b=10.244.1.3
+    modprobe bridge && modprobe veth || { echo "pods_up: modprobe bridge/veth failed" >&2; return 1; }
+    if ! ip link show "$POD_BRIDGE" >/dev/null 2>&1; then
+        ip link add "$POD_BRIDGE" type bridge || return 1
+        ip addr add "$POD_GATEWAY/24" dev "$POD_BRIDGE" || return 1
+        ip link set "$POD_BRIDGE" up || return 1
+    fi
+    for spec in "$@"; do
+        name=${spec%%=*}
+        ip=${spec#*=}
+        ip netns add "$name" || return 1
+        ip link add "veth-$name" type veth peer name eth0 netns "$name" || return 1
+        ip link set "veth-$name" master "$POD_BRIDGE" up || return 1
+        ip -n "$name" link set lo up
+        ip -n "$name" addr add "$ip/24" dev eth0 || return 1
+        ip -n "$name" link set eth0 up || return 1
+        ip -n "$name" route add default via "$POD_GATEWAY" || return 1
+        mkdir -p "/srv/$name"
+        echo "$name" >"/srv/$name/index.html"
+        echo "$name" >"/srv/$name/name"
+        echo ok >"/srv/$name/healthz"
+        ip netns exec "$name" httpd -p "$POD_PORT" -h "/srv/$name" || return 1
+    done
+    # Wait until every pod answers directly (not through any Service).
+    for spec in "$@"; do
+        name=${spec%%=*}
+        ip=${spec#*=}
+        i=0
+        until [ "$(timeout 2 wget -q -O - "http://$ip:$POD_PORT/name" 2>/dev/null)" = "$name" ]; do
+            i=$((i + 1))
+            if [ $i -ge 30 ]; then
+                echo "pods_up: $name ($ip:$POD_PORT) does not answer" >&2
+                return 1
+            fi
+            sleep 0.2
+        done
+    done
+}
+
+pods_down() {
+    for ns in $(ip netns list 2>/dev/null | cut -d' ' -f1); do
+        case $ns in pod-*) ip netns pids "$ns" 2>/dev/null | xargs -r kill 2>/dev/null
+                           ip netns del "$ns" ;; esac
+    done
+    ip link del "$POD_BRIDGE" 2>/dev/null
+    return 0
+}
