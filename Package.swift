@@ -13,6 +13,9 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.0"),
     ],
     targets: [
         // MARK: - Pure targets (no Glibc, no logging)
@@ -27,6 +30,16 @@ let package = Package(
 
         // MARK: - The only code that talks to the kernel
         .target(name: "Kernel", dependencies: ["ProxyCore", "KubeModel", "CNetlink", "CIPSet", "CIPTC"]),
+
+        // MARK: - Kubernetes API client: list/watch over HTTPS; knows nothing of IPVS
+        .target(name: "KubeClient", dependencies: [
+            "KubeModel",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+        ]),
 
         // MARK: - CLI (wiring only)
         .executableTarget(
