@@ -65,5 +65,6 @@ let package = Package(
         .testTarget(name: "KernelTests", dependencies: ["Kernel", "ProxyCore", "KubeModel"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "CLITests", dependencies: []),
+        .testTarget(name: "KubeClientTests", dependencies: ["KubeClient", "KubeModel", "KubeFakeAPI"]),
     ]
 )
