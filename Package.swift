@@ -13,6 +13,9 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.0"),
     ],
     targets: [
         // MARK: - Pure targets (no Glibc, no logging)
@@ -35,6 +38,24 @@ let package = Package(
         // MARK: - The daemon's caches, sync scheduling and graceful termination (no I/O)
         .target(name: "Reconciler", dependencies: ["ProxyCore", "KubeModel", "Kernel"]),
 
+        // MARK: - Kubernetes API client: list/watch over HTTPS; knows nothing of IPVS
+        .target(name: "KubeClient", dependencies: [
+            "KubeModel",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+        ]),
+        // A fake kube-apiserver on loopback for tests (test support only, not shipped).
+        .target(name: "KubeFakeAPI", dependencies: [
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+        ], path: "Tests/KubeFakeAPI"),
+
         // MARK: - CLI (wiring only)
         .executableTarget(
             name: "kube-ipvs",
@@ -56,5 +77,6 @@ let package = Package(
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "ReconcilerTests", dependencies: ["Reconciler", "ProxyCore", "KubeModel", "Kernel"]),
         .testTarget(name: "CLITests", dependencies: [], exclude: ["Golden"]),
+        .testTarget(name: "KubeClientTests", dependencies: ["KubeClient", "KubeModel", "KubeFakeAPI"]),
     ]
 )

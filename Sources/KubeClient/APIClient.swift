@@ -1,0 +1,408 @@
+import AsyncHTTPClient
+import Foundation
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOHTTP1
+import NIOSSL
+
+// MARK: - A small Kubernetes API client: list (paginated), watch, discovery
+//
+// Only GETs: kube-ipvs reads the API, it never writes. Every request has a timeout: a request
+// that answers with a body must finish within `requestTimeout`; a watch must send its response
+// head within `requestTimeout` and then something (an event or a bookmark) at least every
+// `idleTimeout` (by default the server-side timeoutSeconds plus a grace period).
+
+/// One page-joined list: the objects and the collection's resourceVersion to watch from.
+public struct ListResult<T: Sendable>: Sendable {
+    public var items: [T]
+    /// The list's `metadata.resourceVersion`; a watch from it sees every later change.
+    public var resourceVersion: String
+    /// Number of requests (pages) it took.
+    public var pages: Int
+}
+
+/// Reads a Kubernetes API server: `list`, `watch`, discovery. Safe to share between tasks.
+public final class APIClient: Sendable {
+    /// Timeouts and limits.
+    public struct Options: Sendable {
+        /// Seconds a non-watch request may take in all (head and body), and a watch's head.
+        public var requestTimeout: Double = 30
+        /// Seconds to establish a connection (TCP and TLS).
+        public var connectTimeout: Double = 10
+        /// Seconds between re-reads of a bearer token file (it is also re-read after a 401).
+        public var tokenRecheckInterval: Double = 5
+        /// Largest response body accepted for a list page or an error, in bytes.
+        public var maximumBodyBytes: Int = 256 << 20
+        /// Longest single watch event accepted, in bytes.
+        public var maximumWatchLineBytes: Int = 64 << 20
+        /// Sent as `User-Agent`.
+        public var userAgent: String = "kube-ipvs"
+        /// Default options.
+        public init() {}
+    }
+
+    /// The settings this client was built from.
+    public let config: KubeConfig
+    /// The timeouts and limits in force.
+    public let options: Options
+    private let http: HTTPClient
+    private let credentials: Credentials
+    private let isShutDown = NIOLockedValueBox(false)
+
+    /// Builds a client; throws `KubeConfigError` when the TLS material cannot be used.
+    public init(config: KubeConfig, options: Options = Options()) throws {
+        self.config = config
+        self.options = options
+        self.credentials = Credentials(config: config, recheckInterval: .nanoseconds(Int64(options.tokenRecheckInterval * 1e9)))
+        let tls = try Self.tlsConfiguration(config)
+        var conf = HTTPClient.Configuration(
+            tlsConfiguration: tls,
+            redirectConfiguration: .disallow,
+            timeout: .init(connect: .nanoseconds(Int64(options.connectTimeout * 1e9)), read: nil),
+            decompression: .disabled)
+        // The reflector retries with its own backoff; a failed connection should surface at once.
+        conf.connectionPool.retryConnectionEstablishment = false
+        // Four long-lived watches plus lists must never queue behind each other on HTTP/1.1.
+        conf.connectionPool.concurrentHTTP1ConnectionsPerHostSoftLimit = 16
+        self.http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: conf)
+    }
+
+    /// Closes connections; ongoing requests fail. Dropping the client without it also shuts
+    /// the connections down (in the background), so this is for an orderly, awaited stop.
+    public func shutdown() async throws {
+        guard isShutDown.withLockedValue({ was in defer { was = true }; return !was }) else { return }
+        try await http.shutdown()
+    }
+
+    deinit {
+        // AsyncHTTPClient traps in debug builds when a client is dropped while running.
+        if !isShutDown.withLockedValue({ $0 }) { http.shutdown { _ in } }
+    }
+
+    // MARK: - TLS
+
+    static func tlsConfiguration(_ config: KubeConfig) throws -> TLSConfiguration? {
+        guard config.server.lowercased().hasPrefix("https:") else { return nil }
+        var tls = TLSConfiguration.makeClientConfiguration()
+        if config.insecureSkipTLSVerify {
+            tls.certificateVerification = .none
+        } else if let ca = config.certificateAuthorityPEM {
+            do {
+                tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMBytes(ca))
+            } catch {
+                throw KubeConfigError(file: config.source, field: "certificate-authority", message: "not a PEM certificate (\(error))")
+            }
+        }
+        if let cert = config.clientCertificatePEM, let key = config.clientKeyPEM {
+            do {
+                tls.certificateChain = try NIOSSLCertificate.fromPEMBytes(cert).map { .certificate($0) }
+            } catch {
+                throw KubeConfigError(file: config.source, field: "client-certificate", message: "not a PEM certificate (\(error))")
+            }
+            do {
+                tls.privateKey = .privateKey(try NIOSSLPrivateKey(bytes: key, format: .pem))
+            } catch {
+                throw KubeConfigError(file: config.source, field: "client-key", message: "not a PEM private key (\(error))")
+            }
+        }
+        return tls
+    }
+
+    // MARK: - Requests
+
+    /// The URL for `path` with `query` (values percent-encoded).
+    func url(_ path: String, _ query: [(String, String)]) -> String {
+        var s = config.server + path
+        if !query.isEmpty {
+            s += "?" + query.map { "\($0.0)=\(Self.percentEncode($0.1))" }.joined(separator: "&")
+        }
+        return s
+    }
+
+    static func percentEncode(_ s: String) -> String {
+        // RFC 3986 unreserved characters stay; everything else (=, !, ",", /) is encoded.
+        var allowed = CharacterSet.alphanumerics
+        allowed.insert(charactersIn: "-._~")
+        return s.addingPercentEncoding(withAllowedCharacters: allowed) ?? s
+    }
+
+    /// Sends a GET and returns the response head; retries once after a 401 when the token rotated.
+    private func execute(_ path: String, _ query: [(String, String)]) async throws -> HTTPClientResponse {
+        var retried = false
+        while true {
+            var request = HTTPClientRequest(url: url(path, query))
+            request.method = .GET
+            request.headers.add(name: "Accept", value: "application/json")
+            request.headers.add(name: "User-Agent", value: options.userAgent)
+            if let auth = credentials.authorization() {
+                request.headers.add(name: "Authorization", value: auth)
+            }
+            let response: HTTPClientResponse
+            do {
+                // The deadline here covers the response head only; callers bound the body.
+                response = try await http.execute(request, timeout: .nanoseconds(Int64(options.requestTimeout * 1e9)))
+            } catch {
+                throw Self.mapError(error, path: path, timeout: options.requestTimeout)
+            }
+            if response.status == .unauthorized, !retried, credentials.reloadAfterUnauthorized() {
+                retried = true
+                _ = try? await response.body.collect(upTo: 1 << 20)
+                continue
+            }
+            return response
+        }
+    }
+
+    /// GET `path` and return its JSON body decoded as `T`; non-2xx answers throw `APIError.http`.
+    public func get<T: Decodable & Sendable>(_ type: T.Type, path: String, query: [(String, String)] = []) async throws -> T {
+        let body = try await getBody(path: path, query: query)
+        do {
+            return try JSONDecoder().decode(T.self, from: Data(body))
+        } catch {
+            throw APIError.invalidResponse(path: path, reason: Self.describe(error))
+        }
+    }
+
+    /// GET with a body: the whole exchange must finish within `requestTimeout`.
+    private func getBody(path: String, query: [(String, String)]) async throws -> [UInt8] {
+        let limit = options.maximumBodyBytes
+        let timeout = options.requestTimeout
+        let q = query
+        return try await withTimeout(timeout, operation: "GET \(path)") {
+            let response = try await self.execute(path, q)
+            let buffer: ByteBuffer
+            do {
+                buffer = try await response.body.collect(upTo: limit)
+            } catch let e as NIOTooManyBytesError {
+                throw APIError.invalidResponse(path: path, reason: "body larger than \(limit) bytes (\(e))")
+            } catch {
+                throw Self.mapError(error, path: path, timeout: timeout)
+            }
+            guard (200..<300).contains(Int(response.status.code)) else {
+                throw Self.httpError(response.status, buffer, path: path)
+            }
+            return Array(buffer.readableBytesView)
+        }
+    }
+
+    static func httpError(_ status: HTTPResponseStatus, _ body: ByteBuffer, path: String) -> APIError {
+        let s = try? JSONDecoder().decode(APIStatus.self, from: Data(body.readableBytesView))
+        return .http(code: Int(status.code), status: s?.kind == "Status" ? s : nil, method: "GET", path: path)
+    }
+
+    static func mapError(_ error: any Error, path: String, timeout: Double) -> any Error {
+        if error is APIError || error is CancellationError { return error }
+        if let e = error as? HTTPClientError {
+            if e == .deadlineExceeded { return APIError.timeout(operation: "GET \(path)", seconds: timeout) }
+            if e == .cancelled, Task.isCancelled { return CancellationError() }
+        }
+        return APIError.transport(path: path, underlying: describe(error))
+    }
+
+    static func describe(_ error: any Error) -> String {
+        if let e = error as? DecodingError {
+            switch e {
+            case .typeMismatch(_, let c), .valueNotFound(_, let c), .keyNotFound(_, let c), .dataCorrupted(let c):
+                let path = c.codingPath.map { $0.intValue.map(String.init) ?? $0.stringValue }.joined(separator: ".")
+                return path.isEmpty ? c.debugDescription : "\(path): \(c.debugDescription)"
+            @unknown default: return String(describing: e)
+            }
+        }
+        return String(describing: error)
+    }
+
+    // MARK: - List
+
+    private struct ListBody<T: Decodable>: Decodable {
+        struct Meta: Decodable {
+            var resourceVersion: String?
+            var `continue`: String?
+        }
+        var metadata: Meta?
+        var items: [T]?
+    }
+
+    private func selectorQuery(_ kind: ResourceKind) -> [(String, String)] {
+        var q: [(String, String)] = []
+        if let f = kind.fieldSelector { q.append(("fieldSelector", f)) }
+        if let l = kind.labelSelector { q.append(("labelSelector", l)) }
+        return q
+    }
+
+    /// Lists a whole collection, `pageSize` objects per request (limit/continue). When a continue
+    /// token expires (410 on a later page) the list starts over once in a single unpaginated
+    /// request, as client-go's pager does.
+    public func list<T: Decodable & Sendable>(_ type: T.Type, _ kind: ResourceKind, pageSize: Int = 500) async throws -> ListResult<T> {
+        do {
+            return try await listPaged(type, kind, pageSize: pageSize)
+        } catch is ContinueExpired {
+            return try await listPaged(type, kind, pageSize: 0)
+        }
+    }
+
+    private struct ContinueExpired: Error {}
+
+    private func listPaged<T: Decodable & Sendable>(_ type: T.Type, _ kind: ResourceKind, pageSize: Int) async throws -> ListResult<T> {
+        var items: [T] = []
+        var resourceVersion: String? = nil
+        var token: String? = nil
+        var pages = 0
+        let decoder = JSONDecoder()
+        repeat {
+            var q = selectorQuery(kind)
+            if pageSize > 0 { q.append(("limit", String(pageSize))) }
+            if let t = token { q.append(("continue", t)) }
+            let body: [UInt8]
+            do {
+                body = try await getBody(path: kind.path, query: q)
+            } catch let e as APIError where e.isGone && token != nil {
+                throw ContinueExpired()
+            }
+            pages += 1
+            let page: ListBody<T>
+            do {
+                page = try decoder.decode(ListBody<T>.self, from: Data(body))
+            } catch {
+                throw APIError.invalidResponse(path: kind.path, reason: Self.describe(error))
+            }
+            items.append(contentsOf: page.items ?? [])
+            // Every page carries the resourceVersion of the snapshot the first page was cut from.
+            if resourceVersion == nil { resourceVersion = page.metadata?.resourceVersion }
+            token = page.metadata?.continue.flatMap { $0.isEmpty ? nil : $0 }
+        } while token != nil
+        guard let rv = resourceVersion, !rv.isEmpty else {
+            throw APIError.invalidResponse(path: kind.path, reason: "list without metadata.resourceVersion")
+        }
+        return ListResult(items: items, resourceVersion: rv, pages: pages)
+    }
+
+    // MARK: - Watch
+
+    /// Watches `kind` from `resourceVersion`: one `WatchEvent` per line of the response. The
+    /// stream ends when the server closes the watch (normally after `timeoutSeconds`) and throws
+    /// on errors, including `APIError.watchIdle` when nothing arrived for `idleTimeout` seconds
+    /// (default: `timeoutSeconds + 30`). Ending the iteration cancels the request.
+    public func watch<T: Decodable & Sendable>(_ type: T.Type, _ kind: ResourceKind, resourceVersion: String?,
+                                               timeoutSeconds: Int = 300, allowBookmarks: Bool = true,
+                                               idleTimeout: Double? = nil) -> AsyncThrowingStream<WatchEvent<T>, any Error> {
+        var q = selectorQuery(kind)
+        q.append(("watch", "true"))
+        if let rv = resourceVersion { q.append(("resourceVersion", rv)) }
+        if allowBookmarks { q.append(("allowWatchBookmarks", "true")) }
+        q.append(("timeoutSeconds", String(timeoutSeconds)))
+        let idle = idleTimeout ?? Double(timeoutSeconds) + 30
+        let query = q
+        let path = kind.path
+        let (stream, continuation) = AsyncThrowingStream<WatchEvent<T>, any Error>.makeStream()
+        let idleFired = NIOLockedValueBox(false)
+        let lastActivity = NIOLockedValueBox(NIODeadline.now())
+        let reader = Task {
+            do {
+                try await self.streamWatch(T.self, path: path, query: query, lastActivity: lastActivity) {
+                    continuation.yield($0)
+                }
+                continuation.finish()
+            } catch {
+                if idleFired.withLockedValue({ $0 }) {
+                    continuation.finish(throwing: APIError.watchIdle(path: path, seconds: idle))
+                } else {
+                    continuation.finish(throwing: Self.mapError(error, path: path, timeout: self.options.requestTimeout))
+                }
+            }
+        }
+        // The watchdog: cancels the reader when the stream went quiet for `idle` seconds.
+        let idleNanos = Int64(idle * 1e9)
+        let watchdog = Task {
+            while !Task.isCancelled {
+                let quiet = NIODeadline.now() - lastActivity.withLockedValue { $0 }
+                let left = idleNanos - quiet.nanoseconds
+                if left <= 0 {
+                    idleFired.withLockedValue { $0 = true }
+                    reader.cancel()
+                    return
+                }
+                try? await Task.sleep(nanoseconds: UInt64(min(left, 1_000_000_000)))
+            }
+        }
+        continuation.onTermination = { _ in
+            reader.cancel()
+            watchdog.cancel()
+        }
+        return stream
+    }
+
+    private func streamWatch<T: Decodable & Sendable>(_ type: T.Type, path: String, query: [(String, String)],
+                                                      lastActivity: NIOLockedValueBox<NIODeadline>,
+                                                      yield: (WatchEvent<T>) -> Void) async throws {
+        let response = try await execute(path, query)
+        lastActivity.withLockedValue { $0 = .now() }
+        guard response.status == .ok else {
+            let body = (try? await response.body.collect(upTo: 1 << 20)) ?? ByteBuffer()
+            throw Self.httpError(response.status, body, path: path)
+        }
+        var splitter = LineSplitter(maximumLineLength: options.maximumWatchLineBytes)
+        let decoder = JSONDecoder()
+        func decode(_ line: [UInt8]) throws -> WatchEvent<T> {
+            do {
+                return try decoder.decode(WatchLine<T>.self, from: Data(line)).event
+            } catch {
+                throw APIError.invalidResponse(path: path, reason: "watch event: \(Self.describe(error))")
+            }
+        }
+        do {
+            for try await chunk in response.body {
+                lastActivity.withLockedValue { $0 = .now() }
+                for line in try splitter.append(chunk.readableBytesView) { yield(try decode(line)) }
+            }
+        } catch let e as LineSplitter.Failure {
+            throw APIError.invalidResponse(path: path, reason: "watch event longer than \(options.maximumWatchLineBytes) bytes (\(e))")
+        }
+        if let last = splitter.finish() { yield(try decode(last)) }
+    }
+
+    // MARK: - Discovery
+
+    private struct APIGroup: Decodable {
+        struct Version: Decodable { var groupVersion: String?; var version: String? }
+        var versions: [Version]?
+        var preferredVersion: Version?
+    }
+
+    /// The EndpointSlice version to watch: `v1` when the server offers it, else `v1beta1`
+    /// (Kubernetes before 1.21), found with GET /apis/discovery.k8s.io.
+    public func preferredEndpointSliceVersion() async throws -> String {
+        let group: APIGroup
+        do {
+            group = try await get(APIGroup.self, path: "/apis/discovery.k8s.io")
+        } catch let e as APIError where e.httpCode == 404 {
+            throw APIError.endpointSlicesUnavailable(offered: [])
+        }
+        let offered = (group.versions ?? []).compactMap { $0.version }
+        for v in ["v1", "v1beta1"] where offered.contains(v) { return v }
+        throw APIError.endpointSlicesUnavailable(offered: offered)
+    }
+
+    private struct VersionInfo: Decodable { var gitVersion: String? }
+
+    /// The server's version (`gitVersion` of GET /version), e.g. `v1.20.2`.
+    public func serverVersion() async throws -> String {
+        try await get(VersionInfo.self, path: "/version").gitVersion ?? "unknown"
+    }
+}
+
+// MARK: - Timeouts
+
+/// Runs `body`, cancelling it and throwing `APIError.timeout` when it takes longer than `seconds`.
+func withTimeout<R: Sendable>(_ seconds: Double, operation: String,
+                              _ body: @escaping @Sendable () async throws -> R) async throws -> R {
+    try await withThrowingTaskGroup(of: R.self) { group in
+        group.addTask { try await body() }
+        group.addTask {
+            try await Task.sleep(nanoseconds: UInt64(max(seconds, 0) * 1e9))
+            throw APIError.timeout(operation: operation, seconds: seconds)
+        }
+        defer { group.cancelAll() }
+        guard let first = try await group.next() else { throw CancellationError() }
+        return first
+    }
+}
