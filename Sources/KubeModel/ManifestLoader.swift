@@ -18,6 +18,15 @@ public struct ManifestLoader: Sendable {
         public var ignoredKinds: [String: Int] = [:]
         public init() {}
 
+        /// The valid object; records an invalid one's diagnostic; nil for invalid and ignored ones.
+        mutating func accept<V>(_ checked: Checked<V>) -> V? {
+            switch checked {
+            case .ok(let v): return v
+            case .ignored: return nil
+            case .invalid(let d): diagnostics.append(d); return nil
+            }
+        }
+
         mutating func merge(_ other: Result) {
             snapshot.services += other.snapshot.services
             snapshot.endpointSets += other.snapshot.endpointSets
@@ -87,35 +96,19 @@ public struct ManifestLoader: Sendable {
         switch kind {
         case "Service":
             decode(ServiceResource.self, kind: kind, node: node, location: location, into: &result) { r, res in
-                switch r.checked(defaultNamespace: defaultNamespace) {
-                case .ok(let s): res.snapshot.services.append(s)
-                case .ignored: break
-                case .invalid(let d): res.diagnostics.append(d)
-                }
+                if let v = res.accept(r.checked(defaultNamespace: defaultNamespace)) { res.snapshot.services.append(v) }
             }
         case "Endpoints":
             decode(EndpointsResource.self, kind: kind, node: node, location: location, into: &result) { r, res in
-                switch r.checked(defaultNamespace: defaultNamespace) {
-                case .ok(let sets): res.snapshot.endpointSets += sets
-                case .ignored: break
-                case .invalid(let d): res.diagnostics.append(d)
-                }
+                if let v = res.accept(r.checked(defaultNamespace: defaultNamespace)) { res.snapshot.endpointSets += v }
             }
         case "EndpointSlice" where apiVersion.hasPrefix("discovery.k8s.io/") || apiVersion.isEmpty:
             decode(EndpointSliceResource.self, kind: kind, node: node, location: location, into: &result) { r, res in
-                switch r.checked(defaultNamespace: defaultNamespace) {
-                case .ok(let set): res.snapshot.endpointSets.append(set)
-                case .ignored: break
-                case .invalid(let d): res.diagnostics.append(d)
-                }
+                if let v = res.accept(r.checked(defaultNamespace: defaultNamespace)) { res.snapshot.endpointSets.append(v) }
             }
         case "Node":
             decode(NodeResource.self, kind: kind, node: node, location: location, into: &result) { r, res in
-                switch r.checked() {
-                case .ok(let n): res.snapshot.nodes.append(n)
-                case .ignored: break
-                case .invalid(let d): res.diagnostics.append(d)
-                }
+                if let v = res.accept(r.checked()) { res.snapshot.nodes.append(v) }
             }
         case "":
             result.diagnostics.append(Diagnostic(kind: "document", object: location, field: "kind", message: "missing"))

@@ -18,6 +18,27 @@ public protocol VirtualServerReader: AnyObject {
 
 extension NodeKernel: VirtualServerReader {}
 
+/// An object that carries endpoints: an EndpointSlice or a core/v1 Endpoints.
+public protocol EndpointSource: Sendable {
+    var metadata: ObjectMeta? { get }
+    /// The endpoint sets it holds, validated.
+    func checkedSets() -> Checked<[EndpointSetInfo]>
+}
+
+extension EndpointSliceResource: EndpointSource {
+    public func checkedSets() -> Checked<[EndpointSetInfo]> {
+        switch checked() {
+        case .ok(let s): return .ok([s])
+        case .ignored(let why): return .ignored(why)
+        case .invalid(let d): return .invalid(d)
+        }
+    }
+}
+
+extension EndpointsResource: EndpointSource {
+    public func checkedSets() -> Checked<[EndpointSetInfo]> { checked() }
+}
+
 /// What one sync did.
 public struct SyncResult: Sendable {
     public var full: Bool
@@ -114,54 +135,29 @@ public actor ProxyLoop {
         changed(at: now)
     }
 
-    private func sets(_ r: EndpointSliceResource) -> [EndpointSetInfo] {
-        switch r.checked() {
-        case .ok(let s): return [s]
-        case .ignored: return []
-        case .invalid(let d): diagnosticSink?(d); return []
-        }
-    }
-
-    private func sets(_ r: EndpointsResource) -> [EndpointSetInfo] {
-        switch r.checked() {
+    private func sets(_ r: some EndpointSource) -> [EndpointSetInfo] {
+        switch r.checkedSets() {
         case .ok(let s): return s
         case .ignored: return []
         case .invalid(let d): diagnosticSink?(d); return []
         }
     }
 
-    /// A complete list of EndpointSlices.
-    public func replaceEndpointSlices(_ items: [EndpointSliceResource], at now: Double) {
+    /// A complete list of EndpointSlices, or of core/v1 Endpoints (`--endpoints-source=endpoints`).
+    public func replaceEndpointSources(_ items: [some EndpointSource], at now: Double) {
         var by: [ObjectRef: [EndpointSetInfo]] = [:]
         for r in items { if let ref = Self.ref(r.metadata) { by[ref] = sets(r) } }
         cache.replaceEndpoints(by)
         changed(at: now)
     }
 
-    public func upsertEndpointSlice(_ r: EndpointSliceResource, at now: Double) {
+    /// An EndpointSlice or Endpoints object was added or modified.
+    public func upsertEndpointSource(_ r: some EndpointSource, at now: Double) {
         if let ref = Self.ref(r.metadata) { cache.upsert(endpointsFrom: ref, sets: sets(r)) }
         changed(at: now)
     }
 
-    public func deleteEndpointSlice(_ r: EndpointSliceResource, at now: Double) {
-        if let ref = Self.ref(r.metadata) { cache.upsert(endpointsFrom: ref, sets: []) }
-        changed(at: now)
-    }
-
-    /// A complete list of core/v1 Endpoints (`--endpoints-source=endpoints`).
-    public func replaceEndpoints(_ items: [EndpointsResource], at now: Double) {
-        var by: [ObjectRef: [EndpointSetInfo]] = [:]
-        for r in items { if let ref = Self.ref(r.metadata) { by[ref] = sets(r) } }
-        cache.replaceEndpoints(by)
-        changed(at: now)
-    }
-
-    public func upsertEndpoints(_ r: EndpointsResource, at now: Double) {
-        if let ref = Self.ref(r.metadata) { cache.upsert(endpointsFrom: ref, sets: sets(r)) }
-        changed(at: now)
-    }
-
-    public func deleteEndpoints(_ r: EndpointsResource, at now: Double) {
+    public func deleteEndpointSource(_ r: some EndpointSource, at now: Double) {
         if let ref = Self.ref(r.metadata) { cache.upsert(endpointsFrom: ref, sets: []) }
         changed(at: now)
     }

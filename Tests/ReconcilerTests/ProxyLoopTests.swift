@@ -61,7 +61,7 @@ final class ProxyLoopTests: XCTestCase {
     func started(_ kernel: FakeKernel, ips: [String] = ["10.244.1.2", "10.244.1.3"], proto: String = "TCP") async -> ProxyLoop {
         let loop = ProxyLoop(kernel: kernel, config: config(), nodeName: "node1")
         await loop.replaceServices([service(proto: proto)], at: 0)
-        await loop.replaceEndpoints([endpoints(ips, proto: proto)], at: 0)
+        await loop.replaceEndpointSources([endpoints(ips, proto: proto)], at: 0)
         await loop.setNode(nil, at: 0)
         await loop.step(at: 0)
         return loop
@@ -71,7 +71,7 @@ final class ProxyLoopTests: XCTestCase {
         let kernel = FakeKernel()
         let loop = ProxyLoop(kernel: kernel, config: config(), nodeName: "node1")
         await loop.replaceServices([service()], at: 0)
-        await loop.replaceEndpoints([endpoints(["10.244.1.2"])], at: 0)
+        await loop.replaceEndpointSources([endpoints(["10.244.1.2"])], at: 0)
         await loop.step(at: 5)
         XCTAssertEqual(kernel.applied.count, 0)
         XCTAssertEqual(kernel.observeCalls, 0)
@@ -96,7 +96,7 @@ final class ProxyLoopTests: XCTestCase {
         let kernel = FakeKernel()
         let loop = await started(kernel)
         let observes = kernel.observeCalls
-        await loop.upsertEndpoints(endpoints(["10.244.1.2", "10.244.1.3", "10.244.1.4"]), at: 0.2)
+        await loop.upsertEndpointSource(endpoints(["10.244.1.2", "10.244.1.3", "10.244.1.4"]), at: 0.2)
         await loop.step(at: 0.5)
         XCTAssertEqual(kernel.applied.count, 1, "not before minSyncPeriod")
         await loop.step(at: 1.0)
@@ -111,8 +111,8 @@ final class ProxyLoopTests: XCTestCase {
     func testChangesAreCoalesced() async {
         let kernel = FakeKernel()
         let loop = await started(kernel)
-        await loop.upsertEndpoints(endpoints(["10.244.1.2", "10.244.1.3", "10.244.1.4"]), at: 0.1)
-        await loop.upsertEndpoints(endpoints(["10.244.1.2", "10.244.1.3", "10.244.1.4", "10.244.1.5"]), at: 0.3)
+        await loop.upsertEndpointSource(endpoints(["10.244.1.2", "10.244.1.3", "10.244.1.4"]), at: 0.1)
+        await loop.upsertEndpointSource(endpoints(["10.244.1.2", "10.244.1.3", "10.244.1.4", "10.244.1.5"]), at: 0.3)
         await loop.step(at: 0.4)
         await loop.step(at: 1.0)
         XCTAssertEqual(kernel.applied.count, 2, "one sync for both changes")
@@ -124,7 +124,7 @@ final class ProxyLoopTests: XCTestCase {
         let loop = await started(kernel)
         let gone = RealServerKey(address: IPAddress("10.244.1.3")!, port: 8080)
         kernel.stats[gone] = RealServerStats(activeConnections: 2, inactiveConnections: 0)
-        await loop.upsertEndpoints(endpoints(["10.244.1.2"]), at: 1)
+        await loop.upsertEndpointSource(endpoints(["10.244.1.2"]), at: 1)
         await loop.step(at: 1)
         XCTAssertEqual(kernel.lastOps, [.updateRealServer(vsKey, RealServer(key: gone, weight: 0))])
         let draining = await loop.drainingCount
@@ -143,9 +143,9 @@ final class ProxyLoopTests: XCTestCase {
         let loop = await started(kernel)
         let back = RealServerKey(address: IPAddress("10.244.1.3")!, port: 8080)
         kernel.stats[back] = RealServerStats(activeConnections: 1)
-        await loop.upsertEndpoints(endpoints(["10.244.1.2"]), at: 1)
+        await loop.upsertEndpointSource(endpoints(["10.244.1.2"]), at: 1)
         await loop.step(at: 1)
-        await loop.upsertEndpoints(endpoints(["10.244.1.2", "10.244.1.3"]), at: 2)
+        await loop.upsertEndpointSource(endpoints(["10.244.1.2", "10.244.1.3"]), at: 2)
         await loop.step(at: 2)
         XCTAssertEqual(kernel.lastOps, [.updateRealServer(vsKey, RealServer(key: back, weight: 1))])
         await loop.step(at: 5)
@@ -158,7 +158,7 @@ final class ProxyLoopTests: XCTestCase {
         let kernel = FakeKernel()
         let loop = await started(kernel, proto: "UDP")
         let key = VirtualServerKey(address: vip, proto: .udp, port: 80)
-        await loop.upsertEndpoints(endpoints(["10.244.1.2"], proto: "UDP"), at: 1)
+        await loop.upsertEndpointSource(endpoints(["10.244.1.2"], proto: "UDP"), at: 1)
         await loop.step(at: 1)
         XCTAssertEqual(kernel.lastOps, [.deleteRealServer(key, RealServerKey(address: IPAddress("10.244.1.3")!, port: 8080))])
     }
@@ -223,16 +223,16 @@ final class ProxyLoopTests: XCTestCase {
         let kernel = FlakyKernel()
         let loop = ProxyLoop(kernel: kernel, config: config(), nodeName: "node1")
         await loop.replaceServices([service()], at: 0)
-        await loop.replaceEndpoints([endpoints(["10.244.1.2"])], at: 0)
+        await loop.replaceEndpointSources([endpoints(["10.244.1.2"])], at: 0)
         await loop.setNode(nil, at: 0)
         await loop.step(at: 0)
         kernel.failNext = true
-        await loop.upsertEndpoints(endpoints(["10.244.1.2", "10.244.1.3"]), at: 1)
+        await loop.upsertEndpointSource(endpoints(["10.244.1.2", "10.244.1.3"]), at: 1)
         await loop.step(at: 1)
         let failed = await loop.lastResult
         XCTAssertNotNil(failed?.error)
         let observes = kernel.inner.observeCalls
-        await loop.upsertEndpoints(endpoints(["10.244.1.2", "10.244.1.3"]), at: 2.5)
+        await loop.upsertEndpointSource(endpoints(["10.244.1.2", "10.244.1.3"]), at: 2.5)
         await loop.step(at: 2.5)
         XCTAssertEqual(kernel.inner.observeCalls, observes + 1, "after a failure the kernel is read again")
         XCTAssertEqual(kernel.inner.state.family(.ipv4).virtualServers[vsKey]?.realServers.count, 2)
