@@ -105,14 +105,14 @@ for tier in "${tiers[@]}"; do
         ;;
     netns)
         banner "netns (Tests/netns/run.sh)"
-        Tests/netns/run.sh 2>&1 | tee "$logs/netns.log"
+        bash Tests/netns/run.sh 2>&1 | tee "$logs/netns.log"
         read -r p f k < <(last_summary "$logs/netns.log" netns; echo)
         [ -n "${p:-}" ] || { p=0 f=1 k=0; echo "netns: the runner ended without a summary"; }
         tier_result netns "$p" "$f" "$k" $(( $(now) - s ))
         ;;
     vm)
         banner "vm (Tests/vm/run.sh)"
-        Tests/vm/run.sh 2>&1 | tee "$logs/vm.log"
+        bash Tests/vm/run.sh 2>&1 | tee "$logs/vm.log"
         read -r p f k < <(last_summary "$logs/vm.log" vm; echo)
         [ -n "${p:-}" ] || { p=0 f=1 k=0; echo "vm: the runner ended without a summary"; }
         tier_result vm "$p" "$f" "$k" $(( $(now) - s ))

@@ -68,7 +68,7 @@ trap 'rm -rf "$tmp"' EXIT
 for f in "${shell_tests[@]}"; do
     name=$(basename "$f" .sh)
     start=$(date +%s)
-    "$here/run-in-netns.sh" bash "$f" >"$tmp/$name.log" 2>&1
+    bash "$here/run-in-netns.sh" bash "$f" >"$tmp/$name.log" 2>&1
     rc=$?
     secs=$(( $(date +%s) - start ))
     case $rc in
@@ -85,7 +85,7 @@ if [ "$run_swift" = 1 ]; then
         result FAIL "swift NetNS tests" "build failed"
         tail -n 40 "$tmp/build.log" | sed 's/^/    | /'
     else
-        "$here/run-in-netns.sh" swift test --skip-build --scratch-path "$scratch" --filter NetNS >"$tmp/swift.log" 2>&1
+        bash "$here/run-in-netns.sh" swift test --skip-build --scratch-path "$scratch" --filter NetNS >"$tmp/swift.log" 2>&1
         rc=$?
         read -r p f s < <(swift_test_counts "$tmp/swift.log")
         if [ $rc = 77 ]; then

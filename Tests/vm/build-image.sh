@@ -33,9 +33,17 @@ flock 9
 
 # ---------------------------------------------------------------- kernel package
 kpkg=${KUBE_IPVS_VM_KERNEL_PKG:-}
+cloud_kernel() {
+    apt-cache depends linux-image-cloud-amd64 2>/dev/null |
+        awk '/Depends: linux-image-[0-9]/ {print $2; exit}'
+}
 if [ -z "$kpkg" ]; then
-    kpkg=$(apt-cache depends linux-image-cloud-amd64 2>/dev/null |
-        awk '/Depends: linux-image-[0-9]/ {print $2; exit}') || true
+    kpkg=$(cloud_kernel) || true
+fi
+if [ -z "$kpkg" ] && ! ls "$cache"/debs/linux-image-*-cloud-amd64_*.deb >/dev/null 2>&1; then
+    log "no apt lists for linux-image-cloud-amd64; running apt-get update"
+    apt-get update -q >/dev/null 2>&1 || true
+    kpkg=$(cloud_kernel) || true
 fi
 if [ -z "$kpkg" ]; then
     # No apt lists yet (fresh machine): fall back to a kernel we already have.

@@ -100,7 +100,7 @@ done
 
 # ---------------------------------------------------------------- image and binary
 command -v qemu-system-x86_64 >/dev/null || { echo "run.sh: qemu-system-x86_64 missing (scripts/install-deps.sh)" >&2; exit 1; }
-img=$("$here/build-image.sh") || { echo "run.sh: building the guest image failed" >&2; exit 1; }
+img=$(bash "$here/build-image.sh") || { echo "run.sh: building the guest image failed" >&2; exit 1; }
 kernel=$(echo "$img" | sed -n 's/^KERNEL=//p')
 base=$(echo "$img" | sed -n 's/^BASE_INITRD=//p')
 
