@@ -67,7 +67,7 @@ let package = Package(
         // Test driver for the kernel backends inside the QEMU guest (Tests/vm/tests/2*-*.sh); not shipped.
         .executableTarget(name: "kernel-probe", dependencies: ["Kernel", "ProxyCore", "KubeModel"]),
 
-        // Benchmarks (scripts/bench.sh); not shipped.
+        // The pure-core benchmark (`make bench-core`); not shipped.
         .executableTarget(name: "kube-ipvs-bench", dependencies: ["KubeModel", "ProxyCore"]),
 
         // MARK: - Tests
