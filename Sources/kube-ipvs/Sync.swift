@@ -92,10 +92,8 @@ extension KubeIPVS {
                     let report = try kernel.apply(plan)
                     let ms = Double(report.elapsed.components.seconds) * 1000 + Double(report.elapsed.components.attoseconds) / 1e15
                     print("applied \(ShellRenderer.summary(plan)) with \(report.requestsSent) kernel request(s) in \(String(format: "%.1f", ms)) ms")
-                } catch let failure as ApplyFailure {
-                    printError("error: \(failure)")
-                    throw ExitCode.failure
                 } catch {
+                    // ApplyFailure's text says what was applied and which operations failed.
                     printError("error: \(error)")
                     throw ExitCode.failure
                 }
