@@ -7,8 +7,9 @@ struct KubeIPVS: ParsableCommand {
         commandName: "kube-ipvs",
         abstract: "A Kubernetes Service proxy that programs IPVS, ipsets and a fixed set of iptables chains.",
         discussion: """
-        kube-ipvs does the job of kube-proxy in IPVS mode. `sync --dry-run` prints, as a shell \
-        script, exactly what it would do to a node for the Services and endpoints in manifests.
+        kube-ipvs does the job of kube-proxy in IPVS mode. `sync` programs this node once for the \
+        Services and endpoints in manifests, changing only the difference from what the kernel \
+        holds; `sync --dry-run` prints, as a shell script, exactly what it would do.
         """,
         version: "0.1.0",
         subcommands: [Sync.self]
