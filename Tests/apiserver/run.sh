@@ -40,19 +40,8 @@ for f in "$here"/tests/[0-9]*.sh; do
 done
 [ ${#only[@]} -gt 0 ] && [ ${#tests[@]} = 0 ] && { echo "apiserver: no test named ${only[*]}" >&2; exit 2; }
 
-npass=0 nfail=0 nskip=0
-result() { # KIND NAME [REASON]
-    case $1 in
-        PASS) npass=$((npass + 1)); echo "  PASS $2" ;;
-        FAIL) nfail=$((nfail + 1)); echo "  FAIL $2${3:+: $3}" ;;
-        SKIP) nskip=$((nskip + 1)); echo "  SKIP $2${3:+: $3}" ;;
-    esac
-}
-summary() {
-    echo "apiserver: $npass passed, $nfail failed, $nskip skipped"
-    [ "$nfail" = 0 ]
-    exit $?
-}
+RESULTS_TIER=apiserver
+. "$here/../lib/results.sh"
 skip_all() {
     echo "apiserver: skipped: $1"
     for f in "${tests[@]}"; do result SKIP "$(basename "$f" .sh)" "$1"; done

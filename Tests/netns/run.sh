@@ -27,19 +27,8 @@ for a in "$@"; do
 done
 . "$here/lib/swift-counts.sh"
 
-npass=0 nfail=0 nskip=0
-result() { # KIND NAME [REASON]
-    case $1 in
-        PASS) npass=$((npass + 1)); echo "  PASS $2" ;;
-        FAIL) nfail=$((nfail + 1)); echo "  FAIL $2${3:+: $3}" ;;
-        SKIP) nskip=$((nskip + 1)); echo "  SKIP $2${3:+: $3}" ;;
-    esac
-}
-summary() {
-    echo "netns: $npass passed, $nfail failed, $nskip skipped"
-    [ "$nfail" = 0 ]
-    exit $?
-}
+RESULTS_TIER=netns
+. "$here/../lib/results.sh"
 
 shell_tests=()
 [ "$run_shell" = 1 ] && for f in "$here"/tests/*.sh; do [ -f "$f" ] && shell_tests+=("$f"); done

@@ -11,16 +11,7 @@
 # KUBE_IPVS_VM_SCALE="N M" in the host environment overrides the size (the host hook passes it).
 # vm: timeout=1500 fresh-boot
 . /vm/lib/testlib.sh
-probe() { LD_LIBRARY_PATH=$VM_DATA/lib "$VM_DATA/kernel-probe" "$@"; }
-set -- $(cat "$VM_DATA/scale" 2>/dev/null || echo 2000 10)
-N=$1 M=$2
-for m in ip_vs ip_vs_rr nf_conntrack; do modprobe $m || die "modprobe $m"; done
-now() { cut -d' ' -f1 /proc/uptime; }
-ms() { awk "BEGIN { print ($2 - $1) * 1000 }"; }
-
-probe gen "$N" "$M" >rules.txt || die "gen"
-lines=$(wc -l <rules.txt)
-echo "  $N services x $M real servers: $lines rules"
+. /vm/lib/scale.sh
 
 t0=$(now); probe restore rules.txt >r.txt 2>&1; t1=$(now)
 show "kernel-probe restore" r.txt

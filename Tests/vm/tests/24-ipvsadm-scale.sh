@@ -3,16 +3,7 @@
 # and `ipvsadm -Sn` of the result. Compare the TIME lines of the two tests.
 # vm: timeout=1500 fresh-boot
 . /vm/lib/testlib.sh
-probe() { LD_LIBRARY_PATH=$VM_DATA/lib "$VM_DATA/kernel-probe" "$@"; }
-set -- $(cat "$VM_DATA/scale" 2>/dev/null || echo 2000 10)
-N=$1 M=$2
-for m in ip_vs ip_vs_rr nf_conntrack; do modprobe $m || die "modprobe $m"; done
-now() { cut -d' ' -f1 /proc/uptime; }
-ms() { awk "BEGIN { print ($2 - $1) * 1000 }"; }
-
-probe gen "$N" "$M" >rules.txt || die "gen"
-lines=$(wc -l <rules.txt)
-echo "  $N services x $M real servers: $lines rules"
+. /vm/lib/scale.sh
 t0=$(now); ipvsadm -R <rules.txt || note_fail "ipvsadm -R"; t1=$(now)
 echo "TIME ipvsadm-restore $(ms $t0 $t1) ms"
 t0=$(now); ipvsadm -Sn >dump.txt; t1=$(now)
