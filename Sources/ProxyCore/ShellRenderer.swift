@@ -81,8 +81,9 @@ public enum ShellRenderer {
         case .loadModule, .setSysctl, .setIPVSTimeouts: return "Kernel modules, sysctls and IPVS timeouts"
         case .createDummyLink: return "The dummy interface that holds Service addresses"
         case .createSet, .recreateSet: return "KUBE-* ipsets"
-        case .writeChains(let f, let t, _): return "iptables: the fixed KUBE-* chains and their jumps (\(f.rawValue) \(t.rawValue))"
-        case .ensureJump(let f, let j): return "iptables: the fixed KUBE-* chains and their jumps (\(f.rawValue) \(j.table.rawValue))"
+        case .writeChains, .ensureJump:
+            let t = iptablesTarget(op.operation)!
+            return "iptables: the fixed KUBE-* chains and their jumps (\(t.family.rawValue) \(t.table.rawValue))"
         default: return "Stale state that no Service wants any more"
         }
     }

@@ -45,9 +45,12 @@ public enum GracefulTermination {
                             current: (VirtualServerKey) -> ObservedVirtualServer?) -> (Plan, Set<DrainingRealServer>) {
         var ops: [PlannedOperation] = []
         var still: Set<DrainingRealServer> = []
+        // One kernel read per virtual server, however many of its real servers are draining.
+        var read: [VirtualServerKey: ObservedVirtualServer?] = [:]
         for d in draining.sorted() {
             if desired.family(d.virtualServer.address.family).virtualServers[d.virtualServer]?.realServers[d.realServer] != nil { continue }
-            guard let vs = current(d.virtualServer), vs.realServers[d.realServer] != nil else { continue }
+            if read[d.virtualServer] == nil { read[d.virtualServer] = .some(current(d.virtualServer)) }
+            guard let vs = read[d.virtualServer]!, vs.realServers[d.realServer] != nil else { continue }
             let stats = vs.stats[d.realServer] ?? RealServerStats()
             if stats.activeConnections == 0 && stats.inactiveConnections == 0 {
                 ops.append(PlannedOperation(.deleteRealServer(d.virtualServer, d.realServer)))

@@ -250,12 +250,7 @@ public actor ProxyLoop {
             let (drained, nowDraining) = GracefulTermination.drain(plan, observed: observed!)
             draining.formUnion(nowDraining)
             if !drained.isEmpty {
-                do {
-                    _ = try kernel.apply(drained)
-                } catch {
-                    observed!.apply(drained)
-                    throw error
-                }
+                _ = try kernel.apply(drained)  // on failure the cache is dropped below and the kernel read again
                 observed!.apply(drained)
             }
             result.operations = drained.countsByKind

@@ -60,3 +60,20 @@ final class GracefulTerminationTests: XCTestCase {
             .operations.map(\.operation).filter { $0.kind == .ipvs }, [.updateRealServer(tcp, RealServer(key: rk, weight: 1))])
     }
 }
+
+final class GracefulTerminationReadTests: XCTestCase {
+    func testOneKernelReadPerVirtualServer() {
+        let key = VirtualServerKey(address: IPAddress("10.254.0.1")!, proto: .tcp, port: 80)
+        let a = RealServerKey(address: IPAddress("10.244.0.1")!, port: 8080)
+        let b = RealServerKey(address: IPAddress("10.244.0.2")!, port: 8080)
+        let vs = ObservedVirtualServer(server: VirtualServer(key: key, scheduler: "rr"),
+                                       realServers: [a: RealServer(key: a, weight: 0), b: RealServer(key: b, weight: 0)])
+        var reads = 0
+        let (plan, still) = GracefulTermination.reap([DrainingRealServer(virtualServer: key, realServer: a),
+                                                      DrainingRealServer(virtualServer: key, realServer: b)],
+                                                     desired: DesiredState()) { _ in reads += 1; return vs }
+        XCTAssertEqual(reads, 1)
+        XCTAssertEqual(plan.operations.map(\.operation), [.deleteRealServer(key, a), .deleteRealServer(key, b)])
+        XCTAssertEqual(still, [])
+    }
+}
