@@ -16,6 +16,10 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.0"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         // MARK: - Pure targets (no Glibc, no logging)
@@ -56,11 +60,24 @@ let package = Package(
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
         ], path: "Tests/KubeFakeAPI"),
 
+        // MARK: - The daemon (`kube-ipvs run`): reflectors -> ProxyLoop -> NodeKernel, plus the
+        // /healthz, /livez and /metrics HTTP endpoints, logs and the service lifecycle.
+        .target(name: "Daemon", dependencies: [
+            "KubeModel", "ProxyCore", "Kernel", "Reconciler", "KubeClient",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Metrics", package: "swift-metrics"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+        ]),
+
         // MARK: - CLI (wiring only)
         .executableTarget(
             name: "kube-ipvs",
             dependencies: [
-                "KubeModel", "ProxyCore", "Kernel",
+                "KubeModel", "ProxyCore", "Kernel", "Daemon",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -78,5 +95,11 @@ let package = Package(
         .testTarget(name: "ReconcilerTests", dependencies: ["Reconciler", "ProxyCore", "KubeModel", "Kernel"]),
         .testTarget(name: "CLITests", dependencies: [], exclude: ["Golden"]),
         .testTarget(name: "KubeClientTests", dependencies: ["KubeClient", "KubeModel", "KubeFakeAPI"]),
+        .testTarget(name: "DaemonTests", dependencies: [
+            "Daemon", "Reconciler", "KubeClient", "KubeModel", "ProxyCore", "Kernel", "KubeFakeAPI",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+        ]),
     ]
 )

@@ -1,0 +1,1 @@
+// The daemon behind `kube-ipvs run`: see ProxyDaemon.
