@@ -77,8 +77,10 @@ let package = Package(
         .executableTarget(
             name: "kube-ipvs",
             dependencies: [
-                "KubeModel", "ProxyCore", "Kernel", "Daemon",
+                "KubeModel", "ProxyCore", "Kernel", "Daemon", "Reconciler", "KubeClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         // Test driver for the kernel backends inside the QEMU guest (Tests/vm/tests/2*-*.sh); not shipped.

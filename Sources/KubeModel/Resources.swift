@@ -169,9 +169,22 @@ public struct NodeResource: Codable, Sendable, Hashable {
     public struct Spec: Codable, Sendable, Hashable {
         public var podCIDR: String?
         public var podCIDRs: [String]?
+        public var taints: [Taint]?
+    }
+    public struct Taint: Codable, Sendable, Hashable {
+        public var key: String?
+        public var value: String?
+        public var effect: String?
     }
     public struct Status: Codable, Sendable, Hashable {
         public var addresses: [Address]?
+    }
+
+    /// Whether this node is going away (kube-proxy's /healthz then answers 503 so that load
+    /// balancers drain it): it is being deleted, or the cluster autoscaler tainted it for deletion.
+    public var isBeingRemoved: Bool {
+        if metadata?.deletionTimestamp != nil { return true }
+        return spec?.taints?.contains { $0.key == "ToBeDeletedByClusterAutoscaler" } ?? false
     }
     public struct Address: Codable, Sendable, Hashable {
         public var type: String?

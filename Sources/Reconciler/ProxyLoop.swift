@@ -52,7 +52,26 @@ public struct SyncResult: Sendable {
     public var error: String?
     /// Time of the oldest change this sync applied (for the network-programming latency metric).
     public var oldestChange: Double?
+    /// When each endpoint change this sync applied was made: the object's
+    /// `endpoints.kubernetes.io/last-change-trigger-time` annotation, else the time it was received
+    /// (kubeproxy_network_programming_duration_seconds).
+    public var endpointChangeTimes: [Double] = []
+    /// The change counters after this sync (the pending ones are zero unless the sync failed).
+    public var counters = ChangeCounters()
     public var total: Int { operations.values.reduce(0, +) }
+}
+
+/// Changes received from the API server (kubeproxy_sync_proxy_rules_*_changes_{total,pending}).
+public struct ChangeCounters: Sendable, Equatable {
+    /// Service objects added, modified or deleted since start.
+    public var serviceChangesTotal = 0
+    /// Endpoint objects (EndpointSlices or Endpoints) added, modified or deleted since start.
+    public var endpointChangesTotal = 0
+    /// Services with a change not yet applied.
+    public var servicesPending = 0
+    /// Endpoint objects with a change not yet applied.
+    public var endpointsPending = 0
+    public init() {}
 }
 
 public actor ProxyLoop {
@@ -77,6 +96,12 @@ public actor ProxyLoop {
     private var observer: (@Sendable (SyncResult) -> Void)?
     /// Called with the diagnostic of every invalid object received.
     private var diagnosticSink: (@Sendable (Diagnostic) -> Void)?
+    /// Called when a change is queued (health: an update is pending; metrics: queued timestamp).
+    private var queueObserver: (@Sendable (ChangeCounters, Double) -> Void)?
+    private var counters = ChangeCounters()
+    private var pendingServices: Set<ObjectRef> = []
+    private var pendingEndpointSources: Set<ObjectRef> = []
+    private var pendingEndpointTimes: [Double] = []
     /// Whether the first sync is done (for /healthz).
     public private(set) var hasSynced = false
     public private(set) var lastResult: SyncResult?
@@ -85,9 +110,7 @@ public actor ProxyLoop {
         self.kernel = kernel
         self.config = config
         self.nodeName = nodeName
-        var f: Set<IPFamily> = [.ipv4]
-        for c in config.clusterCIDRs { f.insert(c.family) }
-        self.families = f
+        self.families = Self.families(for: config)
         self.scheduler = SyncScheduler(minSyncPeriod: config.minSyncPeriod, syncPeriod: config.syncPeriod)
         self.reapInterval = reapInterval
         var cont: AsyncStream<Void>.Continuation!
@@ -95,8 +118,19 @@ public actor ProxyLoop {
         self.wakeContinuation = cont
     }
 
+    /// The address families the loop programs: IPv4, and IPv6 when clusterCIDR has an IPv6 CIDR.
+    public static func families(for config: ProxyConfig) -> Set<IPFamily> {
+        var f: Set<IPFamily> = [.ipv4]
+        for c in config.clusterCIDRs { f.insert(c.family) }
+        return f
+    }
+
     public func setObserver(_ f: @escaping @Sendable (SyncResult) -> Void) { observer = f }
     public func setDiagnosticSink(_ f: @escaping @Sendable (Diagnostic) -> Void) { diagnosticSink = f }
+    public func setQueueObserver(_ f: @escaping @Sendable (ChangeCounters, Double) -> Void) { queueObserver = f }
+
+    /// The change counters now.
+    public var changeCounters: ChangeCounters { counters }
 
     /// Whether every watched kind has delivered its first complete list.
     public var isCacheSynced: Bool { cache.isSynced }
@@ -107,7 +141,29 @@ public actor ProxyLoop {
 
     private func changed(at now: Double) {
         scheduler.changed(at: now)
+        counters.servicesPending = pendingServices.count
+        counters.endpointsPending = pendingEndpointSources.count
+        queueObserver?(counters, now)
         wakeContinuation?.yield()
+    }
+
+    private func serviceChanged(_ ref: ObjectRef?) {
+        guard let ref else { return }
+        counters.serviceChangesTotal += 1
+        pendingServices.insert(ref)
+    }
+
+    private func endpointSourceChanged(_ r: some EndpointSource, at now: Double) {
+        guard let ref = Self.ref(r.metadata) else { return }
+        counters.endpointChangesTotal += 1
+        pendingEndpointSources.insert(ref)
+        pendingEndpointTimes.append(Self.triggerTime(r.metadata) ?? now)
+    }
+
+    /// `endpoints.kubernetes.io/last-change-trigger-time` (RFC 3339), as seconds since the epoch.
+    static func triggerTime(_ m: ObjectMeta?) -> Double? {
+        guard let text = m?.annotations?["endpoints.kubernetes.io/last-change-trigger-time"] else { return nil }
+        return RFC3339.seconds(text)
     }
 
     private func checked(_ r: ServiceResource) -> ServiceInfo? {
@@ -120,18 +176,22 @@ public actor ProxyLoop {
 
     /// A complete list of Services.
     public func replaceServices(_ items: [ServiceResource], at now: Double) {
+        let before = cache.dirty
         cache.replaceServices(items.compactMap(checked))
+        for ref in cache.dirty.subtracting(before) { serviceChanged(ref) }
         changed(at: now)
     }
 
     /// A Service was added or modified (an invalid one is treated as gone).
     public func upsertService(_ r: ServiceResource, at now: Double) {
         if let s = checked(r) { cache.upsert(service: s) } else if let ref = Self.ref(r.metadata) { cache.deleteService(ref) }
+        serviceChanged(Self.ref(r.metadata))
         changed(at: now)
     }
 
     public func deleteService(_ r: ServiceResource, at now: Double) {
         if let ref = Self.ref(r.metadata) { cache.deleteService(ref) }
+        serviceChanged(Self.ref(r.metadata))
         changed(at: now)
     }
 
@@ -146,7 +206,17 @@ public actor ProxyLoop {
     /// A complete list of EndpointSlices, or of core/v1 Endpoints (`--endpoints-source=endpoints`).
     public func replaceEndpointSources(_ items: [some EndpointSource], at now: Double) {
         var by: [ObjectRef: [EndpointSetInfo]] = [:]
-        for r in items { if let ref = Self.ref(r.metadata) { by[ref] = sets(r) } }
+        for r in items {
+            guard let ref = Self.ref(r.metadata) else { continue }
+            let s = sets(r)
+            by[ref] = s
+            if cache.endpointSets[ref] ?? [] != s { endpointSourceChanged(r, at: now) }
+        }
+        for ref in cache.endpointSets.keys where by[ref] == nil {
+            counters.endpointChangesTotal += 1
+            pendingEndpointSources.insert(ref)
+            pendingEndpointTimes.append(now)
+        }
         cache.replaceEndpoints(by)
         changed(at: now)
     }
@@ -154,11 +224,17 @@ public actor ProxyLoop {
     /// An EndpointSlice or Endpoints object was added or modified.
     public func upsertEndpointSource(_ r: some EndpointSource, at now: Double) {
         if let ref = Self.ref(r.metadata) { cache.upsert(endpointsFrom: ref, sets: sets(r)) }
+        endpointSourceChanged(r, at: now)
         changed(at: now)
     }
 
     public func deleteEndpointSource(_ r: some EndpointSource, at now: Double) {
         if let ref = Self.ref(r.metadata) { cache.upsert(endpointsFrom: ref, sets: []) }
+        if Self.ref(r.metadata) != nil {
+            counters.endpointChangesTotal += 1
+            pendingEndpointSources.insert(Self.ref(r.metadata)!)
+            pendingEndpointTimes.append(now)
+        }
         changed(at: now)
     }
 
@@ -242,6 +318,7 @@ public actor ProxyLoop {
         let desired = index!.state
 
         var result = SyncResult(full: full, operations: [:], elapsed: .zero, servicesRecomputed: recomputed, error: nil, oldestChange: oldest)
+        result.endpointChangeTimes = pendingEndpointTimes
         do {
             // A rebuilt index has no scope of its own: plan everything, as for a full resync.
             let fullPlan = full || observed == nil || rebuild
@@ -261,6 +338,14 @@ public actor ProxyLoop {
             observed = nil
         }
         scheduler.synced(at: now, full: full)
+        if result.error == nil {
+            pendingServices = []; pendingEndpointSources = []; pendingEndpointTimes = []
+        } else {
+            result.endpointChangeTimes = []
+        }
+        counters.servicesPending = pendingServices.count
+        counters.endpointsPending = pendingEndpointSources.count
+        result.counters = counters
         result.elapsed = clock.now - start
         hasSynced = true
         lastResult = result
@@ -277,6 +362,7 @@ public actor ProxyLoop {
         guard !plan.isEmpty else { return }
         let start = clock.now
         var result = SyncResult(full: false, operations: plan.countsByKind, elapsed: .zero, servicesRecomputed: 0, error: nil, oldestChange: nil)
+        result.counters = counters
         do {
             _ = try kernel.apply(plan)
             observed?.apply(plan)

@@ -2,17 +2,18 @@ import ArgumentParser
 
 /// kube-ipvs: a Kubernetes Service proxy for IPVS (kube-proxy's IPVS mode, as a daemon of its own).
 @main
-struct KubeIPVS: ParsableCommand {
+struct KubeIPVS: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "kube-ipvs",
         abstract: "A Kubernetes Service proxy that programs IPVS, ipsets and a fixed set of iptables chains.",
         discussion: """
-        kube-ipvs does the job of kube-proxy in IPVS mode. `sync` programs this node once for the \
+        kube-ipvs does the job of kube-proxy in IPVS mode. `run` is the per-node daemon: it watches \
+        the API server and keeps the node in step. `sync` programs this node once for the \
         Services and endpoints in manifests, changing only the difference from what the kernel \
         holds; `sync --dry-run` prints, as a shell script, exactly what it would do.
         """,
         version: "0.1.0",
-        subcommands: [Sync.self]
+        subcommands: [Run.self, Sync.self]
     )
 }
 

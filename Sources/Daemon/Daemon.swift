@@ -1,1 +1,0 @@
-// The daemon behind `kube-ipvs run`: see ProxyDaemon.

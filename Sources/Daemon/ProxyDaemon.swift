@@ -1,0 +1,249 @@
+import Foundation
+import Kernel
+import KubeClient
+import KubeModel
+import Logging
+import ProxyCore
+import Reconciler
+import ServiceLifecycle
+
+// MARK: - kube-ipvs run: watch the API server, keep the node in step
+//
+//   Reflector<Service>  ─┐
+//   Reflector<EndpointSlice | Endpoints> ─┼─> ProxyLoop (cache, scheduler, incremental plans) ─> KernelBackend
+//   Reflector<Node>     ─┘                       │
+//                                                └─> hooks: logs, metrics, health
+//
+// The reflectors list, then watch, forever (relist on 410, backoff on errors). ProxyLoop programs
+// nothing until every first list is in. On graceful shutdown (SIGTERM, SIGINT) everything is
+// cancelled between syncs and the kernel is left as it is: the next start plans against it and
+// applies only the difference, which is nothing when the cluster did not change meanwhile.
+
+/// Which API objects carry the endpoints.
+public enum EndpointsSourceKind: String, Sendable, CaseIterable {
+    /// discovery.k8s.io EndpointSlices (v1, or v1beta1 on servers without v1).
+    case endpointSlices = "endpointslices"
+    /// core/v1 Endpoints (the seed writes these by hand).
+    case endpoints
+}
+
+/// Everything `kube-ipvs run` was told.
+public struct DaemonSettings: Sendable {
+    public var config: ProxyConfig
+    public var nodeName: String
+    public var kubeConfig: KubeConfig
+    public var endpointsSource: EndpointsSourceKind
+    /// Objects per list request.
+    public var pageSize: Int = 500
+    public init(config: ProxyConfig, nodeName: String, kubeConfig: KubeConfig, endpointsSource: EndpointsSourceKind) {
+        self.config = config; self.nodeName = nodeName; self.kubeConfig = kubeConfig; self.endpointsSource = endpointsSource
+    }
+}
+
+/// What the daemon tells the world (metrics, health); every hook is optional.
+public struct DaemonHooks: Sendable {
+    /// After every sync (and every reap of drained real servers), with the wall-clock time it ended.
+    public var syncFinished: @Sendable (SyncResult, Double) -> Void = { _, _ in }
+    /// When a change arrives from the API server.
+    public var changeQueued: @Sendable (ChangeCounters, Double) -> Void = { _, _ in }
+    /// When an invalid object is skipped; the argument is its resource (services, endpointslices, ...).
+    public var invalidObject: @Sendable (String) -> Void = { _ in }
+    /// Whether this node is eligible for traffic (false while the Node is being deleted).
+    public var nodeEligible: @Sendable (Bool) -> Void = { _ in }
+    public init() {}
+}
+
+/// The per-node daemon, as a swift-service-lifecycle Service.
+public final class ProxyDaemon: Service, Sendable {
+    public let settings: DaemonSettings
+    public let logger: Logger
+    public let hooks: DaemonHooks
+    private let makeKernel: @Sendable () throws -> ProxyLoop.Kernel
+    private let clientOptions: APIClient.Options
+    private let reflectorOptions: ReflectorOptions
+    /// Called with the loop once it exists (tests inspect it).
+    private let onLoop: @Sendable (ProxyLoop) async -> Void
+
+    /// - Parameter makeKernel: the node's kernel (`NodeKernel`) or an in-memory one (dry-run, tests);
+    ///   called once when the daemon starts.
+    public init(settings: DaemonSettings, logger: Logger, hooks: DaemonHooks = DaemonHooks(),
+                clientOptions: APIClient.Options = APIClient.Options(), reflectorOptions: ReflectorOptions = ReflectorOptions(),
+                makeKernel: @escaping @Sendable () throws -> ProxyLoop.Kernel,
+                onLoop: @escaping @Sendable (ProxyLoop) async -> Void = { _ in }) {
+        self.settings = settings; self.logger = logger; self.hooks = hooks
+        self.clientOptions = clientOptions; self.reflectorOptions = reflectorOptions
+        self.makeKernel = makeKernel; self.onLoop = onLoop
+    }
+
+    /// The kernel kube-ipvs programs on this node: NodeKernel with the ipset and iptables backends
+    /// for the families the loop manages.
+    public static func nodeKernel(config: ProxyConfig, flavor: IPTablesFlavor) throws -> NodeKernel {
+        let families = ProxyLoop.families(for: config)
+        return try NodeKernel(sets: try IPSetBackend(), rules: IPTablesFamilies(families: families, flavor: flavor),
+                              sysctlNames: Prerequisites.specSysctls(strictARP: config.strictARP))
+    }
+
+    public func run() async throws {
+        let client = try APIClient(config: settings.kubeConfig, options: clientOptions)
+        defer { Task { try? await client.shutdown() } }
+        let kernel = try makeKernel()
+        let loop = ProxyLoop(kernel: kernel, config: settings.config, nodeName: settings.nodeName)
+        await configure(loop)
+        await onLoop(loop)
+        logger.info("starting", metadata: [
+            "node": "\(settings.nodeName)", "server": "\(settings.kubeConfig.server)",
+            "endpoints-source": "\(settings.endpointsSource.rawValue)",
+            "families": "\(ProxyLoop.families(for: settings.config).map { "\($0)" }.sorted().joined(separator: ","))",
+            "minSyncPeriod": "\(settings.config.minSyncPeriod)s", "syncPeriod": "\(settings.config.syncPeriod)s",
+        ])
+        await cancelWhenGracefulShutdown {
+            await self.runAll(client: client, loop: loop)
+        }
+        await loop.stop()
+        try? await client.shutdown()
+        logger.info("stopped; the kernel state is left as it is")
+    }
+
+    private func configure(_ loop: ProxyLoop) async {
+        let logger = self.logger
+        let hooks = self.hooks
+        let first = FirstSync()
+        await loop.setObserver { result in
+            let now = Date().timeIntervalSince1970
+            hooks.syncFinished(result, now)
+            var meta: Logger.Metadata = [
+                "full": "\(result.full)", "operations": "\(result.total)",
+                "services-recomputed": "\(result.servicesRecomputed)",
+                "elapsed-ms": "\(String(format: "%.2f", Self.milliseconds(result.elapsed)))",
+            ]
+            for (k, n) in result.operations.sorted(by: { $0.key.rawValue < $1.key.rawValue }) where n > 0 { meta["ops-\(k.rawValue)"] = "\(n)" }
+            if let e = result.error {
+                meta["error"] = "\(e)"
+                logger.error("sync failed; the next sync re-reads the kernel and plans everything", metadata: meta)
+            } else if first.take() {
+                logger.info("first sync: applied \(result.total) operations", metadata: meta)
+            } else if result.total > 0 {
+                logger.info("sync applied \(result.total) operations", metadata: meta)
+            } else {
+                logger.debug("sync: nothing to do", metadata: meta)
+            }
+        }
+        await loop.setDiagnosticSink { d in
+            logger.error("invalid object skipped: \(d)")
+            hooks.invalidObject(d.kind)
+        }
+        await loop.setQueueObserver { counters, now in hooks.changeQueued(counters, now) }
+    }
+
+    static func milliseconds(_ d: Duration) -> Double {
+        Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15
+    }
+
+    private func runAll(client: APIClient, loop: ProxyLoop) async {
+        let logger = self.logger
+        var options = reflectorOptions
+        let userDiagnostic = options.onDiagnostic
+        options.onDiagnostic = { d in
+            userDiagnostic?(d)
+            switch d.kind {
+            case .listed: logger.info("\(d)")
+            default: logger.warning("\(d)")
+            }
+        }
+        options.pageSize = settings.pageSize
+        let opts = options
+        let selector = ResourceKind.kubeProxyLabelSelector
+        let now: @Sendable () -> Double = { Date().timeIntervalSince1970 }
+        let node = settings.nodeName
+        let hooks = self.hooks
+
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                await Reflector<ServiceResource>(client: client, kind: ResourceKind.services.withLabelSelector(selector), options: opts).run { ev in
+                    Self.trace(logger, "Service", ev)
+                    switch ev {
+                    case .replaced(let items): await loop.replaceServices(items, at: now())
+                    case .added(let o), .modified(let o): await loop.upsertService(o, at: now())
+                    case .deleted(let o): await loop.deleteService(o, at: now())
+                    }
+                }
+            }
+            group.addTask {
+                switch self.settings.endpointsSource {
+                case .endpoints:
+                    await Self.feedEndpoints(Reflector<EndpointsResource>(client: client, kind: ResourceKind.endpoints.withLabelSelector(selector), options: opts), loop: loop, logger: logger, now: now)
+                case .endpointSlices:
+                    guard let version = await self.endpointSliceVersion(client) else { return }
+                    logger.info("watching EndpointSlices as discovery.k8s.io/\(version)")
+                    await Self.feedEndpoints(Reflector<EndpointSliceResource>(client: client, kind: ResourceKind.endpointSlices(version: version).withLabelSelector(selector), options: opts), loop: loop, logger: logger, now: now)
+                }
+            }
+            group.addTask {
+                await Reflector<NodeResource>(client: client, kind: .node(named: node), options: opts).run { ev in
+                    Self.trace(logger, "Node", ev)
+                    let n: NodeResource?
+                    switch ev {
+                    case .replaced(let items):
+                        n = items.first
+                        if n == nil { logger.warning("no Node object named \(node): node-specific settings (zone, pod CIDRs) stay unset") }
+                    case .added(let o), .modified(let o): n = o
+                    case .deleted: n = nil
+                    }
+                    hooks.nodeEligible(!(n?.isBeingRemoved ?? false))
+                    await loop.setNode(n, at: now())
+                }
+            }
+            group.addTask { await loop.run(now: now) }
+            await group.next()  // the tasks return only when cancelled
+            group.cancelAll()
+        }
+    }
+
+    private static func trace<T: KubeObject>(_ logger: Logger, _ kind: String, _ ev: ReflectorEvent<T>) {
+        guard logger.logLevel <= .debug else { return }
+        func name(_ o: T) -> String { "\(o.metadata?.namespace ?? "")/\(o.metadata?.name ?? "")" }
+        switch ev {
+        case .replaced(let items): logger.debug("\(kind) list: \(items.count) objects")
+        case .added(let o): logger.debug("\(kind) added: \(name(o)) resourceVersion \(o.metadata?.resourceVersion ?? "")")
+        case .modified(let o): logger.debug("\(kind) modified: \(name(o)) resourceVersion \(o.metadata?.resourceVersion ?? "")")
+        case .deleted(let o): logger.debug("\(kind) deleted: \(name(o)) resourceVersion \(o.metadata?.resourceVersion ?? "")")
+        }
+    }
+
+    private static func feedEndpoints<T: KubeObject & EndpointSource>(_ reflector: Reflector<T>, loop: ProxyLoop, logger: Logger, now: @escaping @Sendable () -> Double) async {
+        await reflector.run { ev in
+            trace(logger, String(describing: T.self).replacingOccurrences(of: "Resource", with: ""), ev)
+            switch ev {
+            case .replaced(let items): await loop.replaceEndpointSources(items, at: now())
+            case .added(let o), .modified(let o): await loop.upsertEndpointSource(o, at: now())
+            case .deleted(let o): await loop.deleteEndpointSource(o, at: now())
+            }
+        }
+    }
+
+    /// discovery.k8s.io/v1, or v1beta1 on servers without v1; retried until the server answers.
+    private func endpointSliceVersion(_ client: APIClient) async -> String? {
+        var backoff = reflectorOptions.backoff
+        while !Task.isCancelled {
+            do { return try await client.preferredEndpointSliceVersion() } catch {
+                if Task.isCancelled || error is CancellationError { return nil }
+                let delay = backoff.next()
+                logger.warning("API discovery of discovery.k8s.io failed: \(error); retrying in \(String(format: "%.2f", delay))s")
+                do { try await Task.sleep(for: .seconds(delay)) } catch { return nil }
+            }
+        }
+        return nil
+    }
+}
+
+/// True once, for the first sync's log line.
+private final class FirstSync: @unchecked Sendable {
+    private let lock = NSLock()
+    private var done = false
+    func take() -> Bool {
+        lock.lock(); defer { lock.unlock() }
+        if done { return false }
+        done = true
+        return true
+    }
+}

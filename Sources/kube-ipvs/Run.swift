@@ -1,0 +1,177 @@
+import ArgumentParser
+import Daemon
+import Foundation
+import Kernel
+import KubeClient
+import KubeModel
+import Logging
+import ProxyCore
+import Reconciler
+import ServiceLifecycle
+
+/// Log levels of `--log-level`.
+extension Logger.Level: @retroactive ExpressibleByArgument {}
+
+extension KubeIPVS {
+    /// `kube-ipvs run`: the per-node daemon.
+    struct Run: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Watch the API server and keep this node's IPVS, ipsets and KUBE-* chains in step (the DaemonSet's command).",
+            discussion: """
+            Lists and watches Services, EndpointSlices (discovery.k8s.io/v1, or v1beta1 on older \
+            servers; core/v1 Endpoints with --endpoints-source=endpoints) and this node's Node \
+            object. Nothing is programmed until every first list has arrived. Changes are \
+            coalesced and applied at most once per minSyncPeriod, planning only the Services that \
+            changed; every syncPeriod the kernel is read again and everything is planned, which \
+            repairs changes made by others. TCP real servers of removed endpoints are drained \
+            (weight 0) and deleted once they have no connections; UDP ones are deleted at once.
+
+            Serves /healthz and /livez on the healthz bind address and Prometheus /metrics on the \
+            metrics bind address. SIGTERM and SIGINT stop the daemon and leave the kernel state as \
+            it is; the next start applies only what changed meanwhile.
+
+            API access: --kubeconfig, else clientConnection.kubeconfig of --config, else the \
+            in-cluster service account (KUBERNETES_SERVICE_HOST/PORT, token re-read on rotation).
+
+            With --dry-run nothing is written to the kernel: each sync is printed as shell \
+            commands, planned against an in-memory copy of an empty node (or of this node's state \
+            at start with --against-node).
+            """
+        )
+
+        @OptionGroup var proxy: ProxyOptions
+
+        @Option(name: .customLong("kubeconfig"), help: "A kubeconfig file (default: clientConnection.kubeconfig, else in-cluster).")
+        var kubeconfig: String?
+
+        @Option(name: .customLong("context"), help: "The kubeconfig context to use (default: its current-context).")
+        var context: String?
+
+        @Option(name: .customLong("endpoints-source"), help: "Where endpoints come from: endpointslices or endpoints (core/v1, as in the seed).")
+        var endpointsSource: String = EndpointsSourceKind.endpointSlices.rawValue
+
+        @Option(name: .customLong("healthz-bind-address"), help: "Address and port of /healthz and /livez (healthzBindAddress; default 0.0.0.0:10256).")
+        var healthzBindAddress: String?
+
+        @Option(name: .customLong("metrics-bind-address"), help: "Address and port of /metrics (metricsBindAddress; default 127.0.0.1:10249).")
+        var metricsBindAddress: String?
+
+        @Option(name: .customLong("ipvs-sync-period"), help: "Longest time between full resyncs, e.g. 30s (syncPeriod).")
+        var syncPeriod: String?
+
+        @Option(name: .customLong("ipvs-min-sync-period"), help: "Shortest time between syncs, e.g. 1s (minSyncPeriod).")
+        var minSyncPeriod: String?
+
+        @Option(name: .customLong("iptables-backend"), help: "iptables flavour: auto (the one holding more rules, as kube-proxy's wrapper), legacy or nft.")
+        var iptablesBackend: String = "auto"
+
+        @Flag(name: .customLong("dry-run"), help: "Write nothing to the kernel; print each sync as shell commands.")
+        var dryRun = false
+
+        @Flag(name: .customLong("against-node"), help: "With --dry-run: start from this node's kernel state instead of an empty node.")
+        var againstNode = false
+
+        @Option(name: .customLong("v"), help: "klog-style verbosity: 0-3 info, 4-5 debug, 6 and more trace (default 2).")
+        var verbosity: Int?
+
+        @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error or critical (wins over --v).")
+        var logLevel: Logger.Level?
+
+        func validate() throws {
+            if EndpointsSourceKind(rawValue: endpointsSource) == nil {
+                throw ValidationError("--endpoints-source: \"\(endpointsSource)\" is not endpointslices or endpoints")
+            }
+            if !["auto", "legacy", "nft"].contains(iptablesBackend) {
+                throw ValidationError("--iptables-backend: \"\(iptablesBackend)\" is not auto, legacy or nft")
+            }
+            if againstNode && !dryRun { throw ValidationError("--against-node goes with --dry-run.") }
+        }
+
+        private func loadConfig() throws -> ProxyConfig {
+            var c = try proxy.load()
+            if let v = healthzBindAddress { c.healthzBindAddress = v }
+            if let v = metricsBindAddress { c.metricsBindAddress = v }
+            if let v = syncPeriod {
+                guard let d = GoDuration.parse(v), d > 0 else { throw ValidationError("--ipvs-sync-period: \"\(v)\" is not a positive duration (like 30s)") }
+                c.syncPeriod = d
+            }
+            if let v = minSyncPeriod {
+                guard let d = GoDuration.parse(v), d >= 0 else { throw ValidationError("--ipvs-min-sync-period: \"\(v)\" is not a duration (like 1s)") }
+                c.minSyncPeriod = d
+            }
+            return c
+        }
+
+        private func loadKubeConfig(_ config: ProxyConfig) throws -> KubeConfig {
+            do {
+                if let path = kubeconfig ?? config.kubeconfig {
+                    return try KubeConfig.load(kubeconfigPath: path, context: context)
+                }
+                return try KubeConfig.inCluster()
+            } catch let e as KubeConfigError {
+                throw ValidationError("\(e)")
+            }
+        }
+
+        private var level: Logger.Level {
+            if let logLevel { return logLevel }
+            switch verbosity ?? 2 {
+            case ...3: return .info
+            case 4...5: return .debug
+            default: return .trace
+            }
+        }
+
+        func run() async throws {
+            let config = try loadConfig()
+            let kube = try loadKubeConfig(config)
+            let level = self.level
+            LoggingSystem.bootstrap { label in
+                var h = StreamLogHandler.standardError(label: label)
+                h.logLevel = level
+                return h
+            }
+            let logger = Logger(label: "kube-ipvs")
+            let nodeName = proxy.nodeName(config)
+            let settings = DaemonSettings(config: config, nodeName: nodeName, kubeConfig: kube,
+                                          endpointsSource: EndpointsSourceKind(rawValue: endpointsSource)!)
+
+            let makeKernel: @Sendable () throws -> ProxyLoop.Kernel
+            if dryRun {
+                let start: ObservedState
+                if againstNode {
+                    let flavor = IPTablesFlavor(flag: iptablesBackend) ?? IPTablesFlavor.detect()
+                    start = try ProxyDaemon.nodeKernel(config: config, flavor: flavor).observe(families: ProxyLoop.families(for: config))
+                } else {
+                    start = .emptyNode
+                }
+                let counter = Counter()
+                makeKernel = {
+                    InMemoryKernel(state: start) { plan in
+                        let n = counter.next()
+                        let title = ["kube-ipvs run --dry-run: sync \(n) of node \(nodeName)"]
+                        FileHandle.standardOutput.write(Data(ShellRenderer.render(plan, title: title).utf8))
+                    }
+                }
+            } else {
+                let flavor = IPTablesFlavor(flag: iptablesBackend) ?? IPTablesFlavor.detect()
+                logger.info("iptables flavour: \(flavor)")
+                makeKernel = { try ProxyDaemon.nodeKernel(config: config, flavor: flavor) }
+            }
+
+            let daemon = ProxyDaemon(settings: settings, logger: logger, makeKernel: makeKernel)
+            let group = ServiceGroup(configuration: .init(
+                services: [.init(service: daemon)],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger))
+            try await group.run()
+        }
+    }
+}
+
+/// Numbers the dry-run's syncs.
+private final class Counter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var n = 0
+    func next() -> Int { lock.lock(); defer { lock.unlock() }; n += 1; return n }
+}
