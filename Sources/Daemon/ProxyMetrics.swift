@@ -1,0 +1,229 @@
+// MARK: - Prometheus metrics behind /metrics
+//
+// kube-proxy's metrics (pkg/proxy/metrics/metrics.go) with its names, types, help texts, labels
+// and buckets, so that existing dashboards and alerts work, plus a few of kube-ipvs's own under
+// the `kubeipvs_` prefix. They live in a PrometheusCollectorRegistry used directly rather than
+// through swift-metrics' global factory: the factory cannot give a metric its help text or its
+// own buckets per name without global configuration, and bootstrapping the process-wide
+// MetricsSystem can happen only once, whereas each ProxyMetrics (each test) owns its registry.
+// Expose `registry` through `PrometheusMetricsFactory(registry:)` if libraries' swift-metrics
+// should appear on /metrics too.
+import Logging
+import Prometheus
+import ProxyCore
+import Reconciler
+import Synchronization
+
+/// Which health endpoint answered (kubeproxy_proxy_healthz_total, kubeproxy_proxy_livez_total).
+public enum HealthProbe: Sendable {
+    case healthz, livez
+}
+
+/// The daemon's metrics; every method is thread-safe.
+public final class ProxyMetrics: Sendable {
+    /// Where the metrics live; `render()` emits it.
+    public let registry: PrometheusCollectorRegistry
+
+    // kube-proxy's
+    private let syncDuration: DurationHistogram
+    private let lastSynced: Gauge
+    private let lastQueued: Gauge
+    private let networkProgramming: ValueHistogram
+    private let endpointChangesPending: Gauge
+    private let endpointChangesTotal: Counter
+    private let serviceChangesPending: Gauge
+    private let serviceChangesTotal: Counter
+    private let noLocalInternal: Gauge
+    private let noLocalExternal: Gauge
+    // kube-ipvs's
+    private let operations: [OperationKind: Counter]
+    private let fullSyncs: Counter
+    private let partialSyncs: Counter
+    private let syncFailures: Counter
+
+    /// The change totals last reported, so that the counters follow them (they only go up).
+    private let reportedTotals = Mutex((services: 0, endpoints: 0))
+
+    // MARK: - Names, help texts and buckets
+
+    /// Metric names, as exposed.
+    public enum Name {
+        public static let syncDuration = "kubeproxy_sync_proxy_rules_duration_seconds"
+        public static let lastTimestamp = "kubeproxy_sync_proxy_rules_last_timestamp_seconds"
+        public static let lastQueuedTimestamp = "kubeproxy_sync_proxy_rules_last_queued_timestamp_seconds"
+        public static let networkProgramming = "kubeproxy_network_programming_duration_seconds"
+        public static let endpointChangesPending = "kubeproxy_sync_proxy_rules_endpoint_changes_pending"
+        public static let endpointChangesTotal = "kubeproxy_sync_proxy_rules_endpoint_changes_total"
+        public static let serviceChangesPending = "kubeproxy_sync_proxy_rules_service_changes_pending"
+        public static let serviceChangesTotal = "kubeproxy_sync_proxy_rules_service_changes_total"
+        public static let noLocalEndpoints = "kubeproxy_sync_proxy_rules_no_local_endpoints_total"
+        public static let healthzTotal = "kubeproxy_proxy_healthz_total"
+        public static let livezTotal = "kubeproxy_proxy_livez_total"
+        public static let operationsApplied = "kubeipvs_operations_applied_total"
+        public static let syncs = "kubeipvs_syncs_total"
+        public static let syncFailures = "kubeipvs_sync_failures_total"
+        public static let invalidObjects = "kubeipvs_invalid_objects_total"
+    }
+
+    /// Upstream's ExponentialBuckets(0.001, 2, 15): 1 ms to 16.384 s.
+    public static let syncDurationBuckets: [Duration] = (0..<15).map { .milliseconds(1 << $0) }
+
+    /// Upstream's MergeBuckets(LinearBuckets(0.25, 0.25, 2), LinearBuckets(1, 1, 59),
+    /// LinearBuckets(60, 5, 12), LinearBuckets(120, 30, 7)); MergeBuckets starts from a 0 bucket.
+    public static let networkProgrammingBuckets: [Double] =
+        [0, 0.25, 0.5] + (1...59).map(Double.init) + (0..<12).map { 60 + 5 * Double($0) }
+            + (0..<7).map { 120 + 30 * Double($0) }
+
+    /// Help texts, upstream's for kubeproxy_*.
+    public enum Help {
+        public static let syncDuration = "SyncProxyRules latency in seconds"
+        public static let lastTimestamp = "The last time proxy rules were successfully synced"
+        public static let lastQueuedTimestamp = "The last time a sync of proxy rules was queued"
+        public static let networkProgramming = "In Cluster Network Programming Latency in seconds"
+        public static let endpointChangesPending = "Pending proxy rules Endpoint changes"
+        public static let endpointChangesTotal = "Cumulative proxy rules Endpoint changes"
+        public static let serviceChangesPending = "Pending proxy rules Service changes"
+        public static let serviceChangesTotal = "Cumulative proxy rules Service changes"
+        public static let noLocalEndpoints = "Number of services with a Local traffic policy and no endpoints"
+        public static let healthzTotal = "Cumulative proxy healthz HTTP status"
+        public static let livezTotal = "Cumulative proxy livez HTTP status"
+        public static let operationsApplied = "Kernel operations applied, per subsystem"
+        public static let syncs = "Syncs run: full resyncs (kernel read, everything planned) and partial ones (changed Services only)"
+        public static let syncFailures = "Syncs whose apply failed (a full resync follows)"
+        public static let invalidObjects = "API objects skipped because they failed validation, per resource"
+    }
+
+    /// The full name as is (no namespace or unit is added) with its help text.
+    private static func d(_ name: String, _ help: String) -> MetricNameDescriptor {
+        MetricNameDescriptor(metricName: name, unitName: "", helpText: help)
+    }
+
+    public init(registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
+        self.registry = registry
+        let r = registry
+        syncDuration = r.makeDurationHistogram(descriptor: Self.d(Name.syncDuration, Help.syncDuration),
+                                               buckets: Self.syncDurationBuckets)
+        lastSynced = r.makeGauge(descriptor: Self.d(Name.lastTimestamp, Help.lastTimestamp))
+        lastQueued = r.makeGauge(descriptor: Self.d(Name.lastQueuedTimestamp, Help.lastQueuedTimestamp))
+        networkProgramming = r.makeValueHistogram(descriptor: Self.d(Name.networkProgramming, Help.networkProgramming),
+                                                  buckets: Self.networkProgrammingBuckets)
+        endpointChangesPending = r.makeGauge(descriptor: Self.d(Name.endpointChangesPending, Help.endpointChangesPending))
+        endpointChangesTotal = r.makeCounter(descriptor: Self.d(Name.endpointChangesTotal, Help.endpointChangesTotal))
+        serviceChangesPending = r.makeGauge(descriptor: Self.d(Name.serviceChangesPending, Help.serviceChangesPending))
+        serviceChangesTotal = r.makeCounter(descriptor: Self.d(Name.serviceChangesTotal, Help.serviceChangesTotal))
+        let noLocal = Self.d(Name.noLocalEndpoints, Help.noLocalEndpoints)
+        noLocalInternal = r.makeGauge(descriptor: noLocal, labels: [("traffic_policy", "internal")])
+        noLocalExternal = r.makeGauge(descriptor: noLocal, labels: [("traffic_policy", "external")])
+
+        // kube-ipvs's own; every label value exists from the start, at 0.
+        let ops = Self.d(Name.operationsApplied, Help.operationsApplied)
+        operations = Dictionary(uniqueKeysWithValues: OperationKind.allCases.map {
+            ($0, r.makeCounter(descriptor: ops, labels: [("kind", $0.rawValue)]))
+        })
+        let syncs = Self.d(Name.syncs, Help.syncs)
+        fullSyncs = r.makeCounter(descriptor: syncs, labels: [("type", "full")])
+        partialSyncs = r.makeCounter(descriptor: syncs, labels: [("type", "partial")])
+        syncFailures = r.makeCounter(descriptor: Self.d(Name.syncFailures, Help.syncFailures))
+    }
+
+    // MARK: - Inputs
+
+    /// A sync ended (the ProxyLoop observer): its duration, its operations, and on success the last
+    /// synced timestamp; on failure the failure counter.
+    public func syncFinished(_ r: SyncResult, at now: Double) {
+        syncDuration.record(r.elapsed)
+        (r.full ? fullSyncs : partialSyncs).increment()
+        for (kind, count) in r.operations where count > 0 {
+            operations[kind]?.increment(by: Int64(count))
+        }
+        if r.error == nil {
+            lastSynced.set(now)
+        } else {
+            syncFailures.increment()
+        }
+    }
+
+    /// A change was queued for the next sync (the last queued timestamp).
+    public func changeQueued(at now: Double) {
+        lastQueued.set(now)
+    }
+
+    /// The change counts as the loop keeps them: Service and endpoint-object changes received since
+    /// start (the `_total` counters follow these totals, never going down) and those not yet
+    /// applied (the `_pending` gauges). Call after every queued change and every sync.
+    public func setChangeCounts(servicesTotal: Int, endpointsTotal: Int, servicesPending: Int, endpointsPending: Int) {
+        let (ds, de) = reportedTotals.withLock { last -> (Int, Int) in
+            let ds = max(0, servicesTotal - last.services), de = max(0, endpointsTotal - last.endpoints)
+            last = (max(last.services, servicesTotal), max(last.endpoints, endpointsTotal))
+            return (ds, de)
+        }
+        if ds > 0 { serviceChangesTotal.increment(by: Int64(ds)) }
+        if de > 0 { endpointChangesTotal.increment(by: Int64(de)) }
+        serviceChangesPending.set(Double(servicesPending))
+        endpointChangesPending.set(Double(endpointsPending))
+    }
+
+    /// A sync that succeeded at `now` applied endpoint changes made at `changeTimes` (the
+    /// `endpoints.kubernetes.io/last-change-trigger-time` annotation, else when they were received):
+    /// one observation each of `now - time`, at least 0 (clocks of other nodes may run ahead).
+    public func networkProgrammed(changeTimes: [Double], at now: Double) {
+        for t in changeTimes { networkProgramming.record(max(0, now - t)) }
+    }
+
+    /// Services with a Local internal (external) traffic policy and no local endpoint, after a sync.
+    public func setNoLocalEndpoints(internal: Int, external: Int) {
+        noLocalInternal.set(Double(`internal`))
+        noLocalExternal.set(Double(external))
+    }
+
+    /// An object failed validation and was skipped; `resource` is the Diagnostic's kind
+    /// (`Service`, `EndpointSlice`, `Endpoints`, `Node`).
+    public func invalidObject(resource: String) {
+        registry.makeCounter(descriptor: Self.d(Name.invalidObjects, Help.invalidObjects), labels: [("resource", resource)])
+            .increment()
+    }
+
+    /// /healthz or /livez answered `code`.
+    public func healthProbe(_ probe: HealthProbe, code: Int) {
+        let d = probe == .healthz ? Self.d(Name.healthzTotal, Help.healthzTotal) : Self.d(Name.livezTotal, Help.livezTotal)
+        registry.makeCounter(descriptor: d, labels: [("code", String(code))]).increment()
+    }
+
+    // MARK: - Output
+
+    /// The Prometheus text exposition (format 0.0.4).
+    public func render() -> [UInt8] {
+        registry.emitToBuffer()
+    }
+
+    /// The Content-Type of `render()`.
+    public static let contentType = "text/plain; version=0.0.4; charset=utf-8"
+}
+
+// MARK: - The metrics server
+
+extension HTTPServer {
+    /// kube-proxy's default metricsBindAddress port.
+    public static let defaultMetricsPort = 10249
+
+    /// The metrics server: /metrics (Prometheus text), and as upstream's, /healthz (a plain "ok"
+    /// that says the process answers) and /proxyMode ("ipvs").
+    public static func metricsServer(address: BindAddress, setting: String = "metricsBindAddress",
+                                     metrics: ProxyMetrics, logger: Logger) -> HTTPServer {
+        HTTPServer(address: address, setting: setting, logger: logger) { path in
+            switch path {
+            case "/metrics": return HTTPResponse(contentType: ProxyMetrics.contentType, body: metrics.render())
+            case "/healthz": return HTTPResponse(text: "ok")
+            case "/proxyMode": return HTTPResponse(text: "ipvs")
+            default: return nil
+            }
+        }
+    }
+
+    /// `metricsServer(address:...)` for the text of metricsBindAddress (a bare IP gets port 10249).
+    public static func metricsServer(bind: String, setting: String = "metricsBindAddress",
+                                     metrics: ProxyMetrics, logger: Logger) throws -> HTTPServer {
+        let address = try BindAddress.parse(bind, setting: setting, defaultPort: defaultMetricsPort)
+        return metricsServer(address: address, setting: setting, metrics: metrics, logger: logger)
+    }
+}
