@@ -50,7 +50,35 @@ public struct DaemonHooks: Sendable {
     public var invalidObject: @Sendable (String) -> Void = { _ in }
     /// Whether this node is eligible for traffic (false while the Node is being deleted).
     public var nodeEligible: @Sendable (Bool) -> Void = { _ in }
+    /// When the loop starts, with the wall-clock time (health counts from here, as upstream).
+    public var started: @Sendable (Double) -> Void = { _ in }
     public init() {}
+
+    /// The hooks that feed kube-proxy's health rules and metrics.
+    public static func reporting(to health: ProxyHealth, metrics: ProxyMetrics) -> DaemonHooks {
+        var h = DaemonHooks()
+        h.started = { now in health.updated(at: now) }
+        h.changeQueued = { c, now in
+            health.queuedUpdate(at: now)
+            metrics.changeQueued(at: now)
+            metrics.setChangeCounts(servicesTotal: c.serviceChangesTotal, endpointsTotal: c.endpointChangesTotal,
+                                    servicesPending: c.servicesPending, endpointsPending: c.endpointsPending)
+        }
+        h.syncFinished = { r, now in
+            metrics.syncFinished(r, at: now)
+            guard !r.reap else { return }
+            let c = r.counters
+            metrics.setChangeCounts(servicesTotal: c.serviceChangesTotal, endpointsTotal: c.endpointChangesTotal,
+                                    servicesPending: c.servicesPending, endpointsPending: c.endpointsPending)
+            if r.error == nil {
+                health.updated(at: now)
+                metrics.networkProgrammed(changeTimes: r.endpointChangeTimes, at: now)
+            }
+        }
+        h.invalidObject = { metrics.invalidObject(resource: $0) }
+        h.nodeEligible = { health.setNodeEligible($0) }
+        return h
+    }
 }
 
 /// The per-node daemon, as a swift-service-lifecycle Service.
@@ -96,6 +124,7 @@ public final class ProxyDaemon: Service, Sendable {
             "families": "\(ProxyLoop.families(for: settings.config).map { "\($0)" }.sorted().joined(separator: ","))",
             "minSyncPeriod": "\(settings.config.minSyncPeriod)s", "syncPeriod": "\(settings.config.syncPeriod)s",
         ])
+        hooks.started(Date().timeIntervalSince1970)
         await cancelWhenGracefulShutdown {
             await self.runAll(client: client, loop: loop)
         }
@@ -120,6 +149,8 @@ public final class ProxyDaemon: Service, Sendable {
             if let e = result.error {
                 meta["error"] = "\(e)"
                 logger.error("sync failed; the next sync re-reads the kernel and plans everything", metadata: meta)
+            } else if result.reap {
+                logger.info("deleted \(result.total) drained real server(s) that have no connections left", metadata: meta)
             } else if first.take() {
                 logger.info("first sync: applied \(result.total) operations", metadata: meta)
             } else if result.total > 0 {

@@ -131,6 +131,12 @@ public final class ProxyMetrics: Sendable {
     /// A sync ended (the ProxyLoop observer): its duration, its operations, and on success the last
     /// synced timestamp; on failure the failure counter.
     public func syncFinished(_ r: SyncResult, at now: Double) {
+        if r.reap {
+            // The deletion of idle drained real servers: its operations count, but it is not a sync.
+            for (kind, count) in r.operations where count > 0 { operations[kind]?.increment(by: Int64(count)) }
+            if r.error != nil { syncFailures.increment() }
+            return
+        }
         syncDuration.record(r.elapsed)
         (r.full ? fullSyncs : partialSyncs).increment()
         for (kind, count) in r.operations where count > 0 {

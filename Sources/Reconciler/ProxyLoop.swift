@@ -58,6 +58,8 @@ public struct SyncResult: Sendable {
     public var endpointChangeTimes: [Double] = []
     /// The change counters after this sync (the pending ones are zero unless the sync failed).
     public var counters = ChangeCounters()
+    /// Not a sync but the deletion of drained real servers found idle (no change was applied).
+    public var reap = false
     public var total: Int { operations.values.reduce(0, +) }
 }
 
@@ -363,6 +365,7 @@ public actor ProxyLoop {
         let start = clock.now
         var result = SyncResult(full: false, operations: plan.countsByKind, elapsed: .zero, servicesRecomputed: 0, error: nil, oldestChange: nil)
         result.counters = counters
+        result.reap = true
         do {
             _ = try kernel.apply(plan)
             observed?.apply(plan)

@@ -159,9 +159,24 @@ extension KubeIPVS {
                 makeKernel = { try ProxyDaemon.nodeKernel(config: config, flavor: flavor) }
             }
 
-            let daemon = ProxyDaemon(settings: settings, logger: logger, makeKernel: makeKernel)
+            // Health and metrics: bad addresses fail here, naming the setting; a busy port is retried.
+            let health = ProxyHealth(syncPeriod: config.syncPeriod)
+            let metrics = ProxyMetrics()
+            let healthServer: HTTPServer, metricsServer: HTTPServer
+            do {
+                healthServer = try HTTPServer.healthServer(bind: config.healthzBindAddress, setting: healthzBindAddress == nil ? "healthzBindAddress" : "--healthz-bind-address",
+                                                           health: health, metrics: metrics, logger: logger)
+                metricsServer = try HTTPServer.metricsServer(bind: config.metricsBindAddress, setting: metricsBindAddress == nil ? "metricsBindAddress" : "--metrics-bind-address",
+                                                             metrics: metrics, logger: logger)
+            } catch let e as HTTPServerError {
+                throw ValidationError("\(e)")
+            }
+
+            let daemon = ProxyDaemon(settings: settings, logger: logger, hooks: .reporting(to: health, metrics: metrics), makeKernel: makeKernel)
             let group = ServiceGroup(configuration: .init(
-                services: [.init(service: daemon)],
+                services: [.init(service: daemon),
+                           .init(service: KeepServing(healthServer, logger: logger)),
+                           .init(service: KeepServing(metricsServer, logger: logger))],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
             try await group.run()

@@ -13,13 +13,16 @@ trap 'kill "$pid" 2>/dev/null; rm -rf "$d"; "$KUBECTL" delete service web-servic
 fail=0
 bad() { echo "FAIL: $*"; fail=1; }
 
+free_port() { p=$1; while (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; do p=$((p + 1)); done; echo "$p"; }
+hport=$(free_port 31256); mport=$(free_port $((hport + 1)))
+
 # The seed as a Service + a v1beta1 EndpointSlice (the example's v1 slice, relabelled).
 sed 's#discovery.k8s.io/v1$#discovery.k8s.io/v1beta1#' examples/web-service-endpointslice.yaml >"$d/seed.yaml"
 "$KUBECTL" apply -f "$d/seed.yaml" >/dev/null || { echo "kubectl apply failed"; exit 1; }
 slice_name=$("$KUBECTL" get endpointslices -l kubernetes.io/service-name=web-service -o name | head -n 1)
 
 "$bin" run --kubeconfig "$KUBE_IPVS_PROXY_KUBECONFIG" --dry-run --cluster-cidr 10.244.0.0/16 --hostname-override node1 \
-    --healthz-bind-address 127.0.0.1:0 --metrics-bind-address 127.0.0.1:0 >"$d/out" 2>"$d/err" &
+    --healthz-bind-address "127.0.0.1:$hport" --metrics-bind-address "127.0.0.1:$mport" >"$d/out" 2>"$d/err" &
 pid=$!
 wait_for() { for _ in $(seq 1 100); do grep -q -- "$1" "$2" && return 0; sleep 0.1; done; return 1; }
 
@@ -27,6 +30,13 @@ wait_for "first sync: applied" "$d/err" || bad "no first sync within 10 s"
 grep -q "watching EndpointSlices as discovery.k8s.io/v1beta1" "$d/err" || bad "the daemon did not pick discovery.k8s.io/v1beta1"
 grep -q -- "-A -t 10.254.10.128:80 -s rr" "$d/out" || bad "the first sync has no virtual server for the seed"
 [ "$(grep -c -- '-a -t 10.254.10.128:80 -r' "$d/out")" = 2 ] || bad "the first sync does not add 2 real servers"
+
+# Health and metrics.
+code=$(curl -s -o "$d/healthz" -w '%{http_code}' "http://127.0.0.1:$hport/healthz")
+[ "$code" = 200 ] && grep -Eq '"nodeEligible": ?true' "$d/healthz" || bad "/healthz: $code $(cat "$d/healthz")"
+curl -s "http://127.0.0.1:$mport/metrics" >"$d/metrics"
+grep -q '^kubeproxy_sync_proxy_rules_duration_seconds_count 1$' "$d/metrics" || bad "/metrics does not count 1 sync: $(grep duration_seconds_count "$d/metrics")"
+grep -q '^kubeproxy_sync_proxy_rules_service_changes_total [1-9]' "$d/metrics" || bad "/metrics has no service changes"
 
 # One endpoint more: the next sync is exactly one ipvsadm -a.
 "$KUBECTL" patch "$slice_name" --type=json -p '[{"op":"add","path":"/endpoints/-","value":{"addresses":["10.244.1.4"],"conditions":{"ready":true}}}]' >/dev/null
@@ -43,4 +53,4 @@ kill -TERM "$pid"; wait "$pid"; rc=$?
 [ "$rc" = 0 ] || bad "exit status $rc after SIGTERM, expected 0"
 grep -q "stopped; the kernel state is left as it is" "$d/err" || bad "no 'stopped' line after SIGTERM"
 if [ "$fail" = 1 ]; then echo "--- stderr"; cat "$d/err"; echo "--- stdout"; grep -v '^$' "$d/out" | tail -n 40; exit 1; fi
-echo "run --dry-run: first sync, one change = 1 ipvsadm -a, deletion, SIGTERM exit 0"
+echo "run --dry-run: first sync, /healthz and /metrics, one change = 1 ipvsadm -a, deletion, SIGTERM exit 0"
