@@ -43,15 +43,19 @@ case $verb in
         # shellcheck disable=SC2086
         if endpoints_yaml $rest | "${KC[@]}" apply -f - >&2; then answer ok; else answer error kubectl apply endpoints; fi ;;
     delete-service)
-        if "${KC[@]}" delete service web-service >&2 && "${KC[@]}" delete endpoints web-service --ignore-not-found >&2; then
-            answer ok
-        else
-            answer error kubectl delete
-        fi ;;
+        # Answer as soon as the Service is gone (the guest times from the answer), then delete its
+        # Endpoints as the endpoints controller would.
+        if "${KC[@]}" delete service web-service >&2; then answer ok; else answer error kubectl delete; fi
+        exec >&-
+        "${KC[@]}" delete endpoints web-service --ignore-not-found >&2 ;;
     apiserver-stop)
+        # SIGTERM, then SIGKILL after 3 s: kube-apiserver's graceful shutdown waits for its
+        # long-running requests (the daemon's watches), which can take a minute.
         pid=$(cat "$STATE/kube-apiserver.pid")
         kill -TERM "$pid"
-        for _ in $(seq 1 80); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
+        for _ in $(seq 1 12); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
+        kill -KILL "$pid" 2>/dev/null
+        for _ in $(seq 1 20); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
         if kill -0 "$pid" 2>/dev/null; then answer error "kube-apiserver $pid still running"; else answer ok stopped "$pid"; fi ;;
     via-second)
         set -- $rest
