@@ -10,10 +10,11 @@ import Glibc
 // fixed number of syscalls: one IPCTNL_MSG_CT_GET dump per address family the filters name, the
 // matching done here (protocol, original destination and port, reply source and port), then every
 // matching entry deleted with IPCTNL_MSG_CT_DELETE, pipelined (NetlinkSocket.transact). Each delete
-// names the entry's original tuple, zone and CTA_ID, so it removes exactly the entry that was
-// dumped: if that entry expired and a new flow created one with the same tuple meanwhile (possibly
-// already translated to a live backend), the id differs and the kernel answers ENOENT, which counts
-// as done, like a delete of an entry that simply expired.
+// names the entry's reply tuple (which holds the backend), zone and CTA_ID, so it removes the entry
+// that was dumped and no other: if that entry expired and a new flow with the same original tuple
+// was sent to a live backend meanwhile, the kernel finds nothing and answers ENOENT, which counts
+// as done, like a delete of an entry that simply expired (ConntrackMessages.deleteRequest says why
+// the id alone is not enough).
 //
 // The kernel could filter dumps itself (CTA_FILTER, Linux 5.8+); filtering here keeps one code
 // path for every kernel kube-ipvs supports and costs one pass over the table only when a sync
@@ -55,7 +56,7 @@ public final class Conntrack {
     }
 
     /// Deletes these entries, pipelined. Entries already gone (ENOENT: expired, or replaced by a newer
-    /// entry with another id) count in `alreadyAbsent`; other failures are thrown together as a
+    /// entry with another reply tuple) count in `alreadyAbsent`; other failures are thrown together as a
     /// `KernelBatchError` after every delete was tried.
     @discardableResult
     public func delete(_ entries: [ConntrackEntry]) throws -> ApplyResult {

@@ -91,7 +91,7 @@ public struct ConntrackEntry: Sendable, Hashable, CustomStringConvertible {
     public var original: ConntrackTuple
     /// The tuple replies are expected on (backend -> client, once translated).
     public var reply: ConntrackTuple
-    /// The kernel's id of the entry (CTA_ID); a delete that names it cannot hit a newer entry with the same tuple.
+    /// The kernel's id of the entry (CTA_ID), sent back with a delete as an extra check.
     public var id: UInt32?
     /// The conntrack zone (CTA_ZONE); nil for the default zone 0.
     public var zone: UInt16?
@@ -124,14 +124,19 @@ public enum ConntrackMessages {
         enc.end()
     }
 
-    /// Appends an IPCTNL_MSG_CT_DELETE (with ack) of exactly `entry`: its original tuple, zone and id.
+    /// Appends an IPCTNL_MSG_CT_DELETE (with ack) of exactly `entry`: its reply tuple, zone and id.
     ///
-    /// A delete without a tuple flushes the whole table (ctnetlink_del_conntrack -> ctnetlink_flush_conntrack);
-    /// this encoder always writes one.
+    /// The kernel looks the entry up by the one tuple given (ctnetlink_del_conntrack). The reply tuple
+    /// is the one that names the backend, so if the dumped entry expired and a new flow with the same
+    /// original tuple was sent to another backend meanwhile, the lookup misses (ENOENT) and the new
+    /// entry stays. CTA_ID alone cannot tell them apart: since Linux 5.3 nf_ct_get_id hashes the
+    /// object's address and the original tuple only, and a replacement often reuses the address.
+    /// A delete without any tuple flushes the whole table (ctnetlink_flush_conntrack); this encoder
+    /// always writes one.
     public static func deleteRequest(_ enc: inout NetlinkEncoder, entry: ConntrackEntry, sequence: UInt32) {
         enc.begin(type: CTNL.messageType(CTNL.IPCTNL_MSG_CT_DELETE), flags: NL.NLM_F_REQUEST | NL.NLM_F_ACK, sequence: sequence)
         nfgenmsg(&enc, family: CTNL.af(entry.family))
-        tuple(&enc, CTNL.CTA_TUPLE_ORIG, entry.original)
+        tuple(&enc, CTNL.CTA_TUPLE_REPLY, entry.reply)
         if let zone = entry.zone { enc.be16(CTNL.CTA_ZONE, zone) }
         if let id = entry.id { enc.attribute(CTNL.CTA_ID, [UInt8(id >> 24), UInt8((id >> 16) & 0xff), UInt8((id >> 8) & 0xff), UInt8(id & 0xff)]) }
         enc.end()

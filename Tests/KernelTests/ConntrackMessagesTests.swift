@@ -50,21 +50,22 @@ final class ConntrackMessagesTests: XCTestCase {
         reply: ConntrackTuple(source: IPAddress("10.244.1.5")!, destination: IPAddress("10.0.0.1")!, protocolNumber: 17, sourcePort: 5353, destinationPort: 40000),
         id: 0x1bc7_8ed1)
 
-    /// A delete names the original tuple (nested, NLA_F_NESTED set as the kernel sends it) and the id.
+    /// A delete names the reply tuple (nested, NLA_F_NESTED set as the kernel sends it), which holds
+    /// the backend, and the id.
     func testDeleteRequestIPv4() {
         var enc = NetlinkEncoder()
         ConntrackMessages.deleteRequest(&enc, entry: natted, sequence: 7)
         XCTAssertEqual(enc.bytes, bytes("""
             50000000 0201 0500 07000000 00000000
             02000000
-            3400 0180
+            3400 0280
               1400 0180
-                0800 0100 0a000001
-                0800 0200 0afe000a
+                0800 0100 0af40105
+                0800 0200 0a000001
               1c00 0280
                 0500 0100 11000000
-                0600 0200 9c40 0000
-                0600 0300 0035 0000
+                0600 0200 14e9 0000
+                0600 0300 9c40 0000
             0800 0c00 1bc78ed1
             """))
     }
@@ -80,14 +81,14 @@ final class ConntrackMessagesTests: XCTestCase {
         XCTAssertEqual(enc.bytes, bytes("""
             70000000 0201 0500 01000000 00000000
             0a000000
-            4c00 0180
+            4c00 0280
               2c00 0180
-                1400 0300 fd000000 00000000 00000000 00000001
-                1400 0400 fd000000 00000000 00000000 00000010
+                1400 0300 fd000244 00000000 00000000 00000005
+                1400 0400 fd000000 00000000 00000000 00000001
               1c00 0280
                 0500 0100 11000000
-                0600 0200 9c40 0000
-                0600 0300 0035 0000
+                0600 0200 14e9 0000
+                0600 0300 9c40 0000
             0600 1200 0007 0000
             0800 0c00 00000001
             """))
@@ -145,17 +146,19 @@ final class ConntrackMessagesTests: XCTestCase {
         ])
     }
 
-    /// A delete carries the original tuple byte for byte as the kernel dumped it.
+    /// A delete carries the reply tuple byte for byte as the kernel dumped it, and no original tuple
+    /// (the kernel would look that one up instead).
     func testDeleteTupleEqualsTheDumpedOne() throws {
         for name in ["conntrack-dump-ipv4.hex", "conntrack-dump-ipv6.hex"] {
             for m in try messages(name) {
                 let e = try XCTUnwrap(try ConntrackMessages.decode(m))
                 guard e.original.l4Protocol != nil else { continue }
-                let dumped = try XCTUnwrap(try m.attributes(afterHeader: CTNL.nfgenmsgLength)[CTNL.CTA_TUPLE_ORIG])
+                let dumped = try XCTUnwrap(try m.attributes(afterHeader: CTNL.nfgenmsgLength)[CTNL.CTA_TUPLE_REPLY])
                 var enc = NetlinkEncoder()
                 ConntrackMessages.deleteRequest(&enc, entry: e, sequence: 1)
-                let sent = try XCTUnwrap(try NetlinkMessage.parseAll(enc.bytes[...]).first?.attributes(afterHeader: CTNL.nfgenmsgLength)[CTNL.CTA_TUPLE_ORIG])
-                XCTAssertEqual(Array(sent), Array(dumped), "\(e)")
+                let sent = try XCTUnwrap(try NetlinkMessage.parseAll(enc.bytes[...]).first?.attributes(afterHeader: CTNL.nfgenmsgLength))
+                XCTAssertEqual(sent[CTNL.CTA_TUPLE_REPLY].map(Array.init), Array(dumped), "\(e)")
+                XCTAssertNil(sent[CTNL.CTA_TUPLE_ORIG])
             }
         }
     }

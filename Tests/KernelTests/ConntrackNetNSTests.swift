@@ -96,19 +96,24 @@ final class ConntrackNetNSTests: XCTestCase {
     }
 
     func testNetNSDeleteOfAGoneOrReplacedEntryIsNoErrorAndSparesTheNewOne() throws {
-        try insert(client: "10.0.0.1", sport: 40000, vip: "10.254.0.10", dport: 53, rs: "10.244.1.5", rport: 5353)
-        try insert(client: "10.0.0.1", sport: 40001, vip: "10.254.0.10", dport: 53, rs: "10.244.1.5", rport: 5353)
         let c = try Conntrack()
-        let dumped = try c.entries(family: .ipv4).sorted { $0.original.sourcePort < $1.original.sourcePort }
-        XCTAssertEqual(dumped.count, 2)
-        XCTAssertTrue(dumped.allSatisfy { $0.id != nil })
-        // The first expires; the second is replaced by a new flow with the same tuple, now sent to a live backend.
-        try NetfilterTestSupport.sh("conntrack -D -p udp --orig-port-src 40000 2>/dev/null; conntrack -D -p udp --orig-port-src 40001 2>/dev/null")
-        try insert(client: "10.0.0.1", sport: 40001, vip: "10.254.0.10", dport: 53, rs: "10.244.1.6", rport: 5353)
-        let r = try c.delete(dumped)
-        XCTAssertEqual(r.applied, 0)
-        XCTAssertEqual(r.alreadyAbsent, 2, "ENOENT: expired, or another entry (CTA_ID differs)")
-        XCTAssertEqual(try listed(), ["udp 10.0.0.1:40001>10.254.0.10:53=10.244.1.6:5353"])
+        // Several rounds: the replacement often reuses the old entry's memory and then has its CTA_ID,
+        // which only the reply-tuple lookup tells apart.
+        for round in 1...5 {
+            try NetfilterTestSupport.sh("conntrack -F 2>/dev/null; true")
+            try insert(client: "10.0.0.1", sport: 40000, vip: "10.254.0.10", dport: 53, rs: "10.244.1.5", rport: 5353)
+            try insert(client: "10.0.0.1", sport: 40001, vip: "10.254.0.10", dport: 53, rs: "10.244.1.5", rport: 5353)
+            let dumped = try c.entries(family: .ipv4).sorted { $0.original.sourcePort < $1.original.sourcePort }
+            XCTAssertEqual(dumped.count, 2)
+            XCTAssertTrue(dumped.allSatisfy { $0.id != nil })
+            // The first expires; the second is replaced by a new flow with the same original tuple, sent to a live backend.
+            try NetfilterTestSupport.sh("conntrack -D -p udp --orig-port-src 40000 2>/dev/null; conntrack -D -p udp --orig-port-src 40001 2>/dev/null")
+            try insert(client: "10.0.0.1", sport: 40001, vip: "10.254.0.10", dport: 53, rs: "10.244.1.6", rport: 5353)
+            let r = try c.delete(dumped)
+            XCTAssertEqual(r.applied, 0, "round \(round)")
+            XCTAssertEqual(r.alreadyAbsent, 2, "ENOENT: expired, or replaced (round \(round))")
+            XCTAssertEqual(try listed(), ["udp 10.0.0.1:40001>10.254.0.10:53=10.244.1.6:5353"], "round \(round)")
+        }
     }
 
     func testNetNSThousandsOfEntriesInFewSyscalls() throws {
