@@ -13,10 +13,10 @@ build_pkgs="libnl-3-dev libnl-genl-3-dev libnl-route-3-dev libipset-dev libiptc-
 # The Swift toolchain's own runtime needs on Debian 12 (usually present already).
 swift_pkgs="git gcc libc6-dev libstdc++-12-dev binutils libcurl4 libxml2 libedit2 libsqlite3-0
             libncurses6 libpython3.11 tzdata zlib1g-dev uuid-dev ca-certificates"
-# Tests: host netns tier (util-linux's unshare, iproute2, ipset, iptables) and the QEMU
+# Tests: host netns tier (util-linux's unshare, iproute2, ipset, iptables, conntrack) and the QEMU
 # guest tier (qemu, the tools copied into the initramfs, cpio/gzip to pack it, kmod's
 # depmod, dash as the guest's /bin/sh, socat for guestfwd to the host).
-test_pkgs="util-linux iproute2 ipset iptables ipvsadm kmod busybox-static dash cpio gzip
+test_pkgs="util-linux iproute2 ipset iptables conntrack ipvsadm kmod busybox-static dash cpio gzip
            qemu-system-x86 socat procps"
 
 missing=()

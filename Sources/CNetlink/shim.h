@@ -7,6 +7,7 @@
 #include <linux/ip_vs.h>
 #include <linux/if_addr.h>
 #include <linux/rtnetlink.h>
+#include <linux/netfilter/nfnetlink_conntrack.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>

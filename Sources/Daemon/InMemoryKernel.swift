@@ -32,4 +32,7 @@ public final class InMemoryKernel: KernelBackend, VirtualServerReader, @unchecke
     public func observeVirtualServer(_ key: VirtualServerKey) throws -> ObservedVirtualServer? {
         state.family(key.address.family).virtualServers[key]
     }
+
+    /// Conntrack is not modelled: nothing is deleted (the node's table is never touched).
+    public func clearConntrack(_ filters: [ConntrackFilter]) throws -> Int { 0 }
 }

@@ -4,7 +4,7 @@ import Glibc
 
 // MARK: - Errors from the kernel, typed
 //
-// Every backend (IPVS genl, rtnetlink, ipset, iptables, /proc/sys) reports failures as a
+// Every backend (IPVS genl, rtnetlink, ipset, iptables, conntrack, /proc/sys) reports failures as a
 // `KernelError` so that callers can log one stable line and tests can match on the errno and the
 // operation, not on text.
 
@@ -18,6 +18,7 @@ public enum KernelSubsystem: String, Sendable, Hashable, CaseIterable {
     case iptables
     case sysctl
     case module
+    case conntrack
 }
 
 /// A failed kernel request: which subsystem, which operation on which object, and the errno.

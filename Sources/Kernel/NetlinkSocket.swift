@@ -222,8 +222,19 @@ public final class NetlinkSocket {
     public func dump(_ request: NetlinkEncoder, sequence: UInt32, operation: String, object: String = "") throws
         -> (messages: [NetlinkMessage], interrupted: Bool)
     {
-        try sendAll(request.bytes[...], operation: operation)
         var out: [NetlinkMessage] = []
+        let interrupted = try dump(request, sequence: sequence, operation: operation, object: object) { out.append($0) }
+        return (out, interrupted)
+    }
+
+    /// Runs one dump request and hands each reply message to `each` as it arrives, so that a large
+    /// table (conntrack) is never held whole; returns whether the kernel flagged NLM_F_DUMP_INTR.
+    /// A message's payload stays valid after `each` returns (each datagram is copied once).
+    @discardableResult
+    public func dump(_ request: NetlinkEncoder, sequence: UInt32, operation: String, object: String = "",
+                     each: (NetlinkMessage) throws -> Void) throws -> Bool
+    {
+        try sendAll(request.bytes[...], operation: operation)
         var interrupted = false
         while true {
             // Copy: dumpBuffer is reused by the next receive.
@@ -238,7 +249,7 @@ public final class NetlinkSocket {
                         let code = msg.payload.readHost(Int32.self, at: msg.payload.startIndex)
                         if code < 0 { throw KernelError(subsystem: subsystem, operation: operation, object: object, errno: -code) }
                     }
-                    return (out, interrupted)
+                    return interrupted
                 case NL.NLMSG_ERROR:
                     let (code, text) = try msg.errorReply()
                     if code != 0 { throw KernelError(subsystem: subsystem, operation: operation, object: object, errno: code, message: text) }
@@ -247,7 +258,7 @@ public final class NetlinkSocket {
                 case NL.NLMSG_OVERRUN:
                     throw KernelError(subsystem: subsystem, operation: operation, object: object, message: "NLMSG_OVERRUN")
                 default:
-                    out.append(msg)
+                    try each(msg)
                 }
             }
         }

@@ -21,6 +21,9 @@ import Glibc
 // A failing entry does not stop the others: per-request failures (KernelBatchError) of a phase
 // are collected and the next phases still run; the apply then throws `ApplyFailure` carrying the
 // report. A failure that leaves the state unknown (socket errors, a missing module) stops at once.
+//
+// Conntrack is not part of a Plan (entries are not desired state): after an apply, the caller passes
+// the filters of ConntrackCleanup to `clearConntrack`, which deletes the stale UDP entries.
 
 /// Reads the node's kernel state and applies Plans to it.
 public protocol KernelBackend: AnyObject {
@@ -28,6 +31,9 @@ public protocol KernelBackend: AnyObject {
     func observe(families: Set<IPFamily>) throws -> ObservedState
     /// Applies `plan`; throws `ApplyFailure` when some operations failed (the report says what was done).
     func apply(_ plan: Plan) throws -> ApplyReport
+    /// Deletes the conntrack entries the filters select (`ConntrackCleanup.filters`); returns how many
+    /// were deleted. Throws `KernelBatchError` (whose `partial.applied` is the count) when some failed.
+    func clearConntrack(_ filters: [ConntrackFilter]) throws -> Int
 }
 
 /// What an apply did.
@@ -112,6 +118,7 @@ public final class NodeKernel: KernelBackend {
     /// Bring kube-ipvs0 up when creating it (upstream leaves it down; VIPs work either way).
     public var linkUp: Bool
     private var ipvsBackend: IPVSBackend?
+    private var conntrackClient: Conntrack?
 
     /// Opens the rtnetlink socket; IPVS is opened on first use (ip_vs may not be loaded yet).
     /// Pass nil for `sets` or `rules` to run without that subsystem (its operations then fail).
@@ -134,6 +141,14 @@ public final class NodeKernel: KernelBackend {
             return nil
         }
         return ipvsBackend
+    }
+
+    /// The conntrack client, opened on first use.
+    public func conntrack() throws -> Conntrack {
+        if let c = conntrackClient { return c }
+        let c = try Conntrack()
+        conntrackClient = c
+        return c
     }
 
     // MARK: - Observe
@@ -300,6 +315,13 @@ public final class NodeKernel: KernelBackend {
             }
             return try ipvs.apply(ops)
         }
+    }
+
+    // MARK: - Conntrack
+
+    public func clearConntrack(_ filters: [ConntrackFilter]) throws -> Int {
+        guard !filters.isEmpty else { return 0 }
+        return try conntrack().clear(filters).applied
     }
 
     private func missingBackend(_ s: KernelSubsystem, _ ops: [Operation]) -> KernelError {

@@ -8,8 +8,9 @@ import ProxyCore
 // arrived; then a full resync (read the kernel, plan everything) every syncPeriod, and in between,
 // at most once per minSyncPeriod, a sync of only the Services that changed, planned against the
 // cached kernel state (updated from each applied plan, so a small change costs no kernel reads).
-// TCP real servers are drained (weight 0) and deleted once idle. `step()` takes explicit time, so
-// tests drive it with a fake clock and an in-memory kernel.
+// TCP real servers are drained (weight 0) and deleted once idle; UDP ones go at once, and the
+// conntrack entries that still send clients to them go right after the apply. `step()` takes
+// explicit time, so tests drive it with a fake clock and an in-memory kernel.
 
 /// Reads one virtual server with fresh counters (graceful-termination checks).
 public protocol VirtualServerReader: AnyObject {
@@ -60,6 +61,10 @@ public struct SyncResult: Sendable {
     public var counters = ChangeCounters()
     /// Not a sync but the deletion of drained real servers found idle (no change was applied).
     public var reap = false
+    /// Stale UDP conntrack entries deleted after the apply.
+    public var conntrackDeleted: Int = 0
+    /// Why the conntrack cleanup failed, if it did; the sync itself still counts as applied.
+    public var conntrackError: String? = nil
     public var total: Int { operations.values.reduce(0, +) }
 }
 
@@ -330,6 +335,7 @@ public actor ProxyLoop {
             draining.formUnion(nowDraining)
             if !drained.isEmpty {
                 _ = try kernel.apply(drained)  // on failure the cache is dropped below and the kernel read again
+                clearStaleConntrack(after: drained, observed: observed!, into: &result)
                 observed!.apply(drained)
             }
             result.operations = drained.countsByKind
@@ -368,6 +374,7 @@ public actor ProxyLoop {
         result.reap = true
         do {
             _ = try kernel.apply(plan)
+            if let before = observed { clearStaleConntrack(after: plan, observed: before, into: &result) }
             observed?.apply(plan)
         } catch {
             result.error = "\(error)"
@@ -375,6 +382,21 @@ public actor ProxyLoop {
         }
         result.elapsed = clock.now - start
         observer?(result)
+    }
+
+    /// Deletes the UDP conntrack entries that `plan`, just applied to `observed`, made stale. Best effort,
+    /// as upstream: a failure is recorded in the result, not retried, and does not fail the sync.
+    private func clearStaleConntrack(after plan: Plan, observed: ObservedState, into result: inout SyncResult) {
+        let filters = ConntrackCleanup.filters(applied: plan, observed: observed)
+        guard !filters.isEmpty else { return }
+        do {
+            result.conntrackDeleted = try kernel.clearConntrack(filters)
+        } catch let e as KernelBatchError {
+            result.conntrackDeleted = e.partial.applied
+            result.conntrackError = "\(e)"
+        } catch {
+            result.conntrackError = "\(error)"
+        }
     }
 
     /// Runs until cancelled: steps, then sleeps until the next step is due or a change arrives.

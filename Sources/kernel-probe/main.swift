@@ -316,9 +316,18 @@ func cmdPrereq(_ args: ArraySlice<String>) throws {
     }
 }
 
-/// `capture`: prints raw kernel replies as `FIXTURE <name> <hex>` lines (one datagram each) for Tests/KernelTests/Fixtures.
+/// `capture [addr|conntrack]`: prints raw kernel replies as `FIXTURE <name> <hex>` lines (one datagram each) for Tests/KernelTests/Fixtures.
 func cmdCapture(_ args: ArraySlice<String>) throws {
     var current = ""
+    if args.first == "conntrack" {
+        let c = try Conntrack()
+        c.socket.replyTap = { op, bytes in out("FIXTURE \(current) \(op) \(hex(bytes))") }
+        for f in IPFamily.allCases {
+            current = "conntrack-dump-\(f.rawValue)"
+            for e in try c.entries(family: f) { out("ENTRY \(e)") }
+        }
+        return
+    }
     if args.first == "addr" {
         let l = try LinkBackend()
         l.socket.replyTap = { op, bytes in out("FIXTURE \(current) \(op) \(hex(bytes))") }
@@ -466,7 +475,7 @@ kernel-probe COMMAND
   prereq load MOD..|loaded MOD..|sysctl NAME[=VALUE]..
   latency VIP:PORT RIP:PORT [N]  time N warm single-endpoint applies (add/delete alternately)
   bench-codec N | bench-pipeline N   host-side microbenchmarks (no IPVS needed for the second)
-  capture [addr]               print raw kernel replies (IPVS, or the address dump) as FIXTURE lines
+  capture [addr|conntrack]     print raw kernel replies (IPVS, the address or the conntrack dump) as FIXTURE lines
   sync -f FILE [--skip KIND] [--cluster-cidr C] [--iptables legacy|nft] [--rounds N] [--link-up]\n                               observe, plan, apply N times through NodeKernel
 """
 

@@ -27,6 +27,9 @@ final class FakeKernel: KernelBackend, VirtualServerReader, @unchecked Sendable 
         return vs
     }
     var lastOps: [ProxyCore.Operation] { applied.last?.operations.map(\.operation) ?? [] }
+    /// Filters of every clearConntrack call, in order.
+    var conntrackCalls: [[ConntrackFilter]] = []
+    func clearConntrack(_ filters: [ConntrackFilter]) throws -> Int { conntrackCalls.append(filters); return filters.count }
 }
 
 final class ProxyLoopTests: XCTestCase {
@@ -219,6 +222,7 @@ final class ProxyLoopTests: XCTestCase {
                 return try inner.apply(plan)
             }
             func observeVirtualServer(_ key: VirtualServerKey) throws -> ObservedVirtualServer? { try inner.observeVirtualServer(key) }
+            func clearConntrack(_ filters: [ConntrackFilter]) throws -> Int { try inner.clearConntrack(filters) }
         }
         let kernel = FlakyKernel()
         let loop = ProxyLoop(kernel: kernel, config: config(), nodeName: "node1")

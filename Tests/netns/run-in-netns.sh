@@ -6,8 +6,8 @@
 # The namespace has only `lo` (up); /sys is remounted in a private mount namespace so that
 # /sys/class/net shows the new namespace's links; KUBE_IPVS_NETNS=1 is exported (the Swift
 # real-kernel tests skip without it). Everything the command does to links, addresses,
-# routes, sysctls under net/, ipsets and iptables (legacy and nft) dies with the namespace:
-# the machine's own network namespace is never touched.
+# routes, sysctls under net/, ipsets, iptables (legacy and nft) and conntrack entries dies
+# with the namespace: the machine's own network namespace is never touched.
 #
 # Exit status: the command's; 77 (skip) with a message on stderr when not root or when
 # unshare(1) cannot create a network namespace here.

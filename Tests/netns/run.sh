@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The host network-namespace tier: real-kernel tests of the ipset and iptables backends,
-# each inside a fresh `unshare --net` namespace (Tests/netns/run-in-netns.sh).
+# The host network-namespace tier: real-kernel tests of the ipset, iptables and conntrack
+# backends, each inside a fresh `unshare --net` namespace (Tests/netns/run-in-netns.sh).
 #
 # Usage: Tests/netns/run.sh [--no-swift] [--no-shell]
 #   1. shell tests Tests/netns/tests/*.sh, one namespace each
