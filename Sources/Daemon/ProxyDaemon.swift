@@ -146,6 +146,10 @@ public final class ProxyDaemon: Service, Sendable {
                 "elapsed-ms": "\(String(format: "%.2f", Self.milliseconds(result.elapsed)))",
             ]
             for (k, n) in result.operations.sorted(by: { $0.key.rawValue < $1.key.rawValue }) where n > 0 { meta["ops-\(k.rawValue)"] = "\(n)" }
+            if result.conntrackDeleted > 0 { meta["conntrack-deleted"] = "\(result.conntrackDeleted)" }
+            if let e = result.conntrackError {
+                logger.warning("deleting stale UDP conntrack entries failed: \(e)")
+            }
             if let e = result.error {
                 meta["error"] = "\(e)"
                 logger.error("sync failed; the next sync re-reads the kernel and plans everything", metadata: meta)

@@ -40,6 +40,8 @@ public final class ProxyMetrics: Sendable {
     private let fullSyncs: Counter
     private let partialSyncs: Counter
     private let syncFailures: Counter
+    private let conntrackDeleted: Counter
+    private let conntrackFailures: Counter
 
     /// The change totals last reported, so that the counters follow them (they only go up).
     private let reportedTotals = Mutex((services: 0, endpoints: 0))
@@ -62,6 +64,8 @@ public final class ProxyMetrics: Sendable {
         public static let operationsApplied = "kubeipvs_operations_applied_total"
         public static let syncs = "kubeipvs_syncs_total"
         public static let syncFailures = "kubeipvs_sync_failures_total"
+        public static let conntrackDeleted = "kubeipvs_conntrack_entries_deleted_total"
+        public static let conntrackFailures = "kubeipvs_conntrack_cleanup_failures_total"
         public static let invalidObjects = "kubeipvs_invalid_objects_total"
     }
 
@@ -90,6 +94,8 @@ public final class ProxyMetrics: Sendable {
         public static let operationsApplied = "Kernel operations applied, per subsystem"
         public static let syncs = "Syncs run: full resyncs (kernel read, everything planned) and partial ones (changed Services only)"
         public static let syncFailures = "Syncs whose apply failed (a full resync follows)"
+        public static let conntrackDeleted = "Stale UDP conntrack entries deleted after removed endpoints"
+        public static let conntrackFailures = "Conntrack cleanups that failed (the sync itself succeeded)"
         public static let invalidObjects = "API objects skipped because they failed validation, per resource"
     }
 
@@ -124,6 +130,8 @@ public final class ProxyMetrics: Sendable {
         fullSyncs = r.makeCounter(descriptor: syncs, labels: [("type", "full")])
         partialSyncs = r.makeCounter(descriptor: syncs, labels: [("type", "partial")])
         syncFailures = r.makeCounter(descriptor: Self.d(Name.syncFailures, Help.syncFailures))
+        conntrackDeleted = r.makeCounter(descriptor: Self.d(Name.conntrackDeleted, Help.conntrackDeleted))
+        conntrackFailures = r.makeCounter(descriptor: Self.d(Name.conntrackFailures, Help.conntrackFailures))
     }
 
     // MARK: - Inputs
@@ -131,6 +139,8 @@ public final class ProxyMetrics: Sendable {
     /// A sync ended (the ProxyLoop observer): its duration, its operations, and on success the last
     /// synced timestamp; on failure the failure counter.
     public func syncFinished(_ r: SyncResult, at now: Double) {
+        if r.conntrackDeleted > 0 { conntrackDeleted.increment(by: Int64(r.conntrackDeleted)) }
+        if r.conntrackError != nil { conntrackFailures.increment() }
         if r.reap {
             // The deletion of idle drained real servers: its operations count, but it is not a sync.
             for (kind, count) in r.operations where count > 0 { operations[kind]?.increment(by: Int64(count)) }

@@ -26,6 +26,8 @@ final class ProxyMetricsTests: XCTestCase {
             (ProxyMetrics.Name.operationsApplied, "counter", ProxyMetrics.Help.operationsApplied),
             (ProxyMetrics.Name.syncs, "counter", ProxyMetrics.Help.syncs),
             (ProxyMetrics.Name.syncFailures, "counter", ProxyMetrics.Help.syncFailures),
+            (ProxyMetrics.Name.conntrackDeleted, "counter", ProxyMetrics.Help.conntrackDeleted),
+            (ProxyMetrics.Name.conntrackFailures, "counter", ProxyMetrics.Help.conntrackFailures),
         ]
         for (name, type, help) in expected {
             XCTAssertEqual(text.types[name], type, name)
@@ -91,6 +93,28 @@ final class ProxyMetricsTests: XCTestCase {
         XCTAssertEqual(text[ProxyMetrics.Name.operationsApplied, ["kind": "ipset"]], 3)
         XCTAssertEqual(text[ProxyMetrics.Name.operationsApplied, ["kind": "iptables"]], 1)
         XCTAssertEqual(text[ProxyMetrics.Name.operationsApplied, ["kind": "link"]], 0)
+    }
+
+    func testReapsAndConntrackCleanups() throws {
+        let m = ProxyMetrics()
+        m.syncFinished(result(full: true, ops: [.ipvs: 2], ms: 3), at: t0)
+        var reap = result(full: false, ops: [.ipvs: 1], ms: 1)
+        reap.reap = true
+        m.syncFinished(reap, at: t0 + 5)
+        var udp = result(full: false, ops: [.ipvs: 1], ms: 2)
+        udp.conntrackDeleted = 4
+        m.syncFinished(udp, at: t0 + 6)
+        var broken = result(full: false, ops: [.ipvs: 1], ms: 2)
+        broken.conntrackError = "ctnetlink: EPERM"
+        m.syncFinished(broken, at: t0 + 7)
+        let text = try Exposition(m.render())
+        XCTAssertEqual(text[ProxyMetrics.Name.syncDuration + "_count"], 3, "a reap of drained real servers is not a sync")
+        XCTAssertEqual(text[ProxyMetrics.Name.syncs, ["type": "partial"]], 2)
+        XCTAssertEqual(text[ProxyMetrics.Name.lastTimestamp], t0 + 7)
+        XCTAssertEqual(text[ProxyMetrics.Name.operationsApplied, ["kind": "ipvs"]], 5, "its operations count")
+        XCTAssertEqual(text[ProxyMetrics.Name.conntrackDeleted], 4)
+        XCTAssertEqual(text[ProxyMetrics.Name.conntrackFailures], 1)
+        XCTAssertEqual(text[ProxyMetrics.Name.syncFailures], 0, "a conntrack failure is not a sync failure")
     }
 
     func testChangeCountsFollowTotalsAndPending() throws {
