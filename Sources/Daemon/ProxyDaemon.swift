@@ -35,6 +35,8 @@ public struct DaemonSettings: Sendable {
     public var endpointsSource: EndpointsSourceKind
     /// Objects per list request.
     public var pageSize: Int = 500
+    /// Seconds of silence after which a watch is replaced (a peer may vanish without closing).
+    public var watchIdleTimeout: Double = 60
     public init(config: ProxyConfig, nodeName: String, kubeConfig: KubeConfig, endpointsSource: EndpointsSourceKind) {
         self.config = config; self.nodeName = nodeName; self.kubeConfig = kubeConfig; self.endpointsSource = endpointsSource
     }
@@ -182,10 +184,12 @@ public final class ProxyDaemon: Service, Sendable {
             userDiagnostic?(d)
             switch d.kind {
             case .listed: logger.info("\(d)")
+            case .watchRenewed: logger.debug("\(d)")
             default: logger.warning("\(d)")
             }
         }
         options.pageSize = settings.pageSize
+        if options.watchIdleTimeout == nil { options.watchIdleTimeout = settings.watchIdleTimeout }
         let opts = options
         let selector = ResourceKind.kubeProxyLabelSelector
         let now: @Sendable () -> Double = { Date().timeIntervalSince1970 }

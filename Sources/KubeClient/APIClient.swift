@@ -296,15 +296,24 @@ public final class APIClient: Sendable {
         let (stream, continuation) = AsyncThrowingStream<WatchEvent<T>, any Error>.makeStream()
         let idleFired = NIOLockedValueBox(false)
         let lastActivity = NIOLockedValueBox(NIODeadline.now())
+        // Until the response head arrives the request is bounded by requestTimeout, not by the
+        // idle timeout: a connection that is accepted but never answers (an API server gone
+        // behind a proxy or load balancer that still accepts) must fail in seconds, not minutes.
+        let headSeen = NIOLockedValueBox(false)
+        let headLimit = self.options.requestTimeout
         let reader = Task {
             do {
-                try await self.streamWatch(T.self, path: path, query: query, lastActivity: lastActivity) {
+                try await self.streamWatch(T.self, path: path, query: query, lastActivity: lastActivity, headSeen: headSeen) {
                     continuation.yield($0)
                 }
                 continuation.finish()
             } catch {
                 if idleFired.withLockedValue({ $0 }) {
-                    continuation.finish(throwing: APIError.watchIdle(path: path, seconds: idle))
+                    if !headSeen.withLockedValue({ $0 }) {
+                        continuation.finish(throwing: APIError.timeout(operation: "GET \(path)?watch=true (no response)", seconds: headLimit))
+                    } else {
+                        continuation.finish(throwing: APIError.watchIdle(path: path, seconds: idle))
+                    }
                 } else {
                     continuation.finish(throwing: Self.mapError(error, path: path, timeout: self.options.requestTimeout))
                 }
@@ -312,10 +321,12 @@ public final class APIClient: Sendable {
         }
         // The watchdog: cancels the reader when the stream went quiet for `idle` seconds.
         let idleNanos = Int64(idle * 1e9)
+        let headNanos = Int64(min(headLimit, idle) * 1e9)
         let watchdog = Task {
             while !Task.isCancelled {
                 let quiet = NIODeadline.now() - lastActivity.withLockedValue { $0 }
-                let left = idleNanos - quiet.nanoseconds
+                let limit = headSeen.withLockedValue { $0 } ? idleNanos : headNanos
+                let left = limit - quiet.nanoseconds
                 if left <= 0 {
                     idleFired.withLockedValue { $0 = true }
                     reader.cancel()
@@ -333,9 +344,11 @@ public final class APIClient: Sendable {
 
     private func streamWatch<T: Decodable & Sendable>(_ type: T.Type, path: String, query: [(String, String)],
                                                       lastActivity: NIOLockedValueBox<NIODeadline>,
+                                                      headSeen: NIOLockedValueBox<Bool>,
                                                       yield: (WatchEvent<T>) -> Void) async throws {
         let response = try await execute(path, query)
         lastActivity.withLockedValue { $0 = .now() }
+        headSeen.withLockedValue { $0 = true }
         guard response.status == .ok else {
             let body = (try? await response.body.collect(upTo: 1 << 20)) ?? ByteBuffer()
             throw Self.httpError(response.status, body, path: path)

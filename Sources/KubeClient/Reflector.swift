@@ -34,6 +34,9 @@ public struct ReflectorDiagnostic: Sendable, CustomStringConvertible {
         case watchClosedEarly
         /// The resourceVersion is too old (410 Gone): listing again.
         case expired(APIStatus?)
+        /// A watch received nothing for `seconds` (not even a bookmark) and was replaced by a new
+        /// one from the same resourceVersion: the connection may have died without a word.
+        case watchRenewed(seconds: Double)
     }
     /// The collection concerned.
     public var resource: ResourceKind
@@ -51,6 +54,8 @@ public struct ReflectorDiagnostic: Sendable, CustomStringConvertible {
         case .watchClosedEarly: return "\(resource.path): watch closed without events\(retry)"
         case .expired(let s):
             return "\(resource.path): resourceVersion expired\(s.map { " (\($0))" } ?? ""); listing again"
+        case .watchRenewed(let seconds):
+            return "\(resource.path): watch silent for \(seconds)s; watching again from the same resourceVersion"
         }
     }
 }
@@ -64,7 +69,9 @@ public struct ReflectorOptions: Sendable {
     /// Each watch asks the server to end it after a random time in [min, 2*min] seconds, as
     /// client-go does, so that watches of many clients do not all restart together.
     public var minWatchTimeoutSeconds: Int = 300
-    /// Seconds without any byte on a watch before it is abandoned; nil: the watch timeout + 30 s.
+    /// Seconds without any byte on a watch before it is replaced by a new one from the same
+    /// resourceVersion; nil: the watch timeout + 30 s. The daemon uses 60 s, so that a connection
+    /// whose peer vanished without closing it is noticed within a minute.
     public var watchIdleTimeout: Double? = nil
     /// A watch that lasted this long (seconds) or delivered anything resets the backoff.
     public var healthyWatchDuration: Double = 10
@@ -158,6 +165,13 @@ public struct Reflector<T: KubeObject>: Sendable {
                 // 410 as the answer to the watch request itself.
                 expired = true
                 if case .http(_, let s, _, _) = e { report(.expired(s)) } else { report(.expired(nil)) }
+            } catch APIError.watchIdle(_, let seconds) {
+                // Silence is not a failure: a quiet collection, or a peer that vanished without
+                // closing the connection. Watch again at once from where we were.
+                if Task.isCancelled { return }
+                report(.watchRenewed(seconds: seconds))
+                backoff.reset()
+                continue
             } catch {
                 if Task.isCancelled || error is CancellationError { return }
                 failure = error

@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import KubeClient
 import KubeFakeAPI
 import KubeModel
@@ -318,5 +321,61 @@ final class APIClientTests: XCTestCase {
         } catch {
             XCTFail("\(error)", file: file, line: line)
         }
+    }
+}
+
+/// A TCP listener on 127.0.0.1 that accepts connections and never sends a byte (an API server
+/// gone behind a proxy that still accepts, like QEMU's guestfwd when its target is down).
+final class SilentListener: @unchecked Sendable {
+    let fd: Int32
+    let port: Int
+    private var accepted: [Int32] = []
+    private var thread: Thread?
+
+    init() throws {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        self.fd = fd
+        var addr = sockaddr_in()
+        addr.sin_family = sa_family_t(AF_INET)
+        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        addr.sin_port = 0
+        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let ok = withUnsafePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) } }
+        guard ok == 0, listen(fd, 16) == 0 else { throw CocoaError(.fileWriteUnknown) }
+        _ = withUnsafeMutablePointer(to: &addr) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &len) } }
+        self.port = Int(UInt16(bigEndian: addr.sin_port))
+        let listening = self.fd
+        thread = Thread { [weak self] in
+            while true {
+                let c = accept(listening, nil, nil)
+                if c < 0 { return }
+                self?.accepted.append(c)
+            }
+        }
+        thread?.start()
+    }
+
+    func close() {
+        shutdown(fd, Int32(SHUT_RDWR))
+        _ = Glibc.close(fd)
+        for c in accepted { _ = Glibc.close(c) }
+    }
+}
+
+extension APIClientTests {
+    func testWatchOnAConnectionThatNeverAnswersTimesOut() async throws {
+        let silent = try SilentListener()
+        defer { silent.close() }
+        let c = try client(KubeConfig(server: "https://127.0.0.1:\(silent.port)", insecureSkipTLSVerify: true),
+                           fastOptions(requestTimeout: 0.5))
+        let start = Date()
+        do {
+            for try await _ in c.watch(ServiceResource.self, .services, resourceVersion: "1") {}
+            XCTFail("expected a timeout")
+        } catch APIError.timeout {
+        } catch {
+            XCTFail("expected APIError.timeout, got \(error)")
+        }
+        XCTAssertLessThan(Date().timeIntervalSince(start), 5, "bounded by requestTimeout, not by the watch's idle timeout")
     }
 }
