@@ -329,6 +329,13 @@ public final class APIClient: Sendable {
                 let left = limit - quiet.nanoseconds
                 if left <= 0 {
                     idleFired.withLockedValue { $0 = true }
+                    // End the stream here rather than waiting for the reader: a request stuck
+                    // below us may ignore cancellation for a long time.
+                    if headSeen.withLockedValue({ $0 }) {
+                        continuation.finish(throwing: APIError.watchIdle(path: path, seconds: idle))
+                    } else {
+                        continuation.finish(throwing: APIError.timeout(operation: "GET \(path)?watch=true (no response)", seconds: headLimit))
+                    }
                     reader.cancel()
                     return
                 }
@@ -408,14 +415,34 @@ public final class APIClient: Sendable {
 /// Runs `body`, cancelling it and throwing `APIError.timeout` when it takes longer than `seconds`.
 func withTimeout<R: Sendable>(_ seconds: Double, operation: String,
                               _ body: @escaping @Sendable () async throws -> R) async throws -> R {
-    try await withThrowingTaskGroup(of: R.self) { group in
-        group.addTask { try await body() }
-        group.addTask {
-            try await Task.sleep(nanoseconds: UInt64(max(seconds, 0) * 1e9))
-            throw APIError.timeout(operation: operation, seconds: seconds)
+    // Not a task group: a group waits for all its children, so a body that ignores cancellation
+    // (a request stuck in a TLS handshake that never ends) would hold the caller forever. Here the
+    // caller resumes at the deadline; the body is cancelled and left to end on its own.
+    let pending = NIOLockedValueBox<CheckedContinuation<R, any Error>?>(nil)
+    let tasks = NIOLockedValueBox<(work: Task<Void, Never>?, timer: Task<Void, Never>?)>((nil, nil))
+    @Sendable func settle(_ result: Result<R, any Error>) {
+        let c = pending.withLockedValue { p -> CheckedContinuation<R, any Error>? in defer { p = nil }; return p }
+        guard let c else { return }
+        let (work, timer) = tasks.withLockedValue { $0 }
+        work?.cancel()
+        timer?.cancel()
+        c.resume(with: result)
+    }
+    return try await withTaskCancellationHandler {
+        try await withCheckedThrowingContinuation { (c: CheckedContinuation<R, any Error>) in
+            pending.withLockedValue { $0 = c }
+            let work = Task {
+                do { settle(.success(try await body())) } catch { settle(.failure(error)) }
+            }
+            let timer = Task {
+                try? await Task.sleep(nanoseconds: UInt64(max(seconds, 0) * 1e9))
+                if !Task.isCancelled { settle(.failure(APIError.timeout(operation: operation, seconds: seconds))) }
+            }
+            tasks.withLockedValue { $0 = (work, timer) }
+            // The body may have finished before the tasks were recorded: cancel them now.
+            if pending.withLockedValue({ $0 == nil }) { work.cancel(); timer.cancel() }
         }
-        defer { group.cancelAll() }
-        guard let first = try await group.next() else { throw CancellationError() }
-        return first
+    } onCancel: {
+        settle(.failure(CancellationError()))
     }
 }

@@ -24,7 +24,8 @@ extension KubeIPVS {
             coalesced and applied at most once per minSyncPeriod, planning only the Services that \
             changed; every syncPeriod the kernel is read again and everything is planned, which \
             repairs changes made by others. TCP real servers of removed endpoints are drained \
-            (weight 0) and deleted once they have no connections; UDP ones are deleted at once.
+            (weight 0) and deleted once they have no connections; UDP ones are deleted at once, \
+            with the conntrack entries that still point at them.
 
             Serves /healthz and /livez on the healthz bind address and Prometheus /metrics on the \
             metrics bind address. SIGTERM and SIGINT stop the daemon and leave the kernel state as \

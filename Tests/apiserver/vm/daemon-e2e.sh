@@ -123,7 +123,12 @@ else note_fail "pod-b should drain at weight 0 while it has connections; weight 
 ans=$(fetch "http://$VIP/name"; fetch "http://$VIP/name")
 [ "$(echo $ans)" = "pod-a pod-a" ] || note_fail "after scaling to 1, answers are '$ans', expected pod-a twice"
 change "draining pod-b returns" '[ "$(active)" = "10.244.1.2:8080 10.244.1.3:8080 " ]' endpoints 10.244.1.2 10.244.1.3
-change "Service deleted" '! has_vs && ! ip -o addr show dev kube-ipvs0 | grep -q "$VIP/" && ! ipset list KUBE-CLUSTER-IP | grep -q "^$VIP,"' delete-service
+# Timed on the virtual server (one ipvsadm per poll; the guest's tools are slow under emulation);
+# the address and set entries go in the same apply, so they must be gone by then too.
+change "Service deleted" '! has_vs' delete-service
+ip -o addr show dev kube-ipvs0 | grep -q "$VIP/" && note_fail "after the Service's deletion kube-ipvs0 still has $VIP"
+ipset list KUBE-CLUSTER-IP | grep -q "^$VIP," && note_fail "after the Service's deletion KUBE-CLUSTER-IP still has $VIP"
+ipset list KUBE-IPVS-IPS | grep -q "^$VIP\$" && note_fail "after the Service's deletion KUBE-IPVS-IPS still has $VIP"
 
 # --- 3. the API server away for 30 s -----------------------------------------------------------
 ctl seed
