@@ -37,6 +37,9 @@ public final class APIClient: Sendable {
         public var maximumWatchLineBytes: Int = 64 << 20
         /// Sent as `User-Agent`.
         public var userAgent: String = "kube-ipvs"
+        /// Receives one line per request step (start, response head, failure, watch end), for
+        /// trace-level logs; nil: nothing is traced.
+        public var trace: (@Sendable (String) -> Void)? = nil
         /// Default options.
         public init() {}
     }
@@ -138,12 +141,16 @@ public final class APIClient: Sendable {
                 request.headers.add(name: "Authorization", value: auth)
             }
             let response: HTTPClientResponse
+            let trace = options.trace
+            trace?("GET \(request.url): sending")
             do {
                 // The deadline here covers the response head only; callers bound the body.
                 response = try await http.execute(request, timeout: .nanoseconds(Int64(options.requestTimeout * 1e9)))
             } catch {
+                trace?("GET \(path): failed before the response head: \(error)")
                 throw Self.mapError(error, path: path, timeout: options.requestTimeout)
             }
+            trace?("GET \(path): HTTP \(response.status.code)")
             if response.status == .unauthorized, !retried, credentials.reloadAfterUnauthorized() {
                 retried = true
                 _ = try? await response.body.collect(upTo: 1 << 20)
@@ -306,8 +313,10 @@ public final class APIClient: Sendable {
                 try await self.streamWatch(T.self, path: path, query: query, lastActivity: lastActivity, headSeen: headSeen) {
                     continuation.yield($0)
                 }
+                self.options.trace?("watch \(path): ended by the server")
                 continuation.finish()
             } catch {
+                self.options.trace?("watch \(path): ended: \(error)")
                 if idleFired.withLockedValue({ $0 }) {
                     if !headSeen.withLockedValue({ $0 }) {
                         continuation.finish(throwing: APIError.timeout(operation: "GET \(path)?watch=true (no response)", seconds: headLimit))
@@ -329,6 +338,7 @@ public final class APIClient: Sendable {
                 let left = limit - quiet.nanoseconds
                 if left <= 0 {
                     idleFired.withLockedValue { $0 = true }
+                    self.options.trace?("watch \(path): watchdog fired (response head \(headSeen.withLockedValue { $0 } ? "received" : "not received"))")
                     // End the stream here rather than waiting for the reader: a request stuck
                     // below us may ignore cancellation for a long time.
                     if headSeen.withLockedValue({ $0 }) {

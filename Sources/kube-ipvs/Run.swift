@@ -173,7 +173,10 @@ extension KubeIPVS {
                 throw ValidationError("\(e)")
             }
 
-            let daemon = ProxyDaemon(settings: settings, logger: logger, hooks: .reporting(to: health, metrics: metrics), makeKernel: makeKernel)
+            var clientOptions = APIClient.Options()
+            if level <= .trace { clientOptions.trace = { logger.trace("\($0)") } }
+            let daemon = ProxyDaemon(settings: settings, logger: logger, hooks: .reporting(to: health, metrics: metrics),
+                                     clientOptions: clientOptions, makeKernel: makeKernel)
             let group = ServiceGroup(configuration: .init(
                 services: [.init(service: daemon),
                            .init(service: KeepServing(healthServer, logger: logger)),

@@ -71,7 +71,7 @@ change() {
 
 start_daemon() {  # start_daemon LOG
     kube-ipvs run --kubeconfig kubeconfig --cluster-cidr 10.244.0.0/16 --hostname-override node1 \
-        --endpoints-source endpoints --iptables-backend legacy --v 4 \
+        --endpoints-source endpoints --iptables-backend legacy --v 6 \
         --healthz-bind-address 127.0.0.1:10256 --metrics-bind-address 127.0.0.1:10249 >"$1" 2>&1 &
     DAEMON=$!
 }
