@@ -202,10 +202,12 @@ public struct Reflector<T: KubeObject>: Sendable {
         options.onDiagnostic?(ReflectorDiagnostic(resource: self.kind, kind: kind, retryIn: retryIn))
     }
 
-    /// Sleeps; false when cancelled meanwhile.
+    /// Sleeps; false when cancelled meanwhile. On ContinuousClock, like every sleep in kube-ipvs:
+    /// in the QEMU guest, 20 s sleeps through `Task.sleep(nanoseconds:)` were seen never to end
+    /// while ContinuousClock sleeps of 30 s in the same process did.
     private func pause(_ seconds: Double) async -> Bool {
         do {
-            try await Task.sleep(nanoseconds: UInt64(max(seconds, 0) * 1e9))
+            try await Task.sleep(for: .nanoseconds(Int64(max(seconds, 0) * 1e9)))
             return true
         } catch {
             return false
