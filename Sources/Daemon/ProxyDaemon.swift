@@ -235,6 +235,7 @@ public final class ProxyDaemon: Service, Sendable {
             }
             group.addTask { await loop.run(now: now) }
             await group.next()  // the tasks return only when cancelled
+            if !Task.isCancelled { logger.critical("a watcher or the sync loop ended on its own; stopping") }
             group.cancelAll()
         }
     }

@@ -189,7 +189,11 @@ public struct Reflector<T: KubeObject>: Sendable {
             if let failure {
                 let delay = backoff.next()
                 report(.watchFailed(failure), retryIn: delay)
-                guard await pause(delay) else { return }
+                guard await pause(delay) else {
+                    client.options.trace?("\(kind.path): pause of \(delay)s cancelled; reflector ends")
+                    return
+                }
+                client.options.trace?("\(kind.path): pause of \(delay)s over")
             } else if !healthy {
                 let delay = backoff.next()
                 report(.watchClosedEarly, retryIn: delay)
