@@ -349,7 +349,7 @@ public final class APIClient: Sendable {
                     reader.cancel()
                     return
                 }
-                try? await Task.sleep(for: .nanoseconds(min(left, 1_000_000_000)))
+                try? await nioSleep(Double(min(left, 1_000_000_000)) / 1e9)
             }
         }
         continuation.onTermination = { _ in
@@ -445,7 +445,7 @@ func withTimeout<R: Sendable>(_ seconds: Double, operation: String,
                 do { settle(.success(try await body())) } catch { settle(.failure(error)) }
             }
             let timer = Task {
-                try? await Task.sleep(for: .nanoseconds(Int64(max(seconds, 0) * 1e9)))
+                try? await nioSleep(seconds)
                 if !Task.isCancelled { settle(.failure(APIError.timeout(operation: operation, seconds: seconds))) }
             }
             tasks.withLockedValue { $0 = (work, timer) }

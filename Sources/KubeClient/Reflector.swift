@@ -206,12 +206,10 @@ public struct Reflector<T: KubeObject>: Sendable {
         options.onDiagnostic?(ReflectorDiagnostic(resource: self.kind, kind: kind, retryIn: retryIn))
     }
 
-    /// Sleeps; false when cancelled meanwhile. On ContinuousClock, like every sleep in kube-ipvs:
-    /// in the QEMU guest, 20 s sleeps through `Task.sleep(nanoseconds:)` were seen never to end
-    /// while ContinuousClock sleeps of 30 s in the same process did.
+    /// Sleeps on a NIO timer (Sleep.swift); false when cancelled meanwhile.
     private func pause(_ seconds: Double) async -> Bool {
         do {
-            try await Task.sleep(for: .nanoseconds(Int64(max(seconds, 0) * 1e9)))
+            try await nioSleep(seconds)
             return true
         } catch {
             return false

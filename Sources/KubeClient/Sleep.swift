@@ -1,0 +1,27 @@
+import NIOCore
+import NIOPosix
+
+// MARK: - Sleeping on SwiftNIO's timers
+//
+// The reflector's pauses and the client's deadlines sleep on an event-loop timer rather than with
+// `Task.sleep`. In the QEMU guest (1 vCPU, software emulation, release build) the reflectors'
+// `Task.sleep` pauses after a dropped watch were seen never to end, both on ContinuousClock and
+// with `Task.sleep(nanoseconds:)`, while the same binary on the host (pinned to one CPU) recovered;
+// NIO's timers, which the HTTP client itself depends on, kept working there. See docs/kubeclient.md.
+
+/// Sleeps `seconds` on an event loop of the shared NIO group; throws `CancellationError` when the
+/// calling task is cancelled meanwhile.
+func nioSleep(_ seconds: Double) async throws {
+    try Task.checkCancellation()
+    let loop = MultiThreadedEventLoopGroup.singleton.next()
+    let scheduled = loop.scheduleTask(in: .nanoseconds(Int64(max(seconds, 0) * 1e9))) {}
+    try await withTaskCancellationHandler {
+        do {
+            try await scheduled.futureResult.get()
+        } catch {
+            throw CancellationError()
+        }
+    } onCancel: {
+        scheduled.cancel()
+    }
+}
