@@ -53,9 +53,16 @@ sed "s#@D@#$D#; s#@STATE@#$STATE#" Tests/apiserver/vm/daemon-control.sh >"$D/con
 sed "s#@PORT@#$KUBE_IPVS_APISERVER_PORT#; s#@CONTROL@#$D/control.sh#" Tests/apiserver/vm/daemon-e2e.sh >"$D/60-daemon-e2e.sh"
 cp Tests/apiserver/vm/daemon-e2e.host.sh "$D/60-daemon-e2e.host.sh"
 
-out=$(bash Tests/vm/run.sh "$D/60-daemon-e2e.sh" 2>&1)
+out=$(bash Tests/vm/run.sh --keep "$D/60-daemon-e2e.sh" 2>&1)
 rc=$?
 printf '%s\n' "$out"
+# The guest's measurements (its console is kept by --keep; removed here when the test passed).
+rundir=$(printf '%s\n' "$out" | sed -n 's/.*run directory (initrd, console logs): //p' | tail -n 1)
+if [ -n "$rundir" ] && [ -f "$rundir/boot-1.log" ]; then
+    echo "--- the guest's measurements"
+    grep -E '^  (ok|host): |^  API server stopped|^  [0-9]+ requests: ' "$rundir/boot-1.log"
+    grep -q '^PASS 60-daemon-e2e' "$rundir/boot-1.log" && rm -rf "$rundir"
+fi
 echo "--- control channel log"; cat "$D/control.log" 2>/dev/null
 "$KUBECTL" delete -f "$D/seed.yaml" --ignore-not-found >/dev/null 2>&1
 last=$(printf '%s\n' "$out" | grep -E '^vm: [0-9]+ passed' | tail -n 1)
