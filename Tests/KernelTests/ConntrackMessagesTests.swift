@@ -96,19 +96,7 @@ final class ConntrackMessagesTests: XCTestCase {
 
     // MARK: - Real dumps
 
-    func datagrams(_ name: String) throws -> [[UInt8]] {
-        let url = try XCTUnwrap(Bundle.module.resourceURL).appendingPathComponent("Fixtures/\(name)")
-        let text = try String(contentsOf: url, encoding: .utf8)
-        return text.split(separator: "\n").filter { !$0.hasPrefix("#") && !$0.isEmpty }.map { bytes(String($0)) }
-    }
-
-    /// The entry messages of a dump fixture, with its NLMSG_DONE checked and dropped.
-    func messages(_ name: String) throws -> [NetlinkMessage] {
-        var all: [NetlinkMessage] = []
-        for d in try datagrams(name) { all += try NetlinkMessage.parseAll(d[...]) }
-        XCTAssertEqual(all.last?.header.type, NL.NLMSG_DONE)
-        return Array(all.dropLast())
-    }
+    func messages(_ name: String) throws -> [NetlinkMessage] { try fixtureDumpMessages(name) }
 
     /// Entries without their ids (which differ on every capture), keyed by original source port or ICMP.
     func decoded(_ name: String) throws -> [ConntrackEntry] {

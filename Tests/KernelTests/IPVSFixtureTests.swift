@@ -6,21 +6,7 @@ import ProxyCore
 
 /// Decoding of real kernel replies captured in the QEMU guest (Fixtures/README-netlink.md says how).
 final class IPVSFixtureTests: XCTestCase {
-    /// The datagrams of a fixture file: one hex line each; `#` lines are comments.
-    func datagrams(_ name: String) throws -> [[UInt8]] {
-        let url = try XCTUnwrap(Bundle.module.resourceURL).appendingPathComponent("Fixtures/\(name)")
-        let text = try String(contentsOf: url, encoding: .utf8)
-        return text.split(separator: "\n").filter { !$0.hasPrefix("#") && !$0.isEmpty }.map { bytes(String($0)) }
-    }
-
-    /// Every message of a fixture, with the terminating NLMSG_DONE checked and dropped.
-    func messages(_ name: String) throws -> [NetlinkMessage] {
-        var all: [NetlinkMessage] = []
-        for d in try datagrams(name) { all += try NetlinkMessage.parseAll(d[...]) }
-        XCTAssertEqual(all.last?.header.type, NL.NLMSG_DONE, "\(name) ends with NLMSG_DONE")
-        XCTAssertTrue(all.dropLast().allSatisfy { $0.header.flags & NL.NLM_F_MULTI != 0 }, "dump parts carry NLM_F_MULTI")
-        return Array(all.dropLast())
-    }
+    func messages(_ name: String) throws -> [NetlinkMessage] { try fixtureDumpMessages(name) }
 
     func ip(_ s: String) -> IPAddress { IPAddress(s)! }
 
@@ -87,19 +73,19 @@ final class IPVSFixtureTests: XCTestCase {
     }
 
     func testConfigAndInfoReplies() throws {
-        let config = try NetlinkMessage.parseAll(try datagrams("ipvs-config.hex")[0][...])
+        let config = try NetlinkMessage.parseAll(try fixtureDatagrams("ipvs-config.hex")[0][...])
         XCTAssertEqual(config.count, 1)
         XCTAssertEqual(config[0].genlCommand, IPVSGenl.Command.setConfig.rawValue)
         XCTAssertEqual(try IPVSReply.timeouts(config[0]), IPVSTimeouts(tcp: 900, tcpFin: 120, udp: 60))
 
-        let info = try NetlinkMessage.parseAll(try datagrams("ipvs-info.hex")[0][...])
+        let info = try NetlinkMessage.parseAll(try fixtureDatagrams("ipvs-info.hex")[0][...])
         let (version, size) = try IPVSReply.info(info[0])
         XCTAssertEqual(version, 0x010201)
         XCTAssertEqual(size, 4096)
     }
 
     func testEEXISTAck() throws {
-        let msgs = try NetlinkMessage.parseAll(try datagrams("ipvs-eexist-ack.hex")[0][...])
+        let msgs = try NetlinkMessage.parseAll(try fixtureDatagrams("ipvs-eexist-ack.hex")[0][...])
         XCTAssertEqual(msgs.count, 1)
         XCTAssertEqual(msgs[0].header.type, NL.NLMSG_ERROR)
         XCTAssertNotEqual(msgs[0].header.flags & NL.NLM_F_CAPPED, 0, "NETLINK_CAP_ACK took effect")
@@ -113,7 +99,7 @@ final class IPVSFixtureTests: XCTestCase {
 
     /// Truncating any captured datagram anywhere never crashes the parser: it throws or decodes less.
     func testTruncatedRepliesAreRejectedNotTrusted() throws {
-        let d = try datagrams("ipvs-dests-seed.hex")[0]
+        let d = try fixtureDatagrams("ipvs-dests-seed.hex")[0]
         for cut in stride(from: 1, to: d.count, by: 7) {
             if let msgs = try? NetlinkMessage.parseAll(d[0..<cut]) {
                 for m in msgs { _ = try? IPVSReply.dest(m, serviceFamily: .ipv4) }

@@ -20,12 +20,7 @@
 VIP=10.254.10.128
 LIMIT=1.0   # seconds from the API server's answer to the kernel holding the change
 
-modprobe virtio_pci 2>/dev/null
-modprobe virtio_net 2>/dev/null
-i=0
-while ! ip link show eth0 >/dev/null 2>&1 && [ $i -lt 50 ]; do sleep 0.2; i=$((i + 1)); done
-ip link set eth0 up || die "no eth0 after modprobe virtio_pci virtio_net"
-ip addr add 10.0.2.15/24 dev eth0 || die "ip addr add 10.0.2.15/24 dev eth0 failed"
+user_net_up
 
 uptime_() { cut -d' ' -f1 /proc/uptime; }
 since() { awk -v a="$1" -v b="$(uptime_)" 'BEGIN { printf "%.2f", b - a }'; }

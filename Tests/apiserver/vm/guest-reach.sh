@@ -8,13 +8,7 @@
 # vm: timeout=300 qemu=-netdev 'user,id=n0,restrict=on,guestfwd=tcp:10.0.2.100:6443-cmd:socat - TCP:127.0.0.1:@PORT@' -device virtio-net-pci,netdev=n0
 . /vm/lib/testlib.sh
 
-# virtio_pci is the transport: without it virtio_net finds no device.
-modprobe virtio_pci 2>/dev/null
-modprobe virtio_net 2>/dev/null
-i=0
-while ! ip link show eth0 >/dev/null 2>&1 && [ $i -lt 50 ]; do sleep 0.2; i=$((i + 1)); done
-ip link set eth0 up || die "no eth0 after modprobe virtio_pci virtio_net: $(ip -o link | cut -d: -f2 | tr '\n' ' ')"
-ip addr add 10.0.2.15/24 dev eth0 || die "ip addr add 10.0.2.15/24 dev eth0 failed"
+user_net_up
 server=$(sed -n 's/^ *server: //p' kubeconfig-guest)
 token=$(cat token)
 [ "$server" = https://10.0.2.100:6443 ] || note_fail "guest kubeconfig server is '$server', expected https://10.0.2.100:6443"

@@ -57,3 +57,15 @@ show() {
 # fetch URL [SECONDS]: body of an HTTP GET, empty on error (default limit 5 s).
 # (Debian's static busybox wget crashes on its own -T option, hence timeout(1).)
 fetch() { timeout "${2:-5}" wget -q -O - "$1" 2>/dev/null; }
+
+# user_net_up: the guest's link to QEMU's user network (a test whose qemu= line adds a
+# virtio-net device): eth0 up with 10.0.2.15/24, so that 10.0.2.100 (guestfwd) is reachable.
+# virtio_pci is the transport: without it virtio_net finds no device.
+user_net_up() {
+    modprobe virtio_pci 2>/dev/null
+    modprobe virtio_net 2>/dev/null
+    _i=0
+    while ! ip link show eth0 >/dev/null 2>&1 && [ $_i -lt 50 ]; do sleep 0.2; _i=$((_i + 1)); done
+    ip link set eth0 up || die "no eth0 after modprobe virtio_pci virtio_net: $(ip -o link | cut -d: -f2 | tr '\n' ' ')"
+    ip addr add 10.0.2.15/24 dev eth0 || die "ip addr add 10.0.2.15/24 dev eth0 failed"
+}
