@@ -138,7 +138,6 @@ public final class ProxyDaemon: Service, Sendable {
     private func configure(_ loop: ProxyLoop) async {
         let logger = self.logger
         let hooks = self.hooks
-        let first = FirstSync()
         await loop.setObserver { result in
             let now = Date().timeIntervalSince1970
             hooks.syncFinished(result, now)
@@ -158,7 +157,7 @@ public final class ProxyDaemon: Service, Sendable {
                 logger.error("sync failed; the next sync re-reads the kernel and plans everything", metadata: meta)
             } else if result.reap {
                 logger.info("deleted \(result.total) drained real server(s) that have no connections left", metadata: meta)
-            } else if first.take() {
+            } else if result.first {
                 logger.info("first sync: applied \(result.total) operations", metadata: meta)
             } else if result.total > 0 {
                 logger.info("sync applied \(result.total) operations", metadata: meta)
@@ -274,17 +273,5 @@ public final class ProxyDaemon: Service, Sendable {
             }
         }
         return nil
-    }
-}
-
-/// True once, for the first sync's log line.
-private final class FirstSync: @unchecked Sendable {
-    private let lock = NSLock()
-    private var done = false
-    func take() -> Bool {
-        lock.lock(); defer { lock.unlock() }
-        if done { return false }
-        done = true
-        return true
     }
 }

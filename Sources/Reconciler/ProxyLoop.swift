@@ -61,6 +61,8 @@ public struct SyncResult: Sendable {
     public var counters = ChangeCounters()
     /// Not a sync but the deletion of drained real servers found idle (no change was applied).
     public var reap = false
+    /// The loop's first successful sync since it started.
+    public var first = false
     /// Stale UDP conntrack entries deleted after the apply.
     public var conntrackDeleted: Int = 0
     /// Why the conntrack cleanup failed, if it did; the sync itself still counts as applied.
@@ -105,12 +107,15 @@ public actor ProxyLoop {
     private var diagnosticSink: (@Sendable (Diagnostic) -> Void)?
     /// Called when a change is queued (health: an update is pending; metrics: queued timestamp).
     private var queueObserver: (@Sendable (ChangeCounters, Double) -> Void)?
-    private var counters = ChangeCounters()
+    /// The running totals; the pending counts are derived from the pending sets (`changeCounters`).
+    private var totals = ChangeCounters()
     private var pendingServices: Set<ObjectRef> = []
     private var pendingEndpointSources: Set<ObjectRef> = []
     private var pendingEndpointTimes: [Double] = []
     /// Whether the first sync is done (for /healthz).
     public private(set) var hasSynced = false
+    /// Whether a sync has succeeded (`SyncResult.first`).
+    private var hasApplied = false
     public private(set) var lastResult: SyncResult?
 
     public init(kernel: Kernel, config: ProxyConfig, nodeName: String, reapInterval: Double = 2) {
@@ -137,7 +142,12 @@ public actor ProxyLoop {
     public func setQueueObserver(_ f: @escaping @Sendable (ChangeCounters, Double) -> Void) { queueObserver = f }
 
     /// The change counters now.
-    public var changeCounters: ChangeCounters { counters }
+    public var changeCounters: ChangeCounters {
+        var c = totals
+        c.servicesPending = pendingServices.count
+        c.endpointsPending = pendingEndpointSources.count
+        return c
+    }
 
     /// Whether every watched kind has delivered its first complete list.
     public var isCacheSynced: Bool { cache.isSynced }
@@ -148,23 +158,27 @@ public actor ProxyLoop {
 
     private func changed(at now: Double) {
         scheduler.changed(at: now)
-        counters.servicesPending = pendingServices.count
-        counters.endpointsPending = pendingEndpointSources.count
-        queueObserver?(counters, now)
+        queueObserver?(changeCounters, now)
         wakeContinuation?.yield()
     }
 
     private func serviceChanged(_ ref: ObjectRef?) {
         guard let ref else { return }
-        counters.serviceChangesTotal += 1
+        totals.serviceChangesTotal += 1
         pendingServices.insert(ref)
     }
 
+    /// Records a change of the endpoint object `ref` made at `time`.
+    private func endpointSourceChanged(_ ref: ObjectRef, at time: Double) {
+        totals.endpointChangesTotal += 1
+        pendingEndpointSources.insert(ref)
+        pendingEndpointTimes.append(time)
+    }
+
+    /// Records a change of `r`, made when its trigger-time annotation says, else `now`.
     private func endpointSourceChanged(_ r: some EndpointSource, at now: Double) {
         guard let ref = Self.ref(r.metadata) else { return }
-        counters.endpointChangesTotal += 1
-        pendingEndpointSources.insert(ref)
-        pendingEndpointTimes.append(Self.triggerTime(r.metadata) ?? now)
+        endpointSourceChanged(ref, at: Self.triggerTime(r.metadata) ?? now)
     }
 
     /// `endpoints.kubernetes.io/last-change-trigger-time` (RFC 3339), as seconds since the epoch.
@@ -191,14 +205,16 @@ public actor ProxyLoop {
 
     /// A Service was added or modified (an invalid one is treated as gone).
     public func upsertService(_ r: ServiceResource, at now: Double) {
-        if let s = checked(r) { cache.upsert(service: s) } else if let ref = Self.ref(r.metadata) { cache.deleteService(ref) }
-        serviceChanged(Self.ref(r.metadata))
+        let ref = Self.ref(r.metadata)
+        if let s = checked(r) { cache.upsert(service: s) } else if let ref { cache.deleteService(ref) }
+        serviceChanged(ref)
         changed(at: now)
     }
 
     public func deleteService(_ r: ServiceResource, at now: Double) {
-        if let ref = Self.ref(r.metadata) { cache.deleteService(ref) }
-        serviceChanged(Self.ref(r.metadata))
+        let ref = Self.ref(r.metadata)
+        if let ref { cache.deleteService(ref) }
+        serviceChanged(ref)
         changed(at: now)
     }
 
@@ -219,11 +235,7 @@ public actor ProxyLoop {
             by[ref] = s
             if cache.endpointSets[ref] ?? [] != s { endpointSourceChanged(r, at: now) }
         }
-        for ref in cache.endpointSets.keys where by[ref] == nil {
-            counters.endpointChangesTotal += 1
-            pendingEndpointSources.insert(ref)
-            pendingEndpointTimes.append(now)
-        }
+        for ref in cache.endpointSets.keys where by[ref] == nil { endpointSourceChanged(ref, at: now) }
         cache.replaceEndpoints(by)
         changed(at: now)
     }
@@ -236,11 +248,9 @@ public actor ProxyLoop {
     }
 
     public func deleteEndpointSource(_ r: some EndpointSource, at now: Double) {
-        if let ref = Self.ref(r.metadata) { cache.upsert(endpointsFrom: ref, sets: []) }
-        if Self.ref(r.metadata) != nil {
-            counters.endpointChangesTotal += 1
-            pendingEndpointSources.insert(Self.ref(r.metadata)!)
-            pendingEndpointTimes.append(now)
+        if let ref = Self.ref(r.metadata) {
+            cache.upsert(endpointsFrom: ref, sets: [])
+            endpointSourceChanged(ref, at: now)
         }
         changed(at: now)
     }
@@ -348,12 +358,12 @@ public actor ProxyLoop {
         scheduler.synced(at: now, full: full)
         if result.error == nil {
             pendingServices = []; pendingEndpointSources = []; pendingEndpointTimes = []
+            result.first = !hasApplied
+            hasApplied = true
         } else {
             result.endpointChangeTimes = []
         }
-        counters.servicesPending = pendingServices.count
-        counters.endpointsPending = pendingEndpointSources.count
-        result.counters = counters
+        result.counters = changeCounters
         result.elapsed = clock.now - start
         hasSynced = true
         lastResult = result
@@ -370,7 +380,7 @@ public actor ProxyLoop {
         guard !plan.isEmpty else { return }
         let start = clock.now
         var result = SyncResult(full: false, operations: plan.countsByKind, elapsed: .zero, servicesRecomputed: 0, error: nil, oldestChange: nil)
-        result.counters = counters
+        result.counters = changeCounters
         result.reap = true
         do {
             _ = try kernel.apply(plan)

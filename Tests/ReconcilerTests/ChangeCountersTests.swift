@@ -37,6 +37,8 @@ final class ChangeCountersTests: XCTestCase {
         XCTAssertEqual(n.servicesPending, 2)
         XCTAssertEqual(n.endpointsPending, 1)
         await loop.step(at: 0)
+        let firstResult = await loop.lastResult
+        XCTAssertEqual(firstResult?.first, true)
         n = await loop.changeCounters
         XCTAssertEqual(n.servicesPending, 0)
         XCTAssertEqual(n.endpointsPending, 0)
@@ -55,6 +57,7 @@ final class ChangeCountersTests: XCTestCase {
         XCTAssertEqual(r?.endpointChangeTimes, [RFC3339.seconds("2026-11-23T10:00:00Z")!, 0.3])
         XCTAssertEqual(r?.counters.endpointsPending, 0)
         XCTAssertEqual(r?.counters.serviceChangesTotal, 3)
+        XCTAssertEqual(r?.first, false)
     }
 
     func testQueueObserverSeesEveryChange() async {
