@@ -301,7 +301,6 @@ public final class APIClient: Sendable {
         let query = q
         let path = kind.path
         let (stream, continuation) = AsyncThrowingStream<WatchEvent<T>, any Error>.makeStream()
-        let idleFired = NIOLockedValueBox(false)
         let lastActivity = NIOLockedValueBox(NIODeadline.now())
         // Until the response head arrives the request is bounded by requestTimeout, not by the
         // idle timeout: a connection that is accepted but never answers (an API server gone
@@ -316,32 +315,25 @@ public final class APIClient: Sendable {
                 self.options.trace?("watch \(path): ended by the server")
                 continuation.finish()
             } catch {
+                // After the watchdog fired this finish is ignored: it has ended the stream already.
                 self.options.trace?("watch \(path): ended: \(error)")
-                if idleFired.withLockedValue({ $0 }) {
-                    if !headSeen.withLockedValue({ $0 }) {
-                        continuation.finish(throwing: APIError.timeout(operation: "GET \(path)?watch=true (no response)", seconds: headLimit))
-                    } else {
-                        continuation.finish(throwing: APIError.watchIdle(path: path, seconds: idle))
-                    }
-                } else {
-                    continuation.finish(throwing: Self.mapError(error, path: path, timeout: self.options.requestTimeout))
-                }
+                continuation.finish(throwing: Self.mapError(error, path: path, timeout: self.options.requestTimeout))
             }
         }
-        // The watchdog: cancels the reader when the stream went quiet for `idle` seconds.
+        // The watchdog: ends the stream and cancels the reader when no response head arrived within
+        // requestTimeout, or the stream went quiet for `idle` seconds.
         let idleNanos = Int64(idle * 1e9)
         let headNanos = Int64(min(headLimit, idle) * 1e9)
         let watchdog = Task {
             while !Task.isCancelled {
                 let quiet = NIODeadline.now() - lastActivity.withLockedValue { $0 }
-                let limit = headSeen.withLockedValue { $0 } ? idleNanos : headNanos
-                let left = limit - quiet.nanoseconds
+                let head = headSeen.withLockedValue { $0 }
+                let left = (head ? idleNanos : headNanos) - quiet.nanoseconds
                 if left <= 0 {
-                    idleFired.withLockedValue { $0 = true }
-                    self.options.trace?("watch \(path): watchdog fired (response head \(headSeen.withLockedValue { $0 } ? "received" : "not received"))")
+                    self.options.trace?("watch \(path): watchdog fired (response head \(head ? "received" : "not received"))")
                     // End the stream here rather than waiting for the reader: a request stuck
                     // below us may ignore cancellation for a long time.
-                    if headSeen.withLockedValue({ $0 }) {
+                    if head {
                         continuation.finish(throwing: APIError.watchIdle(path: path, seconds: idle))
                     } else {
                         continuation.finish(throwing: APIError.timeout(operation: "GET \(path)?watch=true (no response)", seconds: headLimit))
@@ -349,7 +341,7 @@ public final class APIClient: Sendable {
                     reader.cancel()
                     return
                 }
-                try? await nioSleep(Double(min(left, 1_000_000_000)) / 1e9)
+                try? await eventLoopSleep(Double(min(left, 1_000_000_000)) / 1e9)
             }
         }
         continuation.onTermination = { _ in
@@ -445,7 +437,7 @@ func withTimeout<R: Sendable>(_ seconds: Double, operation: String,
                 do { settle(.success(try await body())) } catch { settle(.failure(error)) }
             }
             let timer = Task {
-                try? await nioSleep(seconds)
+                try? await eventLoopSleep(seconds)
                 if !Task.isCancelled { settle(.failure(APIError.timeout(operation: operation, seconds: seconds))) }
             }
             tasks.withLockedValue { $0 = (work, timer) }
