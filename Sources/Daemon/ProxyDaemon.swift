@@ -63,15 +63,12 @@ public struct DaemonHooks: Sendable {
         h.changeQueued = { c, now in
             health.queuedUpdate(at: now)
             metrics.changeQueued(at: now)
-            metrics.setChangeCounts(servicesTotal: c.serviceChangesTotal, endpointsTotal: c.endpointChangesTotal,
-                                    servicesPending: c.servicesPending, endpointsPending: c.endpointsPending)
+            metrics.setChangeCounts(c)
         }
         h.syncFinished = { r, now in
             metrics.syncFinished(r, at: now)
             guard !r.reap else { return }
-            let c = r.counters
-            metrics.setChangeCounts(servicesTotal: c.serviceChangesTotal, endpointsTotal: c.endpointChangesTotal,
-                                    servicesPending: c.servicesPending, endpointsPending: c.endpointsPending)
+            metrics.setChangeCounts(r.counters)
             if r.error == nil {
                 health.updated(at: now)
                 metrics.networkProgrammed(changeTimes: r.endpointChangeTimes, at: now)
@@ -114,9 +111,8 @@ public final class ProxyDaemon: Service, Sendable {
     }
 
     public func run() async throws {
-        let client = try APIClient(config: settings.kubeConfig, options: clientOptions)
-        defer { Task { try? await client.shutdown() } }
         let kernel = try makeKernel()
+        let client = try APIClient(config: settings.kubeConfig, options: clientOptions)
         let loop = ProxyLoop(kernel: kernel, config: settings.config, nodeName: settings.nodeName)
         await configure(loop)
         await onLoop(loop)
@@ -269,7 +265,8 @@ public final class ProxyDaemon: Service, Sendable {
                 if Task.isCancelled || error is CancellationError { return nil }
                 let delay = backoff.next()
                 logger.warning("API discovery of discovery.k8s.io failed: \(error); retrying in \(String(format: "%.2f", delay))s")
-                do { try await Task.sleep(for: .seconds(delay)) } catch { return nil }
+                // The reflectors' sleep (see KubeClient's Sleep.swift for why not Task.sleep).
+                do { try await eventLoopSleep(delay) } catch { return nil }
             }
         }
         return nil

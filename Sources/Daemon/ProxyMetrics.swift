@@ -167,16 +167,16 @@ public final class ProxyMetrics: Sendable {
     /// The change counts as the loop keeps them: Service and endpoint-object changes received since
     /// start (the `_total` counters follow these totals, never going down) and those not yet
     /// applied (the `_pending` gauges). Call after every queued change and every sync.
-    public func setChangeCounts(servicesTotal: Int, endpointsTotal: Int, servicesPending: Int, endpointsPending: Int) {
+    public func setChangeCounts(_ c: ChangeCounters) {
         let (ds, de) = reportedTotals.withLock { last -> (Int, Int) in
-            let ds = max(0, servicesTotal - last.services), de = max(0, endpointsTotal - last.endpoints)
-            last = (max(last.services, servicesTotal), max(last.endpoints, endpointsTotal))
+            let ds = max(0, c.serviceChangesTotal - last.services), de = max(0, c.endpointChangesTotal - last.endpoints)
+            last = (max(last.services, c.serviceChangesTotal), max(last.endpoints, c.endpointChangesTotal))
             return (ds, de)
         }
         if ds > 0 { serviceChangesTotal.increment(by: Int64(ds)) }
         if de > 0 { endpointChangesTotal.increment(by: Int64(de)) }
-        serviceChangesPending.set(Double(servicesPending))
-        endpointChangesPending.set(Double(endpointsPending))
+        serviceChangesPending.set(Double(c.servicesPending))
+        endpointChangesPending.set(Double(c.endpointsPending))
     }
 
     /// A sync that succeeded at `now` applied endpoint changes made at `changeTimes` (the

@@ -209,7 +209,7 @@ public struct Reflector<T: KubeObject>: Sendable {
     /// Sleeps on a NIO timer (Sleep.swift); false when cancelled meanwhile.
     private func pause(_ seconds: Double) async -> Bool {
         do {
-            try await nioSleep(seconds)
+            try await eventLoopSleep(seconds)
             return true
         } catch {
             return false

@@ -11,7 +11,7 @@ import NIOPosix
 
 /// Sleeps `seconds` on an event loop of the shared NIO group; throws `CancellationError` when the
 /// calling task is cancelled meanwhile.
-func nioSleep(_ seconds: Double) async throws {
+public func eventLoopSleep(_ seconds: Double) async throws {
     try Task.checkCancellation()
     let loop = MultiThreadedEventLoopGroup.singleton.next()
     let scheduled = loop.scheduleTask(in: .nanoseconds(Int64(max(seconds, 0) * 1e9))) {}

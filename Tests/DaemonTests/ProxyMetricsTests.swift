@@ -117,14 +117,23 @@ final class ProxyMetricsTests: XCTestCase {
         XCTAssertEqual(text[ProxyMetrics.Name.syncFailures], 0, "a conntrack failure is not a sync failure")
     }
 
+    func counts(services: Int, endpoints: Int, servicesPending: Int, endpointsPending: Int) -> ChangeCounters {
+        var c = ChangeCounters()
+        c.serviceChangesTotal = services
+        c.endpointChangesTotal = endpoints
+        c.servicesPending = servicesPending
+        c.endpointsPending = endpointsPending
+        return c
+    }
+
     func testChangeCountsFollowTotalsAndPending() throws {
         let m = ProxyMetrics()
         m.changeQueued(at: t0)
-        m.setChangeCounts(servicesTotal: 3, endpointsTotal: 5, servicesPending: 2, endpointsPending: 4)
+        m.setChangeCounts(counts(services: 3, endpoints: 5, servicesPending: 2, endpointsPending: 4))
         m.changeQueued(at: t0 + 1.5)
-        m.setChangeCounts(servicesTotal: 4, endpointsTotal: 5, servicesPending: 3, endpointsPending: 4)
-        m.setChangeCounts(servicesTotal: 4, endpointsTotal: 9, servicesPending: 0, endpointsPending: 0)
-        m.setChangeCounts(servicesTotal: 2, endpointsTotal: 1, servicesPending: 0, endpointsPending: 0)  // never backwards
+        m.setChangeCounts(counts(services: 4, endpoints: 5, servicesPending: 3, endpointsPending: 4))
+        m.setChangeCounts(counts(services: 4, endpoints: 9, servicesPending: 0, endpointsPending: 0))
+        m.setChangeCounts(counts(services: 2, endpoints: 1, servicesPending: 0, endpointsPending: 0))  // never backwards
         let text = try Exposition(m.render())
         XCTAssertEqual(text[ProxyMetrics.Name.lastQueuedTimestamp], t0 + 1.5)
         XCTAssertEqual(text[ProxyMetrics.Name.serviceChangesTotal], 4)
