@@ -140,7 +140,7 @@ public final class ProxyDaemon: Service, Sendable {
             var meta: Logger.Metadata = [
                 "full": "\(result.full)", "operations": "\(result.total)",
                 "services-recomputed": "\(result.servicesRecomputed)",
-                "elapsed-ms": "\(String(format: "%.2f", Self.milliseconds(result.elapsed)))",
+                "elapsed-ms": "\(String(format: "%.2f", result.elapsed.milliseconds))",
             ]
             for (k, n) in result.operations.sorted(by: { $0.key.rawValue < $1.key.rawValue }) where n > 0 { meta["ops-\(k.rawValue)"] = "\(n)" }
             if result.conntrackDeleted > 0 { meta["conntrack-deleted"] = "\(result.conntrackDeleted)" }
@@ -166,10 +166,6 @@ public final class ProxyDaemon: Service, Sendable {
             hooks.invalidObject(d.kind)
         }
         await loop.setQueueObserver { counters, now in hooks.changeQueued(counters, now) }
-    }
-
-    static func milliseconds(_ d: Duration) -> Double {
-        Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15
     }
 
     private func runAll(client: APIClient, loop: ProxyLoop) async {

@@ -60,7 +60,7 @@ public struct ApplyReport: Sendable {
             guard let n = operations[k], n > 0 else { return nil }
             return "\(k.rawValue) \(n) ops \(results[k]?.requestsSent ?? 0) requests"
         }
-        let ms = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
+        let ms = elapsed.milliseconds
         return (parts.isEmpty ? "nothing to do" : parts.joined(separator: ", ")) + "; " + String(format3(ms)) + " ms"
     }
 

@@ -38,8 +38,7 @@ func hex(_ b: [UInt8]) -> String {
 }
 
 func ms(_ d: Duration) -> String {
-    let v = Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15
-    return String((v * 100).rounded() / 100)
+    String((d.milliseconds * 100).rounded() / 100)
 }
 
 let clock = ContinuousClock()

@@ -21,7 +21,7 @@ func synthetic(services n: Int, endpoints m: Int) -> ClusterSnapshot {
     return ClusterSnapshot(services: services, endpointSets: sets)
 }
 
-func ms(_ d: Duration) -> Double { Double(d.components.seconds) * 1000 + Double(d.components.attoseconds) / 1e15 }
+func ms(_ d: Duration) -> Double { d.milliseconds }
 
 var sizes: [Int] = []
 var m = 10, runs = 5

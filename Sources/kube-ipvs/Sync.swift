@@ -90,8 +90,7 @@ extension KubeIPVS {
             if !dryRun, let kernel {
                 do {
                     let report = try kernel.apply(plan)
-                    let ms = Double(report.elapsed.components.seconds) * 1000 + Double(report.elapsed.components.attoseconds) / 1e15
-                    print("applied \(ShellRenderer.summary(plan)) with \(report.requestsSent) kernel request(s) in \(String(format: "%.1f", ms)) ms")
+                    print("applied \(ShellRenderer.summary(plan)) with \(report.requestsSent) kernel request(s) in \(String(format: "%.1f", report.elapsed.milliseconds)) ms")
                 } catch {
                     // ApplyFailure's text says what was applied and which operations failed.
                     printError("error: \(error)")
