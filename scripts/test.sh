@@ -62,6 +62,15 @@ last_summary() {
     sed -n "s/^$2: \([0-9]*\) passed, \([0-9]*\) failed, \([0-9]*\) skipped\$/\1 \2 \3/p" "$1" | tail -n 1
 }
 
+# shell_tier NAME RUNNER: runs a shell tier's runner, counts its "NAME: N passed, ..." line.
+shell_tier() {
+    banner "$1 ($2)"
+    bash "$2" 2>&1 | tee "$logs/$1.log"
+    read -r p f k < <(last_summary "$logs/$1.log" "$1"; echo)
+    [ -n "${p:-}" ] || { p=0 f=1 k=0; echo "$1: the runner ended without a summary"; }
+    tier_result "$1" "$p" "$f" "$k" $(( $(now) - s ))
+}
+
 t0=$(now)
 
 # ---------------------------------------------------------------- dependencies and build
@@ -103,19 +112,8 @@ for tier in "${tiers[@]}"; do
         echo "unit: $p passed, $f failed, $k skipped (log: ${logs#"$repo"/}/unit.log)"
         tier_result unit "$p" "$f" "$k" $(( $(now) - s ))
         ;;
-    netns)
-        banner "netns (Tests/netns/run.sh)"
-        bash Tests/netns/run.sh 2>&1 | tee "$logs/netns.log"
-        read -r p f k < <(last_summary "$logs/netns.log" netns; echo)
-        [ -n "${p:-}" ] || { p=0 f=1 k=0; echo "netns: the runner ended without a summary"; }
-        tier_result netns "$p" "$f" "$k" $(( $(now) - s ))
-        ;;
-    vm)
-        banner "vm (Tests/vm/run.sh)"
-        bash Tests/vm/run.sh 2>&1 | tee "$logs/vm.log"
-        read -r p f k < <(last_summary "$logs/vm.log" vm; echo)
-        [ -n "${p:-}" ] || { p=0 f=1 k=0; echo "vm: the runner ended without a summary"; }
-        tier_result vm "$p" "$f" "$k" $(( $(now) - s ))
+    netns|vm)
+        shell_tier "$tier" "Tests/$tier/run.sh"
         ;;
     esac
 done
