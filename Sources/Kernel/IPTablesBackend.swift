@@ -63,7 +63,7 @@ public final class IPTablesBackend {
     }
 
     func observeWithTool(_ table: IPTablesTable) throws -> ObservedTable {
-        let out = try XtablesCommand.run(tool("save"), ["-t", table.rawValue])
+        let out = try ExternalCommand.run(tool("save"), ["-t", table.rawValue])
         guard out.status == 0 else {
             throw KernelError(subsystem: .iptables, operation: tool("save"), object: table.rawValue,
                               message: "exit \(out.status): \(out.stderr.trimmingNewlines)")
@@ -146,7 +146,7 @@ public final class IPTablesBackend {
         let input = IPTablesSaveText.restoreInput(table: table, chains: chains, insertJumps: insert,
                                                   ensureChains: Set(insert.map(\.target)).subtracting(written).sorted())
         let args = flavor == .legacy ? ["--noflush", "-w", "5"] : ["--noflush"]
-        let out = try XtablesCommand.run(tool("restore"), args, input: input)
+        let out = try ExternalCommand.run(tool("restore"), args, input: input)
         guard out.status == 0 else {
             throw KernelError(subsystem: .iptables, operation: tool("restore"), object: "\(family.rawValue) \(table.rawValue)",
                               message: "exit \(out.status): \(out.stderr.trimmingNewlines)")

@@ -32,7 +32,7 @@ public enum IPTablesFlavor: String, Sendable, Hashable, CaseIterable {
     /// Detects the node's flavour by running the save tools (read-only; no table is created).
     public static func detect() -> IPTablesFlavor {
         func save(_ tool: String, _ args: [String] = []) -> String {
-            (try? XtablesCommand.run(tool, args))?.stdout ?? ""
+            (try? ExternalCommand.run(tool, args))?.stdout ?? ""
         }
         let nftMangle = save("iptables-nft-save", ["-t", "mangle"]) + save("ip6tables-nft-save", ["-t", "mangle"])
         if hasKubeletChains(nftMangle) { return .nft }

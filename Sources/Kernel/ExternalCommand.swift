@@ -2,19 +2,21 @@
 import Glibc
 #endif
 
-// MARK: - Running iptables-save / iptables-restore
+// MARK: - Running a system tool
 //
-// Used for the nf_tables flavour (iptables-nft-restore --noflush / iptables-nft-save), for the
-// flavour detector, and as the legacy backend's fallback for rules outside the libiptc codec's
-// grammar. Always one process per table and direction, never one per rule.
+// The xtables tools: the nf_tables flavour (iptables-nft-restore --noflush / iptables-nft-save),
+// the flavour detector, and the legacy backend's fallback for rules outside the libiptc codec's
+// grammar; always one process per table and direction, never one per rule. And modprobe, once per
+// missing module (Prerequisites).
 
-/// Runs one xtables tool with optional standard input, capturing stdout and stderr separately.
-struct XtablesCommand {
+/// Runs one tool with optional standard input, capturing stdout and stderr separately.
+struct ExternalCommand {
     /// Directories searched for the tools (a daemon's PATH may lack the sbin directories).
     static let searchPath = ["/usr/sbin", "/sbin", "/usr/bin", "/bin", "/usr/local/sbin"]
 
-    /// The absolute path of `tool`, or nil when it is not installed.
+    /// The absolute path of `tool` (a name with `/` is taken as a path), or nil when it is not installed.
     static func locate(_ tool: String) -> String? {
+        if tool.contains("/") { return access(tool, X_OK) == 0 ? tool : nil }
         for dir in searchPath where access("\(dir)/\(tool)", X_OK) == 0 { return "\(dir)/\(tool)" }
         return nil
     }
@@ -27,15 +29,16 @@ struct XtablesCommand {
 
     /// Runs `tool args...`; the input (if any) is given through an unlinked temporary file, stderr
     /// goes to another, and stdout is read from a pipe, so no pipe can fill up and deadlock.
-    static func run(_ tool: String, _ args: [String], input: String? = nil) throws -> Output {
+    /// Errors are reported under `subsystem`.
+    static func run(_ tool: String, _ args: [String], input: String? = nil, subsystem: KernelSubsystem = .iptables) throws -> Output {
         guard let path = locate(tool) else {
-            throw KernelError(subsystem: .iptables, operation: "exec", object: tool, errno: ENOENT, message: "\(tool) is not installed")
+            throw KernelError(subsystem: subsystem, operation: "exec", object: tool, errno: ENOENT, message: "\(tool) is not installed")
         }
         // An unlinked temporary file (memfd_create needs _GNU_SOURCE, which Swift's Glibc lacks).
         func memfd(_ name: String) throws -> Int32 {
             var template = Array("/tmp/\(name).XXXXXX".utf8CString)
             let fd = template.withUnsafeMutableBufferPointer { mkstemp($0.baseAddress!) }
-            guard fd >= 0 else { throw KernelError(subsystem: .iptables, operation: "mkostemp", errno: errno) }
+            guard fd >= 0 else { throw KernelError(subsystem: subsystem, operation: "mkostemp", errno: errno) }
             _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
             template.withUnsafeBufferPointer { _ = unlink($0.baseAddress!) }
             return fd
@@ -47,7 +50,7 @@ struct XtablesCommand {
             var off = 0
             while off < bytes.count {
                 let n = bytes.withUnsafeMutableBytes { write(inFD, $0.baseAddress! + off, $0.count - off) }
-                if n < 0 { if errno == EINTR { continue }; throw KernelError(subsystem: .iptables, operation: "write input", errno: errno) }
+                if n < 0 { if errno == EINTR { continue }; throw KernelError(subsystem: subsystem, operation: "write input", errno: errno) }
                 off += n
             }
             bytes.removeAll()
@@ -56,7 +59,7 @@ struct XtablesCommand {
         let errFD = try memfd("kube-ipvs-err")
         defer { close(errFD) }
         var p: [Int32] = [0, 0]
-        guard pipe(&p) == 0 else { throw KernelError(subsystem: .iptables, operation: "pipe", errno: errno) }
+        guard pipe(&p) == 0 else { throw KernelError(subsystem: subsystem, operation: "pipe", errno: errno) }
         _ = fcntl(p[0], F_SETFD, FD_CLOEXEC); _ = fcntl(p[1], F_SETFD, FD_CLOEXEC)
 
         var actions = posix_spawn_file_actions_t()
@@ -75,58 +78,29 @@ struct XtablesCommand {
         close(p[1])
         guard rc == 0 else {
             close(p[0])
-            throw KernelError(subsystem: .iptables, operation: "exec", object: tool, errno: rc)
+            throw KernelError(subsystem: subsystem, operation: "exec", object: tool, errno: rc)
         }
-        var out: [UInt8] = []
-        var buf = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let n = buf.withUnsafeMutableBytes { read(p[0], $0.baseAddress, $0.count) }
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { break }
-            out.append(contentsOf: buf[0..<n])
-        }
+        let out = readAll(p[0])
         close(p[0])
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
         let exit = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
 
-        var err: [UInt8] = []
         lseek(errFD, 0, SEEK_SET)
-        while true {
-            let n = buf.withUnsafeMutableBytes { read(errFD, $0.baseAddress, $0.count) }
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { break }
-            err.append(contentsOf: buf[0..<n])
-        }
+        let err = readAll(errFD)
         return Output(status: exit, stdout: String(decoding: out, as: UTF8.self), stderr: String(decoding: err, as: UTF8.self))
     }
 }
 
-// MARK: - The xtables lock
-
-/// The lock iptables (legacy) takes around table changes (`/run/xtables.lock`, or
-/// `$XTABLES_LOCKFILE`), held while kube-ipvs reads, changes and commits a table through libiptc,
-/// so that an `iptables -w` run by someone else cannot interleave and be lost.
-struct XtablesLock {
-    private var fd: Int32 = -1
-
-    /// Takes the lock, waiting up to `timeout` seconds.
-    init(timeout: Double = 5) throws {
-        let path = getenv("XTABLES_LOCKFILE").map { String(cString: $0) } ?? "/run/xtables.lock"
-        fd = open(path, O_CREAT | O_CLOEXEC | O_RDWR, 0o600)
-        guard fd >= 0 else { throw KernelError(subsystem: .iptables, operation: "open", object: path, errno: errno) }
-        var waited = 0.0
-        while flock(fd, LOCK_EX | LOCK_NB) != 0 {
-            guard errno == EWOULDBLOCK || errno == EINTR, waited < timeout else {
-                let e = errno
-                close(fd)
-                throw KernelError(subsystem: .iptables, operation: "flock", object: path, errno: e,
-                                  message: "another iptables user holds the xtables lock")
-            }
-            usleep(50_000); waited += 0.05
-        }
+/// Everything `fd` yields until end of file (or an error), retrying on EINTR.
+func readAll(_ fd: Int32) -> [UInt8] {
+    var data: [UInt8] = []
+    var buf = [UInt8](repeating: 0, count: 65536)
+    while true {
+        let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        if n < 0 && errno == EINTR { continue }
+        if n <= 0 { break }
+        data.append(contentsOf: buf[0..<n])
     }
-
-    /// Releases the lock.
-    func release() { if fd >= 0 { close(fd) } }
+    return data
 }
