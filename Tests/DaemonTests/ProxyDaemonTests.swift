@@ -100,13 +100,14 @@ final class ProxyDaemonTests: XCTestCase {
         let rec = Recorder()
         let task = start(kernel: kernel, recorder: rec)
 
-        try await wait("the seed") { realServers(kernel) == ["10.244.1.2", "10.244.1.3"] }
+        // The kernel changes before the hook hears of the sync: wait for both.
+        try await wait("the seed") { realServers(kernel) == ["10.244.1.2", "10.244.1.3"] && !rec.syncs.isEmpty }
         XCTAssertTrue(kernel.state.family(.ipv4).boundAddresses.contains(vip))
         XCTAssertEqual(rec.syncs.first?.full, true)
 
         // A third endpoint: one IPVS operation, the trigger time carried to the sync result.
         try fake.put(slices, json: slice(["10.244.1.2", "10.244.1.3", "10.244.1.4"], trigger: "2026-11-23T10:00:00Z"))
-        try await wait("the third endpoint") { realServers(kernel).count == 3 }
+        try await wait("the third endpoint") { realServers(kernel).count == 3 && rec.syncs.filter { $0.total > 0 }.count >= 2 }
         let add = rec.syncs.last { $0.total > 0 }
         XCTAssertEqual(add?.operations[.ipvs], 1)
         XCTAssertEqual(add?.endpointChangeTimes, [RFC3339.seconds("2026-11-23T10:00:00Z")!])
