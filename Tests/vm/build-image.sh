@@ -77,7 +77,7 @@ kernel=$kdir/boot/vmlinuz-$kver
 [ -f "$kernel" ] || die "no vmlinuz in $kdeb"
 
 # ---------------------------------------------------------------- cache key
-tool_pkgs="busybox-static dash iproute2 ipvsadm ipset iptables libc6 kmod"
+tool_pkgs="busybox-static dash iproute2 ipvsadm ipset iptables libc6 kmod socat"
 versions=$(dpkg-query -W -f='${Package}=${Version}\n' $tool_pkgs 2>/dev/null) ||
     die "missing packages (run scripts/install-deps.sh): $tool_pkgs"
 key=$( { cat "$here/build-image.sh"; echo "$kpkg $(basename "$kdeb")"; echo "$versions"; } |
@@ -131,6 +131,9 @@ install_bin /usr/sbin/ipset /usr/sbin/ipset
 install_bin /usr/sbin/xtables-legacy-multi /usr/sbin/xtables-legacy-multi
 install_bin /usr/sbin/xtables-nft-multi /usr/sbin/xtables-nft-multi
 install_bin /bin/kmod /usr/bin/kmod                   # modprobe that understands aliases
+# socat: UDP servers and clients for the traffic tests (busybox's nc is TCP only and has
+# no udpsvd); a UDP4-RECVFROM,fork server answers every datagram.
+install_bin /usr/bin/socat /usr/bin/socat
 # /bin/sh is dash: Debian's static busybox prefers its own applets inside its shell, which
 # would run busybox `ip` instead of iproute2's.
 install_bin /bin/dash /usr/bin/dash
