@@ -5,7 +5,7 @@
 #   pods_down
 #
 # Layout: bridge kbr0 10.244.1.1/24 in the guest's root namespace; each pod is a network
-# namespace with eth0 (a veth whose peer veth-<name> is a port of kbr0), lo up, a default
+# namespace with eth0 (a veth whose peer veth-<name> is a port of kbr0, hairpin on), lo up, a default
 # route via 10.244.1.1, and busybox httpd on :${POD_PORT:-8080} whose / answers "<name>".
 # Any pod also answers /name (same body), /healthz ("ok") and /cgi-bin/peer (a CGI printing
 # the client address the pod sees, $REMOTE_ADDR without an IPv4-mapped prefix).
@@ -13,6 +13,8 @@
 #   pods_udp_up [PORT]      in every pod: a UDP server on PORT (default 5353, socat) answering
 #                           each datagram with one line "<name> <peer-address>"
 #   udp_query HOST PORT [NETNS]  one datagram to HOST:PORT; prints the reply line (or nothing)
+#   pods_bridge_netfilter   load br_netfilter (bridge-nf-call-iptables=1), for pod-to-pod
+#                           traffic through a Service VIP
 
 POD_BRIDGE=${POD_BRIDGE:-kbr0}
 POD_GATEWAY=${POD_GATEWAY:-10.244.1.1}
@@ -32,6 +34,9 @@ pods_up() {
         ip netns add "$name" || return 1
         ip link add "veth-$name" type veth peer name eth0 netns "$name" || return 1
         ip link set "veth-$name" master "$POD_BRIDGE" up || return 1
+        # As the CNI bridge plugin's hairpinMode: with br_netfilter loaded, a pod reaching itself
+        # through a Service VIP gets the un-NATed reply bridged back out of its own port.
+        ip link set dev "veth-$name" type bridge_slave hairpin on || return 1
         ip -n "$name" link set lo up
         ip -n "$name" addr add "$ip/24" dev eth0 || return 1
         ip -n "$name" link set eth0 up || return 1
@@ -85,6 +90,14 @@ pods_udp_up() {
             sleep 0.2
         done
     done
+}
+
+# pods_bridge_netfilter: br_netfilter with bridge-nf-call-iptables=1, as on kubeadm nodes. Needed
+# when a pod reaches another pod on kbr0 through a Service VIP: without it the backend's reply
+# is bridged straight to the client pod, never un-NATed. (It stays loaded for the rest of the
+# boot; kube-ipvs's physdev rules for externalIPs load it too.)
+pods_bridge_netfilter() {
+    modprobe br_netfilter && sysctl -qw net.bridge.bridge-nf-call-iptables=1
 }
 
 # udp_query HOST PORT [NETNS]: send one datagram (from NETNS, default the root namespace) and
