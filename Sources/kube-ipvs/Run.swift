@@ -140,6 +140,7 @@ extension KubeIPVS {
             let makeKernel: @Sendable () throws -> ProxyLoop.Kernel
             if dryRun {
                 let start: ObservedState
+                let againstNode = self.againstNode
                 if againstNode {
                     let flavor = IPTablesFlavor(flag: iptablesBackend) ?? IPTablesFlavor.detect()
                     start = try ProxyDaemon.nodeKernel(config: config, flavor: flavor).observe(families: ProxyLoop.families(for: config))
@@ -148,7 +149,9 @@ extension KubeIPVS {
                 }
                 let counter = Counter()
                 makeKernel = {
-                    InMemoryKernel(state: start) { plan in
+                    // Against the node: its own addresses (read-only); else the Node object's.
+                    let addresses: NodeAddressSource? = againstNode ? try LinkAddressSource() : nil
+                    return InMemoryKernel(state: start, addresses: addresses) { plan in
                         let n = counter.next()
                         let title = ["kube-ipvs run --dry-run: sync \(n) of node \(nodeName)"]
                         FileHandle.standardOutput.write(Data(ShellRenderer.render(plan, title: title).utf8))
@@ -163,6 +166,9 @@ extension KubeIPVS {
             // Health and metrics: bad addresses fail here, naming the setting; a busy port is retried.
             let health = ProxyHealth(syncPeriod: config.syncPeriod)
             let metrics = ProxyMetrics()
+            // Health-check node ports are served in dry-run too: they change nothing in the kernel,
+            // and they show what load balancers would be told (docs/daemon.md).
+            let healthChecks = ServiceHealthServers(logger: logger, health: health)
             let healthServer: HTTPServer, metricsServer: HTTPServer
             do {
                 healthServer = try HTTPServer.healthServer(bind: config.healthzBindAddress, setting: healthzBindAddress == nil ? "healthzBindAddress" : "--healthz-bind-address",
@@ -175,12 +181,14 @@ extension KubeIPVS {
 
             var clientOptions = APIClient.Options()
             if level <= .trace { clientOptions.trace = { logger.trace("\($0)") } }
-            let daemon = ProxyDaemon(settings: settings, logger: logger, hooks: .reporting(to: health, metrics: metrics),
+            let daemon = ProxyDaemon(settings: settings, logger: logger,
+                                     hooks: .reporting(to: health, metrics: metrics, healthChecks: healthChecks, config: config),
                                      clientOptions: clientOptions, makeKernel: makeKernel)
             let group = ServiceGroup(configuration: .init(
                 services: [.init(service: daemon),
                            .init(service: KeepServing(healthServer, logger: logger)),
-                           .init(service: KeepServing(metricsServer, logger: logger))],
+                           .init(service: KeepServing(metricsServer, logger: logger)),
+                           .init(service: healthChecks)],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
             try await group.run()
