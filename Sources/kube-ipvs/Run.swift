@@ -28,8 +28,14 @@ extension KubeIPVS {
             with the conntrack entries that still point at them.
 
             Serves /healthz and /livez on the healthz bind address and Prometheus /metrics on the \
-            metrics bind address. SIGTERM and SIGINT stop the daemon and leave the kernel state as \
+            metrics bind address, and for every LoadBalancer Service with externalTrafficPolicy \
+            Local its healthCheckNodePort (200 with the count of ready endpoints on this node, 503 \
+            when there is none). SIGTERM and SIGINT stop the daemon and leave the kernel state as \
             it is; the next start applies only what changed meanwhile.
+
+            The node's addresses (NodePort addresses, externalIPs already local) are read at every \
+            sync; with --dry-run, the Node object's InternalIP and ExternalIP addresses stand in \
+            (the node's own with --against-node).
 
             API access: --kubeconfig, else clientConnection.kubeconfig of --config, else the \
             in-cluster service account (KUBERNETES_SERVICE_HOST/PORT, token re-read on rotation).

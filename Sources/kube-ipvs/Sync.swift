@@ -28,6 +28,10 @@ extension KubeIPVS {
             shell script (or JSON with --output json); with --against-node as well, the plan is \
             made against this node's actual state, so only the commands it still needs are printed.
 
+            The node's addresses (NodePort addresses, externalIPs already local) are read from the \
+            kernel, read-only; with --dry-run alone, from this node's Node object in the manifests \
+            (its InternalIP and ExternalIP addresses), if there is one.
+
             Exit status: 0 when every object was valid, \(partialFailureExitCode) when some were \
             skipped, 1 on other errors (unreadable file, bad configuration).
             """
