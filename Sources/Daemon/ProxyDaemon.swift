@@ -182,6 +182,7 @@ public final class ProxyDaemon: Service, Sendable {
             logger.error("invalid object skipped: \(d)")
             hooks.invalidObject(d.kind)
         }
+        await loop.setWarningSink { d in logger.warning("\(d)") }
         await loop.setQueueObserver { counters, now in hooks.changeQueued(counters, now) }
     }
 

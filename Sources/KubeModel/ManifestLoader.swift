@@ -14,6 +14,8 @@ public struct ManifestLoader: Sendable {
     public struct Result: Sendable {
         public var snapshot = ClusterSnapshot()
         public var diagnostics: [Diagnostic] = []
+        /// Problems with optional fields of objects that were still used (a bad scheduler annotation).
+        public var warnings: [Diagnostic] = []
         /// Objects of kinds kube-ipvs does not use (Deployments, ...), by kind.
         public var ignoredKinds: [String: Int] = [:]
         public init() {}
@@ -32,6 +34,7 @@ public struct ManifestLoader: Sendable {
             snapshot.endpointSets += other.snapshot.endpointSets
             snapshot.nodes += other.snapshot.nodes
             diagnostics += other.diagnostics
+            warnings += other.warnings
             for (k, v) in other.ignoredKinds { ignoredKinds[k, default: 0] += v }
         }
     }
@@ -96,7 +99,10 @@ public struct ManifestLoader: Sendable {
         switch kind {
         case "Service":
             decode(ServiceResource.self, kind: kind, node: node, location: location, into: &result) { r, res in
-                if let v = res.accept(r.checked(defaultNamespace: defaultNamespace)) { res.snapshot.services.append(v) }
+                if let v = res.accept(r.checked(defaultNamespace: defaultNamespace)) {
+                    res.snapshot.services.append(v)
+                    res.warnings += v.ignoredFieldDiagnostics
+                }
             }
         case "Endpoints":
             decode(EndpointsResource.self, kind: kind, node: node, location: location, into: &result) { r, res in

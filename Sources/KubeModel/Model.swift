@@ -59,17 +59,32 @@ public struct ServiceInfo: Sendable, Hashable {
     public var healthCheckNodePort: UInt16?
     public var labels: [String: String]
     public var annotations: [String: String]
+    /// The IPVS scheduler chosen by the `kube-ipvs.io/scheduler` annotation; nil: the configured one.
+    public var scheduler: String?
+    /// Scheduler flags from `kube-ipvs.io/scheduler-flags` (`mh-port`, `sh-fallback`, `flag-3`, ...);
+    /// nil: the default for the scheduler (`mh-port` with mh, as upstream).
+    public var schedulerFlags: [String]?
+    /// Problems with optional fields (the annotations above) that were ignored: the Service is still
+    /// programmed, with the default in place of the bad value. Callers report them.
+    public var ignoredFieldErrors: [FieldError] = []
 
     public init(ref: ObjectRef, type: ServiceType = .clusterIP, clusterIPs: [IPAddress], isHeadless: Bool = false,
                 ports: [ServicePortInfo], externalIPs: [IPAddress] = [], loadBalancerIPs: [IPAddress] = [],
                 loadBalancerSourceRanges: [CIDR] = [], affinityTimeout: UInt32? = nil,
                 externalTrafficPolicy: TrafficPolicy = .cluster, internalTrafficPolicy: TrafficPolicy = .cluster,
-                healthCheckNodePort: UInt16? = nil, labels: [String: String] = [:], annotations: [String: String] = [:]) {
+                healthCheckNodePort: UInt16? = nil, labels: [String: String] = [:], annotations: [String: String] = [:],
+                scheduler: String? = nil, schedulerFlags: [String]? = nil) {
         self.ref = ref; self.type = type; self.clusterIPs = clusterIPs; self.isHeadless = isHeadless; self.ports = ports
         self.externalIPs = externalIPs; self.loadBalancerIPs = loadBalancerIPs
         self.loadBalancerSourceRanges = loadBalancerSourceRanges; self.affinityTimeout = affinityTimeout
         self.externalTrafficPolicy = externalTrafficPolicy; self.internalTrafficPolicy = internalTrafficPolicy
         self.healthCheckNodePort = healthCheckNodePort; self.labels = labels; self.annotations = annotations
+        self.scheduler = scheduler; self.schedulerFlags = schedulerFlags
+    }
+
+    /// The ignored-field problems as diagnostics (kind Service, this Service's name).
+    public var ignoredFieldDiagnostics: [Diagnostic] {
+        ignoredFieldErrors.map { Diagnostic(kind: "Service", object: ref.description, field: $0.field, message: $0.message) }
     }
 }
 

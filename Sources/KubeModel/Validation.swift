@@ -24,6 +24,30 @@ public let serviceNameLabel = "kubernetes.io/service-name"
 public let headlessLabel = "service.kubernetes.io/headless"
 /// Label that hands a Service to another proxy.
 public let serviceProxyNameLabel = "service.kubernetes.io/service-proxy-name"
+/// Annotation choosing the IPVS scheduler of one Service (beyond upstream).
+public let schedulerAnnotation = "kube-ipvs.io/scheduler"
+/// Annotation choosing the scheduler flags of one Service, comma-separated (beyond upstream).
+public let schedulerFlagsAnnotation = "kube-ipvs.io/scheduler-flags"
+
+/// The IPVS schedulers of Linux (net/netfilter/ipvs/ip_vs_*.c), each a module `ip_vs_<name>`.
+public let knownIPVSSchedulers: [String] = ["rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "fo", "ovf", "mh", "twos"]
+
+/// Scheduler flag names as ipvsadm spells them (`-b`): `sh-*` only with sh, `mh-*` only with mh,
+/// `flag-N` with any scheduler.
+public func checkSchedulerFlags(_ names: [String], scheduler: String) -> String? {
+    for n in names {
+        switch n {
+        case "flag-1", "flag-2", "flag-3": continue
+        case "sh-fallback", "sh-port":
+            if scheduler != "sh" { return "\"\(n)\" needs the sh scheduler (it is \(scheduler))" }
+        case "mh-fallback", "mh-port":
+            if scheduler != "mh" { return "\"\(n)\" needs the mh scheduler (it is \(scheduler))" }
+        default:
+            return "unknown flag \"\(n)\" (sh-fallback, sh-port, mh-fallback, mh-port, flag-1, flag-2, flag-3)"
+        }
+    }
+    return nil
+}
 
 enum Check {
     static func name(_ meta: ObjectMeta?) throws -> String {
@@ -184,15 +208,43 @@ extension ServiceResource {
             throw FieldError("spec.sessionAffinity", "unknown value \"\(other)\" (None or ClientIP)")
         }
 
+        // Per-Service scheduler (beyond upstream). A bad annotation is reported and ignored: the
+        // Service keeps working with the configured scheduler rather than losing its virtual servers.
+        var problems: [FieldError] = []
+        var scheduler: String? = nil
+        var flags: [String]? = nil
+        if let text = annotations[schedulerAnnotation] {
+            let s = text.trimmingSpaces
+            if knownIPVSSchedulers.contains(s) { scheduler = s } else {
+                problems.append(FieldError("metadata.annotations[\(schedulerAnnotation)]",
+                                           "unknown IPVS scheduler \"\(text)\" (\(knownIPVSSchedulers.joined(separator: ", "))); using the configured scheduler"))
+            }
+        }
+        if let text = annotations[schedulerFlagsAnnotation] {
+            let names = text.split(separator: ",").map { $0.trimmingSpaces }.filter { !$0.isEmpty }
+            if scheduler == nil {
+                problems.append(FieldError("metadata.annotations[\(schedulerFlagsAnnotation)]",
+                                           "ignored: flags need a valid \(schedulerAnnotation) annotation"))
+            } else if let problem = checkSchedulerFlags(names, scheduler: scheduler!) {
+                problems.append(FieldError("metadata.annotations[\(schedulerFlagsAnnotation)]", "\(problem); using the scheduler's default flags"))
+            } else {
+                flags = names
+            }
+        }
+
         let etp = try Check.policy(spec.externalTrafficPolicy, "spec.externalTrafficPolicy")
         let itp = try Check.policy(spec.internalTrafficPolicy, "spec.internalTrafficPolicy")
         var hc: UInt16? = nil
         if let h = spec.healthCheckNodePort, h != 0 { hc = try Check.port(h, "spec.healthCheckNodePort") }
 
-        return ServiceInfo(ref: ref, type: type, clusterIPs: clusterIPs, isHeadless: headless, ports: ports,
+        var info = ServiceInfo(ref: ref, type: type, clusterIPs: clusterIPs, isHeadless: headless, ports: ports,
                            externalIPs: externalIPs, loadBalancerIPs: lbIPs, loadBalancerSourceRanges: ranges,
                            affinityTimeout: affinity, externalTrafficPolicy: etp, internalTrafficPolicy: itp,
                            healthCheckNodePort: hc, labels: labels, annotations: annotations)
+        info.scheduler = scheduler
+        info.schedulerFlags = flags
+        info.ignoredFieldErrors = problems
+        return info
     }
 }
 

@@ -18,12 +18,15 @@ public struct NodeContext: Sendable, Hashable {
     public var localAddresses: Set<IPAddress>
     /// The node's pod CIDRs (detectLocalMode NodeCIDR).
     public var podCIDRs: [CIDR]
+    /// The node's primary addresses (its Node object's InternalIPs): a LoadBalancer whose source ranges
+    /// include one accepts traffic from the node itself.
+    public var nodeIPs: [IPAddress]
     /// Whether MASQUERADE --random-fully is available.
     public var randomFully: Bool
 
     public init(name: String, zone: String? = nil, nodePortAddresses: [IPAddress] = [], localAddresses: Set<IPAddress> = [],
-                podCIDRs: [CIDR] = [], randomFully: Bool = true) {
-        self.name = name; self.zone = zone; self.nodePortAddresses = nodePortAddresses
+                podCIDRs: [CIDR] = [], nodeIPs: [IPAddress] = [], randomFully: Bool = true) {
+        self.name = name; self.zone = zone; self.nodePortAddresses = nodePortAddresses; self.nodeIPs = nodeIPs
         self.localAddresses = localAddresses; self.podCIDRs = podCIDRs; self.randomFully = randomFully
     }
 }
@@ -43,6 +46,8 @@ public struct ServiceContribution: Sendable, Hashable {
     public var virtualServers: [DesiredVirtualServer] = []
     public var boundAddresses: [IPAddress] = []
     public var setMembers: [SetMember] = []
+    /// LoadBalancer addresses whose source ranges exclude the node (KUBE-IPVS-OUT-FILTER drops).
+    public var noNodeAccess: [NoNodeAccessEntry] = []
     public init(owner: String) { self.owner = owner }
 }
 
@@ -79,25 +84,84 @@ public enum DesiredStateBuilder {
         return nil
     }
 
-    /// The contribution of one Service, or why it has none.
+    /// The contribution of one Service, or why it has none (behavior-spec §2): per port and per
+    /// cluster-IP family, virtual servers on the cluster IP, the externalIPs, the LoadBalancer
+    /// ingress IPs and the NodePort addresses of that family, with their addresses and set members.
     public static func contribution(service svc: ServiceInfo, endpoints: [EndpointSetInfo], config: ProxyConfig,
                                     node: NodeContext) -> Result<ServiceContribution, SkipFailure> {
         if let reason = skipReason(svc) { return .failure(SkipFailure(reason: reason)) }
         var c = ServiceContribution(owner: svc.ref.description)
+        let etpLocal = svc.externalTrafficPolicy == .local
+        let (scheduler, flags) = scheduling(svc, config: config)
         for port in svc.ports {
             for clusterIP in svc.clusterIPs {
                 let family = clusterIP.family
-                let all = endpointsFor(port: port, family: family, sets: endpoints)
-                let chosen = svc.internalTrafficPolicy == .local ? all.filter { $0.info.nodeName == node.name } : all
-                let vs = virtualServer(address: clusterIP, port: port, service: svc, config: config)
-                c.virtualServers.append(DesiredVirtualServer(
-                    server: vs, realServers: realServers(chosen), servicePort: servicePortName(svc, port), owner: c.owner))
+                let eps = categorize(port: port, family: family, sets: endpoints, node: node)
+                func add(_ address: IPAddress, port p: UInt16, realServers rs: [ChosenEndpoint]) {
+                    var vs = VirtualServer(key: VirtualServerKey(address: address, proto: port.proto, port: p),
+                                           scheduler: scheduler, flags: flags, timeout: 0)
+                    if let t = svc.affinityTimeout { vs.flags.insert(.persistent); vs.timeout = t }
+                    c.virtualServers.append(DesiredVirtualServer(server: vs, realServers: realServers(rs),
+                                                                 servicePort: servicePortName(svc, port), owner: c.owner))
+                }
+                func member(_ set: KubeSet, _ entry: String) { c.setMembers.append(SetMember(set, family, entry)) }
+                let ipPort = { (a: IPAddress) in IPSetEntry.ipPort(a, port.proto, port.port) }
+
+                // ClusterIP. internalTrafficPolicy=Local: only this node's endpoints, no fallback (upstream's
+                // IPVS mode falls back to all endpoints, against the API's definition; see docs/services.md).
+                add(clusterIP, port: port.port, realServers: svc.internalTrafficPolicy == .local ? eps.local : eps.cluster)
                 c.boundAddresses.append(clusterIP)
-                c.setMembers.append(SetMember(.clusterIP, family, IPSetEntry.ipPort(clusterIP, port.proto, port.port)))
+                member(.clusterIP, ipPort(clusterIP))
+
+                // External addresses. externalTrafficPolicy=Local: this node's endpoints, or all of them
+                // when the node has none, so that local pods still reach the Service (upstream, #97081).
+                let external = etpLocal && !eps.local.isEmpty ? eps.local : eps.cluster
+                for ip in svc.externalIPs where ip.family == family {
+                    add(ip, port: port.port, realServers: external)
+                    if !node.localAddresses.contains(ip) { c.boundAddresses.append(ip) }
+                    member(etpLocal ? .externalIPLocal : .externalIP, ipPort(ip))
+                }
+                if svc.type == .loadBalancer {
+                    for ip in svc.loadBalancerIPs where ip.family == family {
+                        add(ip, port: port.port, realServers: external)
+                        c.boundAddresses.append(ip)
+                        member(.loadBalancer, ipPort(ip))
+                        if etpLocal { member(.loadBalancerLocal, ipPort(ip)) }
+                        let ranges = svc.loadBalancerSourceRanges.filter { $0.family == family }
+                        if !svc.loadBalancerSourceRanges.isEmpty {
+                            member(.loadBalancerFW, ipPort(ip))
+                            for r in ranges { member(.loadBalancerSourceCIDR, IPSetEntry.ipPortNet(ip, port.proto, port.port, r)) }
+                            // Traffic from the node itself to the VIP has the VIP as source (it is on kube-ipvs0).
+                            if ranges.contains(where: { r in node.nodeIPs.contains { r.contains($0) } }) {
+                                member(.loadBalancerSourceIP, IPSetEntry.ipPortIP(ip, port.proto, port.port, ip))
+                            } else {
+                                c.noNodeAccess.append(NoNodeAccessEntry(address: ip, proto: port.proto, port: port.port))
+                            }
+                        }
+                    }
+                }
+                if let nodePort = port.nodePort, svc.type == .nodePort || svc.type == .loadBalancer {
+                    let addresses = node.nodePortAddresses.filter { $0.family == family }
+                    for a in addresses { add(a, port: nodePort, realServers: external) }
+                    switch port.proto {
+                    case .tcp, .udp:
+                        let (set, local): (KubeSet, KubeSet) = port.proto == .tcp ? (.nodePortTCP, .nodePortLocalTCP) : (.nodePortUDP, .nodePortLocalUDP)
+                        member(set, IPSetEntry.port(nodePort))
+                        if etpLocal { member(local, IPSetEntry.port(nodePort)) }
+                    case .sctp:
+                        for a in addresses {
+                            member(.nodePortSCTP, IPSetEntry.ipPort(a, .sctp, nodePort))
+                            if etpLocal { member(.nodePortLocalSCTP, IPSetEntry.ipPort(a, .sctp, nodePort)) }
+                        }
+                    }
+                }
+                if etpLocal, svc.type == .loadBalancer, let hc = svc.healthCheckNodePort {
+                    member(.healthCheckNodePort, IPSetEntry.port(hc))
+                }
+
                 // Hairpin: a local pod reaching itself through the VIP is masqueraded.
-                for ep in all where ep.info.nodeName == node.name {
-                    c.setMembers.append(SetMember(.loopBack, family,
-                                                  IPSetEntry.ipPortIP(ep.info.address, port.proto, ep.port, ep.info.address)))
+                for ep in eps.allLocal {
+                    member(.loopBack, IPSetEntry.ipPortIP(ep.info.address, port.proto, ep.port, ep.info.address))
                 }
             }
         }
@@ -120,30 +184,66 @@ public enum DesiredStateBuilder {
         "\(svc.ref):\(port.name.isEmpty ? String(port.port) : port.name)"
     }
 
-    static func virtualServer(address: IPAddress, port: ServicePortInfo, service: ServiceInfo, config: ProxyConfig) -> VirtualServer {
-        var flags: IPVSServiceFlags = []
-        var timeout: UInt32 = 0
-        if let t = service.affinityTimeout { flags.insert(.persistent); timeout = t }
-        // With mh, hash the source port too (upstream sets IP_VS_SVC_F_SCHED2, "mh-port").
-        if config.scheduler == "mh" { flags.insert(.sched2) }
-        return VirtualServer(key: VirtualServerKey(address: address, proto: port.proto, port: port.port),
-                             scheduler: config.scheduler, flags: flags, timeout: timeout)
+    /// The scheduler and flags of a Service's virtual servers: its annotations, else the configuration.
+    /// With mh and no explicit flags, hash the source port too (upstream sets IP_VS_SVC_F_SCHED2, "mh-port").
+    static func scheduling(_ svc: ServiceInfo, config: ProxyConfig) -> (String, IPVSServiceFlags) {
+        let scheduler = svc.scheduler ?? config.scheduler
+        if let names = svc.schedulerFlags { return (scheduler, IPVSServiceFlags(schedulerFlagNames: names)) }
+        return (scheduler, scheduler == "mh" ? .sched2 : [])
     }
 
     struct ChosenEndpoint { var info: EndpointInfo; var port: UInt16 }
 
-    /// Endpoints of `family` serving `port`: the ready ones, or if none is ready the serving+terminating ones.
+    /// The endpoints of one Service port in one family, as upstream's CategorizeEndpoints sorts them.
+    struct Categorized {
+        /// For cluster-wide traffic: ready ones (narrowed by topology hints when usable), else
+        /// serving+terminating ones.
+        var cluster: [ChosenEndpoint] = []
+        /// This node's: ready ones, else serving+terminating ones.
+        var local: [ChosenEndpoint] = []
+        /// Every endpoint on this node whatever its state (hairpin entries).
+        var allLocal: [ChosenEndpoint] = []
+    }
+
+    /// Endpoints of `family` serving `port`.
     static func endpointsFor(port: ServicePortInfo, family: IPFamily, sets: [EndpointSetInfo]) -> [ChosenEndpoint] {
-        var ready: [ChosenEndpoint] = []
-        var terminating: [ChosenEndpoint] = []
+        var out: [ChosenEndpoint] = []
         for set in sets {
             guard let p = set.ports.first(where: { $0.name == port.name && $0.proto == port.proto }) else { continue }
-            for ep in set.endpoints where ep.address.family == family {
-                if ep.ready { ready.append(ChosenEndpoint(info: ep, port: p.port)) }
-                else if ep.serving && ep.terminating { terminating.append(ChosenEndpoint(info: ep, port: p.port)) }
-            }
+            for ep in set.endpoints where ep.address.family == family { out.append(ChosenEndpoint(info: ep, port: p.port)) }
         }
-        return ready.isEmpty ? terminating : ready
+        return out
+    }
+
+    /// Ready endpoints, or when none is ready the serving+terminating ones (graceful termination).
+    static func usable(_ eps: [ChosenEndpoint]) -> [ChosenEndpoint] {
+        let ready = eps.filter { $0.info.ready }
+        return ready.isEmpty ? eps.filter { $0.info.serving && $0.info.terminating } : ready
+    }
+
+    static func categorize(port: ServicePortInfo, family: IPFamily, sets: [EndpointSetInfo], node: NodeContext) -> Categorized {
+        let all = endpointsFor(port: port, family: family, sets: sets)
+        var out = Categorized()
+        out.allLocal = all.filter { $0.info.nodeName == node.name }
+        out.local = usable(out.allLocal)
+        out.cluster = usable(topologyFiltered(all, node: node))
+        return out
+    }
+
+    /// Topology-aware routing as upstream (latest): when every ready endpoint carries node hints and
+    /// one is hinted for this node, only those; else when every ready endpoint carries zone hints
+    /// and one is hinted for this node's zone, only those; else all.
+    static func topologyFiltered(_ eps: [ChosenEndpoint], node: NodeContext) -> [ChosenEndpoint] {
+        let ready = eps.filter { $0.info.ready }
+        guard !ready.isEmpty else { return eps }
+        if ready.allSatisfy({ !($0.info.hintNodes ?? []).isEmpty }), ready.contains(where: { $0.info.hintNodes!.contains(node.name) }) {
+            return eps.filter { $0.info.hintNodes?.contains(node.name) ?? false }
+        }
+        if let zone = node.zone, !zone.isEmpty, ready.allSatisfy({ !($0.info.hintZones ?? []).isEmpty }),
+           ready.contains(where: { $0.info.hintZones!.contains(zone) }) {
+            return eps.filter { $0.info.hintZones?.contains(zone) ?? false }
+        }
+        return eps
     }
 
     static func realServers(_ eps: [ChosenEndpoint]) -> [RealServerKey: RealServer] {

@@ -36,6 +36,8 @@ public struct DesiredStateIndex: Sendable {
     private var addressClaims: [IPAddress: [String]] = [:]
     private var memberClaims: [SetMember: [String]] = [:]
     private var schedulersInUse: [String: Int] = [:]
+    /// KUBE-IPVS-OUT-FILTER entries with the number of contributions asking for each.
+    private var noNodeAccess: [NoNodeAccessEntry: Int] = [:]
 
     public init(config: ProxyConfig, node: NodeContext, families: Set<IPFamily>) {
         self.config = config; self.node = node; self.families = families
@@ -62,12 +64,17 @@ public struct DesiredStateIndex: Sendable {
             for vs in old.virtualServers { release(vs: vs.server.key, owner: owner, scope: &scope) }
             for a in old.boundAddresses { release(address: a, owner: owner, scope: &scope) }
             for m in old.setMembers { release(member: m, owner: owner, scope: &scope) }
+            for e in old.noNodeAccess {
+                noNodeAccess[e, default: 0] -= 1
+                if noNodeAccess[e]! <= 0 { noNodeAccess[e] = nil }
+            }
         }
         contributions[owner] = new
         if let new {
             for vs in new.virtualServers { claim(vs: vs, owner: owner, scope: &scope) }
             for a in new.boundAddresses { claim(address: a, owner: owner, scope: &scope) }
             for m in new.setMembers { claim(member: m, owner: owner, scope: &scope) }
+            for e in new.noNodeAccess { noNodeAccess[e, default: 0] += 1 }
         }
         return scope
     }
@@ -80,7 +87,7 @@ public struct DesiredStateIndex: Sendable {
             for set in KubeSet.allCases where !(state.families[f]!.sets[set.setName(for: f)]!.entries.isEmpty) { nonEmpty.insert(set) }
             let options = FixedRuleOptions(notLocalMatch: DesiredStateBuilder.notLocalMatch(family: f, config: config, node: node),
                                            masqueradeAll: config.masqueradeAll, markHex: config.masqueradeMarkHex,
-                                           randomFully: node.randomFully)
+                                           randomFully: node.randomFully, noNodeAccess: noNodeAccess.keys.sorted())
             state.families[f]!.tables = FixedRules.tables(family: f, nonEmpty: nonEmpty, options: options)
         }
         // Upstream's baseline IPVS modules (the seed loads the same), any other scheduler in use, conntrack.

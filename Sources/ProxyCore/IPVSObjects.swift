@@ -44,6 +44,16 @@ public struct IPVSServiceFlags: OptionSet, Sendable, Hashable {
     /// The flags that matter when comparing desired and observed services.
     public var significant: IPVSServiceFlags { subtracting(.hashed) }
 
+    /// From ipvsadm `-b` names (checked by `checkSchedulerFlags`): `*-fallback`/`flag-1`, `*-port`/`flag-2`, `flag-3`.
+    public init(schedulerFlagNames names: [String]) {
+        self = []
+        for n in names {
+            if n == "flag-1" || n.hasSuffix("-fallback") { insert(.sched1) }
+            else if n == "flag-2" || n.hasSuffix("-port") { insert(.sched2) }
+            else if n == "flag-3" { insert(.sched3) }
+        }
+    }
+
     /// ipvsadm `-b` names for the scheduler flags, given the scheduler (`sh-port`, `mh-fallback`, ...).
     public func schedulerFlagNames(scheduler: String) -> [String] {
         var names: [String] = []

@@ -125,6 +125,7 @@ public actor ProxyLoop {
     private var observer: (@Sendable (SyncResult) -> Void)?
     /// Called with the diagnostic of every invalid object received.
     private var diagnosticSink: (@Sendable (Diagnostic) -> Void)?
+    private var warningSink: (@Sendable (Diagnostic) -> Void)?
     /// Called when a change is queued (health: an update is pending; metrics: queued timestamp).
     private var queueObserver: (@Sendable (ChangeCounters, Double) -> Void)?
     /// The running totals; the pending counts are derived from the pending sets (`changeCounters`).
@@ -162,6 +163,8 @@ public actor ProxyLoop {
 
     public func setObserver(_ f: @escaping @Sendable (SyncResult) -> Void) { observer = f }
     public func setDiagnosticSink(_ f: @escaping @Sendable (Diagnostic) -> Void) { diagnosticSink = f }
+    /// Problems with optional fields of objects that are still used (a bad scheduler annotation).
+    public func setWarningSink(_ f: @escaping @Sendable (Diagnostic) -> Void) { warningSink = f }
     public func setQueueObserver(_ f: @escaping @Sendable (ChangeCounters, Double) -> Void) { queueObserver = f }
 
     /// The change counters now.
@@ -212,7 +215,9 @@ public actor ProxyLoop {
 
     private func checked(_ r: ServiceResource) -> ServiceInfo? {
         switch r.checked() {
-        case .ok(let s): return s
+        case .ok(let s):
+            for d in s.ignoredFieldDiagnostics { warningSink?(d) }
+            return s
         case .ignored: return nil
         case .invalid(let d): diagnosticSink?(d); return nil
         }

@@ -69,6 +69,7 @@ extension KubeIPVS {
                 throw ValidationError(e.description)
             }
             for d in loaded.diagnostics { printError("error: \(d); skipped") }
+            for w in loaded.warnings { printError("warning: \(w)") }
 
             let nodeName = proxy.nodeName(config)
             let nodeInfo = loaded.snapshot.nodes.first { $0.name == nodeName }

@@ -193,3 +193,46 @@ final class ManifestLoaderTests: XCTestCase {
         XCTAssertEqual(d.description, "Service ns/a: spec.ports[0].port: 0 is out of range (1-65535)")
     }
 }
+
+/// The per-Service scheduler annotations: valid values reach the model, invalid ones are reported
+/// naming the annotation and ignored, and the Service itself is still loaded.
+final class SchedulerAnnotationTests: XCTestCase {
+    private func load(_ annotations: String) -> ManifestLoader.Result {
+        ManifestLoader().parse(text: """
+        apiVersion: v1
+        kind: Service
+        metadata:
+          name: s
+          namespace: apps
+          annotations: {\(annotations)}
+        spec:
+          clusterIP: 10.96.0.1
+          ports: [{port: 80}]
+        """)
+    }
+
+    func testValidSchedulerAndFlags() {
+        let r = load("kube-ipvs.io/scheduler: sh, kube-ipvs.io/scheduler-flags: 'sh-fallback, sh-port'")
+        XCTAssertEqual(r.snapshot.services.first?.scheduler, "sh")
+        XCTAssertEqual(r.snapshot.services.first?.schedulerFlags, ["sh-fallback", "sh-port"])
+        XCTAssertEqual(r.warnings, [])
+        XCTAssertEqual(r.diagnostics, [])
+    }
+
+    func testFlagsOfAnotherSchedulerAreIgnored() {
+        let r = load("kube-ipvs.io/scheduler: mh, kube-ipvs.io/scheduler-flags: sh-port")
+        XCTAssertEqual(r.snapshot.services.count, 1, "the Service is still programmed")
+        XCTAssertEqual(r.snapshot.services.first?.scheduler, "mh")
+        XCTAssertNil(r.snapshot.services.first?.schedulerFlags)
+        XCTAssertEqual(r.warnings.map(\.field), ["metadata.annotations[kube-ipvs.io/scheduler-flags]"])
+        XCTAssertTrue(r.warnings.first?.message.contains("\"sh-port\" needs the sh scheduler") ?? false)
+    }
+
+    func testUnknownSchedulerAndFlagWithoutScheduler() {
+        let r = load("kube-ipvs.io/scheduler: fastest, kube-ipvs.io/scheduler-flags: flag-9")
+        XCTAssertNil(r.snapshot.services.first?.scheduler)
+        XCTAssertEqual(r.warnings.map(\.field), ["metadata.annotations[kube-ipvs.io/scheduler]",
+                                                 "metadata.annotations[kube-ipvs.io/scheduler-flags]"])
+        XCTAssertEqual(r.diagnostics, [])
+    }
+}

@@ -12,10 +12,14 @@ final class DesiredStateIndexTests: XCTestCase {
         }
     }
 
-    func contribution(_ w: World, _ ref: ObjectRef) -> ServiceContribution? {
+    /// A node with NodePort addresses and a primary address, so every Service kind contributes.
+    static let richNode = NodeContext(name: "node1", nodePortAddresses: [Fx.ip("192.168.50.1"), Fx.ip("10.0.2.15")],
+                                      localAddresses: [Fx.ip("192.168.50.1"), Fx.ip("10.0.2.15")], nodeIPs: [Fx.ip("192.168.50.1")])
+
+    func contribution(_ w: World, _ ref: ObjectRef, node: NodeContext = Fx.node) -> ServiceContribution? {
         guard let svc = w.services[ref] else { return nil }
         let eps = w.endpoints[ref].map { [$0] } ?? []
-        if case .success(let c) = DesiredStateBuilder.contribution(service: svc, endpoints: eps, config: Fx.seedConfig, node: Fx.node) { return c }
+        if case .success(let c) = DesiredStateBuilder.contribution(service: svc, endpoints: eps, config: Fx.seedConfig, node: node) { return c }
         return nil
     }
 
@@ -24,7 +28,8 @@ final class DesiredStateIndexTests: XCTestCase {
     func testIncrementalUpdatesMatchAFullRebuild() {
         var rng = SplitMix(seed: 42)
         var w = World()
-        var index = DesiredStateIndex(config: Fx.seedConfig, node: Fx.node, families: [.ipv4])
+        let node = Self.richNode
+        var index = DesiredStateIndex(config: Fx.seedConfig, node: node, families: [.ipv4])
         var kernel = ObservedState.emptyNode
         kernel.apply(Planner.plan(desired: index.state, observed: kernel))
         for step in 0..<400 {
@@ -35,17 +40,35 @@ final class DesiredStateIndexTests: XCTestCase {
                 w.services[ref] = nil
             case 1:  // change endpoints
                 let n = Int(rng.next() % 4)
-                w.endpoints[ref] = Fx.endpoints(ref.name, ns: ref.namespace, (0..<n).map { _ in Fx.ep("10.244.\(i).\(Int(rng.next() % 6) + 2)") })
+                w.endpoints[ref] = Fx.endpoints(ref.name, ns: ref.namespace, (0..<n).map { _ in
+                    Fx.ep("10.244.\(i).\(Int(rng.next() % 6) + 2)", node: rng.next() % 2 == 0 ? "node1" : "node2") })
             default:  // add or change the Service (sometimes sharing an address with another)
                 let ipIndex = rng.next() % 5 == 0 ? (i + 1) % 30 : i
                 let port = UInt16(80 + rng.next() % 2)
-                w.services[ref] = Fx.service(ref.name, ns: ref.namespace, ip: "10.254.0.\(ipIndex + 1)",
-                                             ports: [ServicePortInfo(name: "", proto: .tcp, port: port)],
-                                             affinity: rng.next() % 3 == 0 ? 100 : nil)
+                var svc = Fx.service(ref.name, ns: ref.namespace, ip: "10.254.0.\(ipIndex + 1)",
+                                     ports: [ServicePortInfo(name: "", proto: rng.next() % 4 == 0 ? .udp : .tcp, port: port,
+                                                             nodePort: UInt16(30000 + ipIndex))],
+                                     affinity: rng.next() % 3 == 0 ? 100 : nil)
+                // Every kind: NodePort, LoadBalancer (shared ingress IPs, source ranges with and without
+                // the node), externalIPs, externalTrafficPolicy=Local, a scheduler annotation.
+                svc.type = [ServiceType.clusterIP, .nodePort, .loadBalancer][Int(rng.next() % 3)]
+                if svc.type == .loadBalancer {
+                    svc.loadBalancerIPs = [Fx.ip("192.168.60.\(rng.next() % 4 + 1)")]
+                    switch rng.next() % 3 {
+                    case 0: svc.loadBalancerSourceRanges = [CIDR("203.0.113.0/24")!]
+                    case 1: svc.loadBalancerSourceRanges = [CIDR("192.168.50.0/24")!]
+                    default: break
+                    }
+                    if rng.next() % 2 == 0 { svc.healthCheckNodePort = UInt16(32000 + ipIndex) }
+                }
+                if rng.next() % 3 == 0 { svc.externalIPs = [Fx.ip(rng.next() % 2 == 0 ? "192.168.70.\(rng.next() % 3 + 1)" : "192.168.50.1")] }
+                if rng.next() % 2 == 0 { svc.externalTrafficPolicy = .local }
+                if rng.next() % 4 == 0 { svc.scheduler = "mh" }
+                w.services[ref] = svc
             }
-            let scope = index.update(owner: ref.description, with: contribution(w, ref))
+            let scope = index.update(owner: ref.description, with: contribution(w, ref, node: node))
             index.refreshNodeWide()
-            let full = Fx.desired(w.snapshot)
+            let full = DesiredStateBuilder.build(snapshot: w.snapshot, config: Fx.seedConfig, node: node)
             XCTAssertEqual(index.state.families[.ipv4]!.virtualServers.mapValues(\.server), full.families[.ipv4]!.virtualServers.mapValues(\.server), "step \(step)")
             XCTAssertEqual(index.state.families[.ipv4]!.virtualServers.mapValues(\.realServers),
                            full.families[.ipv4]!.virtualServers.mapValues(\.realServers), "step \(step)")
@@ -63,7 +86,8 @@ final class DesiredStateIndexTests: XCTestCase {
     }
 
     func testOneEndpointChangeIsOneScopedOperation() {
-        var index = DesiredStateIndex(config: Fx.seedConfig, node: Fx.node, families: [.ipv4])
+        let node = Self.richNode
+        var index = DesiredStateIndex(config: Fx.seedConfig, node: node, families: [.ipv4])
         var services: [ServiceInfo] = []
         for i in 0..<1000 {
             let svc = Fx.service("svc-\(i)", ip: "10.254.\(i / 250).\(i % 250 + 1)")
@@ -93,7 +117,8 @@ final class DesiredStateIndexTests: XCTestCase {
     }
 
     func testSharedAddressStaysWhileAnyClaimantRemains() {
-        var index = DesiredStateIndex(config: Fx.seedConfig, node: Fx.node, families: [.ipv4])
+        let node = Self.richNode
+        var index = DesiredStateIndex(config: Fx.seedConfig, node: node, families: [.ipv4])
         let shared = Fx.ip("192.0.2.10")
         func c(_ owner: String, port: UInt16) -> ServiceContribution {
             var c = ServiceContribution(owner: owner)
