@@ -66,11 +66,25 @@ public struct LocalEndpointSummary: Sendable, Hashable {
     }
 }
 
+/// The endpoints the desired state uses for one Service port in one family (the builder's
+/// `categorize`, upstream's CategorizeEndpoints), with their target ports.
+public struct ChosenEndpoints: Sendable, Hashable {
+    /// For cluster-wide traffic: the ready ones (narrowed by topology hints when usable), else the
+    /// serving+terminating ones.
+    public var cluster: [EndpointInfo]
+    /// This node's: the ready ones, else the serving+terminating ones.
+    public var local: [EndpointInfo]
+    /// The target port of each endpoint, by address.
+    public var ports: [IPAddress: UInt16]
+}
+
 public enum LocalEndpoints {
-    /// The endpoints the desired state uses for `port` in `family`: the ready ones, or if none is
-    /// ready the serving+terminating ones (`DesiredStateBuilder.endpointsFor`), with their target port.
-    public static func chosen(port: ServicePortInfo, family: IPFamily, sets: [EndpointSetInfo]) -> [(endpoint: EndpointInfo, port: UInt16)] {
-        DesiredStateBuilder.endpointsFor(port: port, family: family, sets: sets).map { ($0.info, $0.port) }
+    /// The endpoints the desired state uses for `port` in `family` on `node`.
+    public static func chosen(port: ServicePortInfo, family: IPFamily, sets: [EndpointSetInfo], node: NodeContext) -> ChosenEndpoints {
+        let c = DesiredStateBuilder.categorize(port: port, family: family, sets: sets, node: node)
+        var ports: [IPAddress: UInt16] = [:]
+        for e in c.cluster + c.local { ports[e.info.address] = e.port }
+        return ChosenEndpoints(cluster: c.cluster.map(\.info), local: c.local.map(\.info), ports: ports)
     }
 
     /// The Service's status on node `nodeName`, or nil when it has nothing to report (no health
@@ -105,16 +119,11 @@ public enum LocalEndpoints {
 
     /// Whether some port, in some family of the Service, has usable endpoints in the cluster but none on this node.
     static func lacksLocalEndpoints(service svc: ServiceInfo, endpoints sets: [EndpointSetInfo], nodeName: String) -> Bool {
+        let node = NodeContext(name: nodeName)
         for family in Set(svc.clusterIPs.map(\.family)) {
             for port in svc.ports {
-                guard !chosen(port: port, family: family, sets: sets).isEmpty else { continue }
-                let hasLocal = sets.contains { set in
-                    set.ports.contains { $0.name == port.name && $0.proto == port.proto }
-                        && set.endpoints.contains { ep in
-                            ep.address.family == family && ep.nodeName == nodeName && (ep.ready || (ep.serving && ep.terminating))
-                        }
-                }
-                if !hasLocal { return true }
+                let c = chosen(port: port, family: family, sets: sets, node: node)
+                if !c.cluster.isEmpty && c.local.isEmpty { return true }
             }
         }
         return false

@@ -307,7 +307,8 @@ public actor ProxyLoop {
 
     private func nodeContext(_ addresses: NodeAddressSelection) -> NodeContext {
         NodeContext(name: nodeName, zone: cache.node?.zone, nodePortAddresses: addresses.nodePortAddresses,
-                    localAddresses: addresses.localAddresses, podCIDRs: cache.node?.podCIDRs ?? [])
+                    localAddresses: addresses.localAddresses, podCIDRs: cache.node?.podCIDRs ?? [],
+                    nodeIPs: NodeAddressSelection.primaryIPs(nodeHostIPs))
     }
 
     /// Reads the node's addresses (cheap: two netlink dumps) and selects the NodePort and local ones.

@@ -96,7 +96,8 @@ extension KubeIPVS {
             let selection = NodeAddressSelection.select(addresses: interfaceAddresses, ipvsInterface: ipvsInterface,
                                                         nodePortAddresses: config.nodePortAddresses, nodeIPs: nodeIPs, families: families)
             let node = NodeContext(name: nodeName, zone: nodeInfo?.zone, nodePortAddresses: selection.nodePortAddresses,
-                                   localAddresses: selection.localAddresses, podCIDRs: nodeInfo?.podCIDRs ?? [])
+                                   localAddresses: selection.localAddresses, podCIDRs: nodeInfo?.podCIDRs ?? [],
+                                   nodeIPs: NodeAddressSelection.primaryIPs(nodeIPs))
             let desired = DesiredStateBuilder.build(snapshot: loaded.snapshot, config: config, node: node)
             let programmed = families.union(desired.families.keys)
 

@@ -111,14 +111,21 @@ final class LocalEndpointsTests: XCTestCase {
         XCTAssertEqual(sum.healthChecks, [c: HealthCheckNodePort(port: 30000, localEndpoints: 3)])
     }
 
-    /// The public wrapper returns the builder's choice: ready endpoints, else serving+terminating ones.
+    /// The public wrapper returns the builder's choice: ready endpoints, else serving+terminating
+    /// ones, for the cluster and for this node separately.
     func testChosenIsTheBuildersChoice() {
         let port = ServicePortInfo(name: "http", proto: .tcp, port: 80)
-        let sets = [set([ep("10.244.1.2", node: "node1", ready: false, terminating: true), ep("10.244.2.2", node: "node2", ready: false, terminating: true)])]
-        XCTAssertEqual(LocalEndpoints.chosen(port: port, family: .ipv4, sets: sets).map { $0.endpoint.address.description }, ["10.244.1.2", "10.244.2.2"])
-        let withReady = [set(sets[0].endpoints + [ep("10.244.3.3", node: "node3")])]
-        XCTAssertEqual(LocalEndpoints.chosen(port: port, family: .ipv4, sets: withReady).map { $0.endpoint.address.description }, ["10.244.3.3"])
-        XCTAssertEqual(LocalEndpoints.chosen(port: port, family: .ipv4, sets: withReady).map { $0.port }, [8080])
+        let node = NodeContext(name: "node1")
+        func names(_ eps: [EndpointInfo]) -> [String] { eps.map(\.address.description) }
+        let terminating = [set([ep("10.244.1.2", node: "node1", ready: false, terminating: true), ep("10.244.2.2", node: "node2", ready: false, terminating: true)])]
+        var c = LocalEndpoints.chosen(port: port, family: .ipv4, sets: terminating, node: node)
+        XCTAssertEqual(names(c.cluster), ["10.244.1.2", "10.244.2.2"])
+        XCTAssertEqual(names(c.local), ["10.244.1.2"])
+        let withReady = [set(terminating[0].endpoints + [ep("10.244.3.3", node: "node3")])]
+        c = LocalEndpoints.chosen(port: port, family: .ipv4, sets: withReady, node: node)
+        XCTAssertEqual(names(c.cluster), ["10.244.3.3"])
+        XCTAssertEqual(names(c.local), ["10.244.1.2"], "this node's serving+terminating one, as upstream")
+        XCTAssertEqual(c.ports[IPAddress("10.244.3.3")!], 8080)
     }
 
     // MARK: - Families

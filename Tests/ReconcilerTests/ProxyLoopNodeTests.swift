@@ -159,6 +159,45 @@ final class ProxyLoopNodeTests: XCTestCase {
         XCTAssertEqual(r?.nodeAddressesChanged, false)
     }
 
+    /// With the builder's NodePort support: virtual servers on the node's addresses, not on
+    /// kube-ipvs0's; an address added shows at the next sync (the full resync at the latest); a
+    /// local externalIP is not bound; a LoadBalancer whose source ranges hold the node's primary IP
+    /// lets the node in.
+    func testNodePortsExternalIPsAndSourceRangesUseTheNode() async {
+        let kernel = FakeKernel(), addresses = FakeAddresses()
+        addresses.addresses = Self.eth0
+        let np: ServiceResource = decode("""
+        {"metadata": {"name": "np", "namespace": "default"},
+         "spec": {"type": "NodePort", "clusterIP": "10.254.0.1", "externalIPs": ["10.0.0.5", "192.0.2.1"],
+                  "ports": [{"name": "http", "protocol": "TCP", "port": 80, "targetPort": 8080, "nodePort": 30080}]}}
+        """)
+        let lb: ServiceResource = decode("""
+        {"metadata": {"name": "lb", "namespace": "default"},
+         "spec": {"type": "LoadBalancer", "clusterIP": "10.254.0.2", "loadBalancerSourceRanges": ["10.0.0.0/24"],
+                  "ports": [{"name": "http", "protocol": "TCP", "port": 80, "targetPort": 8080, "nodePort": 30081}]},
+         "status": {"loadBalancer": {"ingress": [{"ip": "198.51.100.7"}]}}}
+        """)
+        let l = await loop(kernel, addresses, services: [np, lb],
+                           slices: [slice("np", [("10.244.1.2", "node1", true)]), slice("lb", [("10.244.1.3", "node1", true)])],
+                           node: node([("InternalIP", "10.0.0.5")]))
+        var vs = Set(kernel.state.family(.ipv4).virtualServers.keys)
+        let key = { (ip: String, port: UInt16) in VirtualServerKey(address: IPAddress(ip)!, proto: .tcp, port: port) }
+        XCTAssertTrue(vs.contains(key("10.0.0.5", 30080)))
+        XCTAssertFalse(vs.contains(key("10.254.0.1", 30080)), "kube-ipvs0's addresses are not node addresses")
+        XCTAssertFalse(vs.contains(key("127.0.0.1", 30080)))
+        let bound = kernel.state.family(.ipv4).boundAddresses
+        XCTAssertFalse(bound.contains(IPAddress("10.0.0.5")!), "an externalIP that is a node address is not bound")
+        XCTAssertTrue(bound.contains(IPAddress("192.0.2.1")!))
+        XCTAssertEqual(kernel.state.family(.ipv4).ipsets["KUBE-LOAD-BALANCER-SOURCE-IP"]?.entries, ["198.51.100.7,tcp:80,198.51.100.7"],
+                       "the node's primary IP is inside the source ranges")
+
+        addresses.addresses.append(FakeAddresses.a("eth1", "192.168.1.10", 24))
+        await l.step(at: 31)
+        vs = Set(kernel.state.family(.ipv4).virtualServers.keys)
+        XCTAssertTrue(vs.contains(key("192.168.1.10", 30080)))
+        XCTAssertTrue(vs.contains(key("192.168.1.10", 30081)))
+    }
+
     // MARK: - Families
 
     /// The first IPv6 Service adds the IPv6 family: the kernel is read for it and its sets appear.
