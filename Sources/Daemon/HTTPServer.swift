@@ -21,13 +21,16 @@ public struct HTTPResponse: Sendable, Equatable {
     /// The `Content-Type` header.
     public var contentType: String
     public var body: [UInt8]
+    /// Further headers, written in name order (Content-Type, Content-Length and
+    /// X-Content-Type-Options are always written).
+    public var headers: [String: String]
 
-    public init(status: Int = 200, contentType: String, body: [UInt8]) {
-        self.status = status; self.contentType = contentType; self.body = body
+    public init(status: Int = 200, contentType: String, body: [UInt8], headers: [String: String] = [:]) {
+        self.status = status; self.contentType = contentType; self.body = body; self.headers = headers
     }
 
-    public init(status: Int = 200, contentType: String = "text/plain; charset=utf-8", text: String) {
-        self.init(status: status, contentType: contentType, body: Array(text.utf8))
+    public init(status: Int = 200, contentType: String = "text/plain; charset=utf-8", text: String, headers: [String: String] = [:]) {
+        self.init(status: status, contentType: contentType, body: Array(text.utf8), headers: headers)
     }
 
     /// Go's `http.NotFound`.
@@ -180,6 +183,17 @@ public final class HTTPServer: Service, Sendable {
         return port
     }
 
+    /// Closes the socket bound by `start()` when `run()` has not taken it over (a caller that
+    /// gives up between the two); does nothing otherwise.
+    public func close() async {
+        let listener: Listener? = state.withLock { s in
+            guard case .bound(let l, _) = s else { return nil }
+            s = .idle
+            return l
+        }
+        try? await listener?.channel.close()
+    }
+
     /// Serves until graceful shutdown or cancellation, then closes every connection and the socket.
     public func run() async throws {
         try await start()
@@ -296,6 +310,7 @@ public final class HTTPServer: Service, Sendable {
         headers.add(name: "Content-Type", value: r.contentType)
         headers.add(name: "Content-Length", value: String(r.body.count))
         headers.add(name: "X-Content-Type-Options", value: "nosniff")
+        for (name, value) in r.headers.sorted(by: { $0.key < $1.key }) { headers.add(name: name, value: value) }
         for (name, value) in extra { headers.add(name: name, value: value) }
         if request.isKeepAlive {
             if request.version.major == 1 && request.version.minor == 0 { headers.add(name: "Connection", value: "keep-alive") }

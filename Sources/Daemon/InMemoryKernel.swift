@@ -8,16 +8,26 @@ import Reconciler
 // It starts from a given state (an empty node, or what the node held when the daemon started) and
 // applies every plan to that copy only, after handing the plan to `onApply` (the dry-run prints it
 // as shell commands). The real kernel is never written.
+//
+// The node's addresses (NodePort and local addresses) come from `addresses` when given (`run
+// --dry-run --against-node` reads the node's, read-only); without it the loop uses the Node
+// object's status addresses.
 
-public final class InMemoryKernel: KernelBackend, VirtualServerReader, @unchecked Sendable {
+public final class InMemoryKernel: KernelBackend, VirtualServerReader, NodeAddressSource, @unchecked Sendable {
     // @unchecked: used only from inside the ProxyLoop actor, or by a test after the loop stopped.
     public private(set) var state: ObservedState
     private let onApply: (Plan) -> Void
+    private let addresses: NodeAddressSource?
 
-    public init(state: ObservedState = .emptyNode, onApply: @escaping (Plan) -> Void = { _ in }) {
+    public init(state: ObservedState = .emptyNode, addresses: NodeAddressSource? = nil, onApply: @escaping (Plan) -> Void = { _ in }) {
         self.state = state
+        self.addresses = addresses
         self.onApply = onApply
     }
+
+    /// The node's addresses from `addresses`; nil without it (the Node object's stand in).
+    public func interfaceAddresses() throws -> [InterfaceAddress]? { try addresses?.interfaceAddresses() }
+    public var ipvsInterfaceName: String { addresses?.ipvsInterfaceName ?? "kube-ipvs0" }
 
     public func observe(families: Set<IPFamily>) throws -> ObservedState { state }
 

@@ -56,8 +56,10 @@ public struct DaemonHooks: Sendable {
     public var started: @Sendable (Double) -> Void = { _ in }
     public init() {}
 
-    /// The hooks that feed kube-proxy's health rules and metrics.
-    public static func reporting(to health: ProxyHealth, metrics: ProxyMetrics) -> DaemonHooks {
+    /// The hooks that feed kube-proxy's health rules and metrics, and the health-check node ports
+    /// (`healthChecks`; `config` decides on which addresses they listen).
+    public static func reporting(to health: ProxyHealth, metrics: ProxyMetrics, healthChecks: ServiceHealthServers? = nil,
+                                 config: ProxyConfig = ProxyConfig()) -> DaemonHooks {
         var h = DaemonHooks()
         h.started = { now in health.updated(at: now) }
         h.changeQueued = { c, now in
@@ -69,6 +71,10 @@ public struct DaemonHooks: Sendable {
             metrics.syncFinished(r, at: now)
             guard !r.reap else { return }
             metrics.setChangeCounts(r.counters)
+            if let local = r.localEndpoints {
+                metrics.setNoLocalEndpoints(internal: local.noLocalInternal, external: local.noLocalExternal)
+                healthChecks?.update(local.healthChecks, hosts: ServiceHealthServers.hosts(config: config, nodeAddresses: r.nodeAddresses))
+            }
             if r.error == nil {
                 health.updated(at: now)
                 metrics.networkProgrammed(changeTimes: r.endpointChangeTimes, at: now)
@@ -102,12 +108,12 @@ public final class ProxyDaemon: Service, Sendable {
         self.makeKernel = makeKernel; self.onLoop = onLoop
     }
 
-    /// The kernel kube-ipvs programs on this node: NodeKernel with the ipset and iptables backends
-    /// for the families the loop manages.
+    /// The kernel kube-ipvs programs on this node: NodeKernel with the ipset backend and the
+    /// iptables backends of both families (the loop adds IPv6 with the first IPv6 Service; a
+    /// backend touches nothing until its family is observed or has operations).
     public static func nodeKernel(config: ProxyConfig, flavor: IPTablesFlavor) throws -> NodeKernel {
-        let families = ProxyLoop.families(for: config)
-        return try NodeKernel(sets: try IPSetBackend(), rules: IPTablesFamilies(families: families, flavor: flavor),
-                              sysctlNames: Prerequisites.specSysctls(strictARP: config.strictARP))
+        try NodeKernel(sets: try IPSetBackend(), rules: IPTablesFamilies(families: Set(IPFamily.allCases), flavor: flavor),
+                       sysctlNames: Prerequisites.specSysctls(strictARP: config.strictARP))
     }
 
     public func run() async throws {
@@ -147,6 +153,17 @@ public final class ProxyDaemon: Service, Sendable {
             if let t = result.oldestChange { meta["since-change-ms"] = "\(String(format: "%.1f", (now - t) * 1000))" }
             if let e = result.conntrackError {
                 logger.warning("deleting stale UDP conntrack entries failed: \(e)")
+            }
+            if let e = result.addressError {
+                logger.warning("reading the node's addresses failed; keeping the previous ones: \(e)")
+            }
+            if !result.reap && (result.first || result.nodeAddressesChanged) {
+                let a = result.nodeAddresses
+                logger.info("node addresses", metadata: [
+                    "nodeport": "\(a.nodePortAddresses.map(\.description).joined(separator: ","))",
+                    "local": "\(a.localAddresses.sorted().map(\.description).joined(separator: ","))",
+                    "families": "\(result.families.sorted().map { "\($0)" }.joined(separator: ","))",
+                ])
             }
             if let e = result.error {
                 meta["error"] = "\(e)"

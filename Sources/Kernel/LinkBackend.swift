@@ -138,6 +138,39 @@ public final class LinkBackend {
         return out
     }
 
+    /// Every link's name, by index (RTM_GETLINK dump).
+    public func linkNames() throws -> [Int32: String] {
+        let seq = socket.reserveSequences(1)
+        var enc = NetlinkEncoder()
+        LinkMessages.dumpRequest(&enc, sequence: seq)
+        var out: [Int32: String] = [:]
+        for attempt in 1...3 {
+            out = [:]
+            let interrupted = try socket.dump(enc, sequence: seq, operation: "RTM_GETLINK", object: "all links") { msg in
+                do {
+                    if let (index, name) = try LinkMessages.decode(msg) { out[index] = name }
+                } catch let e as NetlinkDecodeError {
+                    throw KernelError(subsystem: .link, operation: "RTM_GETLINK", errno: EPROTO, message: e.description)
+                }
+            }
+            if !interrupted || attempt == 3 { break }
+        }
+        return out
+    }
+
+    /// Every address of every link with the link's name (`ip -o addr show`), read-only: what the node's
+    /// NodePort and local addresses are chosen from. Link-scope IPv6 addresses are included (the
+    /// selection decides); an address whose link vanished between the two dumps is named `if<index>`.
+    public func interfaceAddresses() throws -> [InterfaceAddress] {
+        let names = try linkNames()
+        var out: [InterfaceAddress] = []
+        for msg in try dumpAddresses() {
+            guard let (index, a, _) = try decodeOrThrow(msg) else { continue }
+            out.append(InterfaceAddress(interface: names[index] ?? "if\(index)", address: a.address, prefixLength: a.prefixLength))
+        }
+        return out.sorted()
+    }
+
     private func decodeOrThrow(_ msg: NetlinkMessage) throws -> (Int32, LinkAddress, UInt8)? {
         do {
             return try AddressMessages.decode(msg).map { ($0.index, $0.address, $0.scope) }

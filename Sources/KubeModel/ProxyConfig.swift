@@ -186,13 +186,19 @@ extension ProxyConfig {
         masqueradeBit = bit
     }
 
+    /// nodePortAddresses: CIDRs, or `primary` alone (upstream's validation: "can't use both 'primary' and CIDRs").
     public mutating func setNodePortAddresses(_ list: [String], field: String) throws {
-        for (i, s) in list.enumerated() where s != "primary" {
-            guard CIDR(s.trimmingSpaces) != nil, s.contains("/") else {
+        let list = list.map { $0.trimmingSpaces }
+        for (i, s) in list.enumerated() {
+            if s == "primary" {
+                guard list.count == 1 else { throw ConfigError("\(field)[\(i)]", "can't use both \"primary\" and CIDRs") }
+                continue
+            }
+            guard CIDR(s) != nil, s.contains("/") else {
                 throw ConfigError("\(field)[\(i)]", "\"\(s)\" is not a CIDR or \"primary\"")
             }
         }
-        nodePortAddresses = list.map { $0.trimmingSpaces }
+        nodePortAddresses = list
     }
 
     // MARK: - Typed field readers

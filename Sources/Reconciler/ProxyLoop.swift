@@ -67,6 +67,16 @@ public struct SyncResult: Sendable {
     public var conntrackDeleted: Int = 0
     /// Why the conntrack cleanup failed, if it did; the sync itself still counts as applied.
     public var conntrackError: String? = nil
+    /// The address families programmed (`ProxyFamilies.families`).
+    public var families: Set<IPFamily> = []
+    /// The node's NodePort and local addresses this sync used.
+    public var nodeAddresses = NodeAddressSelection()
+    /// The node's addresses differ from the previous sync's (every Service was recomputed).
+    public var nodeAddressesChanged = false
+    /// Why the node's addresses could not be read (the previous ones were kept).
+    public var addressError: String? = nil
+    /// Health-check node ports and Services without local endpoints (nil for a reap).
+    public var localEndpoints: LocalEndpointSummary? = nil
     public var total: Int { operations.values.reduce(0, +) }
 }
 
@@ -89,8 +99,18 @@ public actor ProxyLoop {
     private let kernel: Kernel
     private let config: ProxyConfig
     private let nodeName: String
-    private let families: Set<IPFamily>
+    /// Where the node's addresses come from; nil: the Node object's status addresses (dry-run).
+    private let addressSource: NodeAddressSource?
     private var cache = ClusterCache()
+    /// The Node's InternalIP then ExternalIP addresses (`nodePortAddresses: [primary]`, dry-run).
+    private var nodeHostIPs: [IPAddress] = []
+    /// The node's addresses as last read, and what they mean.
+    private var nodeAddresses = NodeAddressSelection()
+    private var nodeAddressesKnown = false
+    /// The families the cached kernel state was read for.
+    private var observedFamilies: Set<IPFamily> = []
+    /// Services with something to report about their local endpoints (most have nothing).
+    private var localStatus: [ObjectRef: LocalEndpointStatus] = [:]
     private var index: DesiredStateIndex?
     private var observed: ObservedState?
     private var scheduler: SyncScheduler
@@ -119,11 +139,15 @@ public actor ProxyLoop {
     private var hasApplied = false
     public private(set) var lastResult: SyncResult?
 
-    public init(kernel: Kernel, config: ProxyConfig, nodeName: String, reapInterval: Double = 2) {
+    /// - Parameter addressSource: where the node's addresses are read at each sync; by default the
+    ///   kernel when it is a `NodeAddressSource` (NodeKernel), else none: the Node object's status
+    ///   addresses (InternalIP, ExternalIP) are used instead, as for `run --dry-run`.
+    public init(kernel: Kernel, config: ProxyConfig, nodeName: String, reapInterval: Double = 2,
+                addressSource: NodeAddressSource? = nil) {
         self.kernel = kernel
         self.config = config
         self.nodeName = nodeName
-        self.families = Self.families(for: config)
+        self.addressSource = addressSource ?? (kernel as? NodeAddressSource)
         self.scheduler = SyncScheduler(minSyncPeriod: config.minSyncPeriod, syncPeriod: config.syncPeriod)
         self.reapInterval = reapInterval
         var cont: AsyncStream<Void>.Continuation!
@@ -131,11 +155,10 @@ public actor ProxyLoop {
         self.wakeContinuation = cont
     }
 
-    /// The address families the loop programs: IPv4, and IPv6 when clusterCIDR has an IPv6 CIDR.
+    /// The address families programmed before any Service is known (IPv4 and clusterCIDR's);
+    /// each sync adds IPv6 when a Service has an IPv6 cluster IP (`ProxyFamilies.families`).
     public static func families(for config: ProxyConfig) -> Set<IPFamily> {
-        var f: Set<IPFamily> = [.ipv4]
-        for c in config.clusterCIDRs { f.insert(c.family) }
-        return f
+        ProxyFamilies.families(config: config, services: [ServiceInfo]())
     }
 
     public func setObserver(_ f: @escaping @Sendable (SyncResult) -> Void) { observer = f }
@@ -270,6 +293,7 @@ public actor ProxyLoop {
             case .invalid(let d): diagnosticSink?(d)
             }
         }
+        nodeHostIPs = info == nil ? [] : r?.hostIPsInPreferenceOrder ?? []
         cache.setNode(info)
         changed(at: now)
     }
@@ -281,8 +305,33 @@ public actor ProxyLoop {
 
     // MARK: - Syncing
 
-    private var nodeContext: NodeContext {
-        NodeContext(name: nodeName, zone: cache.node?.zone, podCIDRs: cache.node?.podCIDRs ?? [])
+    private func nodeContext(_ addresses: NodeAddressSelection) -> NodeContext {
+        NodeContext(name: nodeName, zone: cache.node?.zone, nodePortAddresses: addresses.nodePortAddresses,
+                    localAddresses: addresses.localAddresses, podCIDRs: cache.node?.podCIDRs ?? [],
+                    nodeIPs: NodeAddressSelection.primaryIPs(nodeHostIPs))
+    }
+
+    /// Reads the node's addresses (cheap: two netlink dumps) and selects the NodePort and local ones.
+    /// Without an address source, the Node's status addresses stand for the node's. A failed read
+    /// keeps the previous selection.
+    private func refreshNodeAddresses(families: Set<IPFamily>) -> (changed: Bool, error: String?) {
+        var list: [InterfaceAddress]? = nil
+        if let source = addressSource {
+            do { list = try source.interfaceAddresses() } catch { return (false, "\(error)") }
+        }
+        let addresses = list ?? nodeHostIPs.map { InterfaceAddress(interface: "", address: $0, prefixLength: $0.family.hostPrefix) }
+        let selection = NodeAddressSelection.select(
+            addresses: addresses, ipvsInterface: addressSource?.ipvsInterfaceName ?? "kube-ipvs0",
+            nodePortAddresses: config.nodePortAddresses, nodeIPs: nodeHostIPs, families: families)
+        let changed = nodeAddressesKnown && selection != nodeAddresses
+        nodeAddresses = selection
+        nodeAddressesKnown = true
+        return (changed, nil)
+    }
+
+    private func refreshLocalStatus(_ ref: ObjectRef) {
+        guard let svc = cache.services[ref] else { localStatus[ref] = nil; return }
+        localStatus[ref] = LocalEndpoints.status(service: svc, endpoints: cache.endpoints(of: ref), nodeName: nodeName)
     }
 
     private func contribution(_ ref: ObjectRef, node: NodeContext) -> ServiceContribution? {
@@ -319,20 +368,27 @@ public actor ProxyLoop {
         let start = clock.now
         let oldest = scheduler.oldestPendingChange
         let (dirty, all) = cache.takeDirty()
-        let node = nodeContext
+        let families = ProxyFamilies.families(config: config, services: cache.services.values)
+        let (addressesChanged, addressError) = refreshNodeAddresses(families: families)
+        let node = nodeContext(nodeAddresses)
         var recomputed = 0
         var scope = PlanScope()
-        let rebuild = index == nil || all || index?.node != node
+        // An index is built for one NodeContext and one set of families: when either changes (a node
+        // address appeared, the first IPv6 Service), every Service's contribution is rebuilt.
+        let rebuild = index == nil || all || index?.node != node || index?.families != families
         if rebuild {
             var fresh = DesiredStateIndex(config: config, node: node, families: families)
+            localStatus = [:]
             for ref in cache.services.keys {
                 if let c = contribution(ref, node: node) { fresh.update(owner: c.owner, with: c) }
+                refreshLocalStatus(ref)
             }
             index = fresh
             recomputed = cache.services.count
         } else {
             for ref in dirty {
                 scope.formUnion(index!.update(owner: ref.description, with: contribution(ref, node: node)))
+                refreshLocalStatus(ref)
             }
             recomputed = dirty.count
         }
@@ -341,10 +397,20 @@ public actor ProxyLoop {
 
         var result = SyncResult(full: full, operations: [:], elapsed: .zero, servicesRecomputed: recomputed, error: nil, oldestChange: oldest)
         result.endpointChangeTimes = pendingEndpointTimes
+        result.families = families
+        result.nodeAddresses = nodeAddresses
+        result.nodeAddressesChanged = addressesChanged
+        result.addressError = addressError
+        result.localEndpoints = LocalEndpointSummary(localStatus)
         do {
-            // A rebuilt index has no scope of its own: plan everything, as for a full resync.
-            let fullPlan = full || observed == nil || rebuild
-            if full || observed == nil { observed = try kernel.observe(families: families) }
+            // The kernel is read on a full resync, after a failure, and when a family is added or
+            // dropped. A rebuilt index has no scope of its own: plan everything, as for a full resync.
+            let read = full || observed == nil || observedFamilies != families
+            let fullPlan = read || rebuild
+            if read {
+                observed = try kernel.observe(families: families)
+                observedFamilies = families
+            }
             let plan = Planner.plan(desired: desired, observed: observed!, scope: fullPlan ? nil : scope)
             let (drained, nowDraining) = GracefulTermination.drain(plan, observed: observed!)
             draining.formUnion(nowDraining)

@@ -25,7 +25,7 @@ struct ProxyOptions: ParsableArguments {
     @Option(name: .customLong("hostname-override"), help: "This node's name, when it is not the hostname (hostnameOverride).")
     var hostnameOverride: String?
 
-    @Option(name: .customLong("nodeport-addresses"), help: "CIDRs (comma-separated) or 'primary' for NodePort addresses (nodePortAddresses).")
+    @Option(name: .customLong("nodeport-addresses"), help: "Node addresses for NodePorts: CIDRs (comma-separated), or 'primary' (the Node's first InternalIP per family); default every address but loopback and kube-ipvs0's (nodePortAddresses).")
     var nodePortAddresses: String?
 
     @Option(name: .customLong("ipvs-exclude-cidrs"), help: "Comma-separated CIDRs whose virtual servers are never deleted (ipvs.excludeCIDRs).")

@@ -28,8 +28,14 @@ extension KubeIPVS {
             with the conntrack entries that still point at them.
 
             Serves /healthz and /livez on the healthz bind address and Prometheus /metrics on the \
-            metrics bind address. SIGTERM and SIGINT stop the daemon and leave the kernel state as \
+            metrics bind address, and for every LoadBalancer Service with externalTrafficPolicy \
+            Local its healthCheckNodePort (200 with the count of ready endpoints on this node, 503 \
+            when there is none). SIGTERM and SIGINT stop the daemon and leave the kernel state as \
             it is; the next start applies only what changed meanwhile.
+
+            The node's addresses (NodePort addresses, externalIPs already local) are read at every \
+            sync; with --dry-run, the Node object's InternalIP and ExternalIP addresses stand in \
+            (the node's own with --against-node).
 
             API access: --kubeconfig, else clientConnection.kubeconfig of --config, else the \
             in-cluster service account (KUBERNETES_SERVICE_HOST/PORT, token re-read on rotation).
@@ -140,6 +146,7 @@ extension KubeIPVS {
             let makeKernel: @Sendable () throws -> ProxyLoop.Kernel
             if dryRun {
                 let start: ObservedState
+                let againstNode = self.againstNode
                 if againstNode {
                     let flavor = IPTablesFlavor(flag: iptablesBackend) ?? IPTablesFlavor.detect()
                     start = try ProxyDaemon.nodeKernel(config: config, flavor: flavor).observe(families: ProxyLoop.families(for: config))
@@ -148,7 +155,9 @@ extension KubeIPVS {
                 }
                 let counter = Counter()
                 makeKernel = {
-                    InMemoryKernel(state: start) { plan in
+                    // Against the node: its own addresses (read-only); else the Node object's.
+                    let addresses: NodeAddressSource? = againstNode ? try LinkAddressSource() : nil
+                    return InMemoryKernel(state: start, addresses: addresses) { plan in
                         let n = counter.next()
                         let title = ["kube-ipvs run --dry-run: sync \(n) of node \(nodeName)"]
                         FileHandle.standardOutput.write(Data(ShellRenderer.render(plan, title: title).utf8))
@@ -163,6 +172,9 @@ extension KubeIPVS {
             // Health and metrics: bad addresses fail here, naming the setting; a busy port is retried.
             let health = ProxyHealth(syncPeriod: config.syncPeriod)
             let metrics = ProxyMetrics()
+            // Health-check node ports are served in dry-run too: they change nothing in the kernel,
+            // and they show what load balancers would be told (docs/daemon.md).
+            let healthChecks = ServiceHealthServers(logger: logger, health: health)
             let healthServer: HTTPServer, metricsServer: HTTPServer
             do {
                 healthServer = try HTTPServer.healthServer(bind: config.healthzBindAddress, setting: healthzBindAddress == nil ? "healthzBindAddress" : "--healthz-bind-address",
@@ -175,12 +187,14 @@ extension KubeIPVS {
 
             var clientOptions = APIClient.Options()
             if level <= .trace { clientOptions.trace = { logger.trace("\($0)") } }
-            let daemon = ProxyDaemon(settings: settings, logger: logger, hooks: .reporting(to: health, metrics: metrics),
+            let daemon = ProxyDaemon(settings: settings, logger: logger,
+                                     hooks: .reporting(to: health, metrics: metrics, healthChecks: healthChecks, config: config),
                                      clientOptions: clientOptions, makeKernel: makeKernel)
             let group = ServiceGroup(configuration: .init(
                 services: [.init(service: daemon),
                            .init(service: KeepServing(healthServer, logger: logger)),
-                           .init(service: KeepServing(metricsServer, logger: logger))],
+                           .init(service: KeepServing(metricsServer, logger: logger)),
+                           .init(service: healthChecks)],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
             try await group.run()

@@ -28,6 +28,10 @@ extension KubeIPVS {
             shell script (or JSON with --output json); with --against-node as well, the plan is \
             made against this node's actual state, so only the commands it still needs are printed.
 
+            The node's addresses (NodePort addresses, externalIPs already local) are read from the \
+            kernel, read-only; with --dry-run alone, from this node's Node object in the manifests \
+            (its InternalIP and ExternalIP addresses), if there is one.
+
             Exit status: 0 when every object was valid, \(partialFailureExitCode) when some were \
             skipped, 1 on other errors (unreadable file, bad configuration).
             """
@@ -69,18 +73,42 @@ extension KubeIPVS {
 
             let nodeName = proxy.nodeName(config)
             let nodeInfo = loaded.snapshot.nodes.first { $0.name == nodeName }
-            let node = NodeContext(name: nodeName, zone: nodeInfo?.zone, podCIDRs: nodeInfo?.podCIDRs ?? [])
+            let families = ProxyFamilies.families(config: config, services: loaded.snapshot.services)
+            let readsNode = !dryRun || againstNode
+
+            // The node's addresses (NodePort addresses, externalIPs already local): read from the
+            // kernel, read-only; for a plain --dry-run, the Node object's InternalIP and ExternalIP
+            // addresses when a manifest holds this node's Node. (NodeInfo keeps them in status order;
+            // kubelet writes InternalIPs first, which is the order `primary` needs.)
+            let nodeIPs = nodeInfo?.addresses ?? []
+            var interfaceAddresses = nodeIPs.map { InterfaceAddress(interface: "", address: $0, prefixLength: $0.family.hostPrefix) }
+            var ipvsInterface = "kube-ipvs0"
+            if readsNode {
+                do {
+                    let source = try LinkAddressSource()
+                    interfaceAddresses = try source.interfaceAddresses() ?? []
+                    ipvsInterface = source.ipvsInterfaceName
+                } catch {
+                    printError("error: reading the node's addresses: \(error)")
+                    throw ExitCode.failure
+                }
+            }
+            let selection = NodeAddressSelection.select(addresses: interfaceAddresses, ipvsInterface: ipvsInterface,
+                                                        nodePortAddresses: config.nodePortAddresses, nodeIPs: nodeIPs, families: families)
+            let node = NodeContext(name: nodeName, zone: nodeInfo?.zone, nodePortAddresses: selection.nodePortAddresses,
+                                   localAddresses: selection.localAddresses, podCIDRs: nodeInfo?.podCIDRs ?? [],
+                                   nodeIPs: NodeAddressSelection.primaryIPs(nodeIPs))
             let desired = DesiredStateBuilder.build(snapshot: loaded.snapshot, config: config, node: node)
-            let families = Set(desired.families.keys)
+            let programmed = families.union(desired.families.keys)
 
             var kernel: NodeKernel? = nil
             var observed = ObservedState.emptyNode
-            if !dryRun || againstNode {
+            if readsNode {
                 let flavor = IPTablesFlavor(flag: iptablesBackend) ?? IPTablesFlavor.detect()
                 do {
-                    kernel = try NodeKernel(sets: try IPSetBackend(), rules: IPTablesFamilies(families: families, flavor: flavor),
+                    kernel = try NodeKernel(sets: try IPSetBackend(), rules: IPTablesFamilies(families: programmed, flavor: flavor),
                                             sysctlNames: desired.sysctls.map(\.name))
-                    observed = try kernel!.observe(families: families)
+                    observed = try kernel!.observe(families: programmed)
                 } catch {
                     printError("error: reading the node's state: \(error)")
                     throw ExitCode.failure

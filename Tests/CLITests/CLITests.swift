@@ -160,8 +160,12 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(root.status, 0)
         XCTAssertTrue(root.stdout.contains("sync"))
         let sync = try run(["sync", "--help"])
-        for flag in ["--dry-run", "--filename", "--output", "--config", "--cluster-cidr", "--ipvs-scheduler", "--masquerade-all", "--hostname-override"] {
+        for flag in ["--dry-run", "--filename", "--output", "--config", "--cluster-cidr", "--ipvs-scheduler", "--masquerade-all", "--hostname-override",
+                     "--nodeport-addresses"] {
             XCTAssertTrue(sync.stdout.contains(flag), flag)
         }
+        XCTAssertTrue(sync.stdout.contains("'primary'"), sync.stdout)
+        let runHelp = try run(["run", "--help"])
+        XCTAssertTrue(runHelp.stdout.contains("healthCheckNodePort"), runHelp.stdout)
     }
 }

@@ -10,7 +10,7 @@ final class ProxyConfigTests: XCTestCase {
         clusterCIDR: 10.244.0.0/16,fd00:10:244::/56
         hostnameOverride: node1
         masqueradeAll: true
-        nodePortAddresses: [192.168.0.0/16, primary]
+        nodePortAddresses: [192.168.0.0/16, "fd00::/64"]
         detectLocalMode: BridgeInterface
         detectLocal: {bridgeInterface: cbr0}
         syncPeriod: 1m0s
@@ -30,7 +30,7 @@ final class ProxyConfigTests: XCTestCase {
         XCTAssertEqual(c.clusterCIDRs.map(\.description), ["10.244.0.0/16", "fd00:10:244::/56"])
         XCTAssertEqual(c.hostnameOverride, "node1")
         XCTAssertTrue(c.masqueradeAll)
-        XCTAssertEqual(c.nodePortAddresses, ["192.168.0.0/16", "primary"])
+        XCTAssertEqual(c.nodePortAddresses, ["192.168.0.0/16", "fd00::/64"])
         XCTAssertEqual(c.detectLocalMode, .bridgeInterface)
         XCTAssertEqual(c.bridgeInterface, "cbr0")
         XCTAssertEqual(c.syncPeriod, 60)
@@ -65,6 +65,8 @@ final class ProxyConfigTests: XCTestCase {
             ("mode: iptables", "mode: \"iptables\": kube-ipvs implements only mode ipvs"),
             ("kind: Deployment", "kind: \"Deployment\" is not KubeProxyConfiguration"),
             ("nodePortAddresses: [foo]", "nodePortAddresses[0]: \"foo\" is not a CIDR or \"primary\""),
+            ("nodePortAddresses: [10.0.0.0/8, primary]", "nodePortAddresses[1]: can't use both \"primary\" and CIDRs"),
+            ("nodePortAddresses: [primary, primary]", "nodePortAddresses[0]: can't use both \"primary\" and CIDRs"),
             ("detectLocalMode: Magic", "detectLocalMode: unknown mode \"Magic\" (ClusterCIDR, NodeCIDR, BridgeInterface or InterfaceNamePrefix)"),
         ]
         for (yaml, message) in cases {

@@ -1,0 +1,25 @@
+import KubeModel
+
+// MARK: - Which address families kube-ipvs programs
+//
+// One rule for `sync` and the daemon: IPv4 always (the seed's family, and upstream's default
+// primary family); every family of clusterCIDR; IPv6 as soon as a Service kube-ipvs handles has an
+// IPv6 cluster IP, so that an IPv6 or dual-stack Service works without a dual-stack clusterCIDR
+// (which only decides what is masqueraded). Upstream creates one proxier per family the node
+// supports; kube-ipvs instead programs a family when something needs it, so an IPv4-only node
+// never has KUBE-6-* sets or ip6tables chains written.
+
+public enum ProxyFamilies {
+    /// IPv4, the families of `config.clusterCIDRs`, and IPv6 when one of `services` (those not
+    /// skipped, see `DesiredStateBuilder.skipReason`) has an IPv6 cluster IP.
+    public static func families(config: ProxyConfig, services: some Sequence<ServiceInfo>) -> Set<IPFamily> {
+        var f: Set<IPFamily> = [.ipv4]
+        for c in config.clusterCIDRs { f.insert(c.family) }
+        if f.contains(.ipv6) { return f }
+        for s in services where DesiredStateBuilder.skipReason(s) == nil && s.clusterIPs.contains(where: { $0.family == .ipv6 }) {
+            f.insert(.ipv6)
+            break
+        }
+        return f
+    }
+}
