@@ -7,7 +7,7 @@
 # Everything lands in .cache/vm/ (git-ignored):
 #   debs/                    the downloaded Debian cloud kernel package
 #   kernel-<ver>/            that package unpacked (vmlinuz + modules)
-#   base-<key>.cpio.gz       busybox, iproute2, ipvsadm, ipset, iptables (legacy + nft),
+#   base-<key>.cpio.gz       busybox, iproute2, ipvsadm, ipset, iptables (legacy + nft), socat,
 #                            their libraries and the kernel modules, keyed by this script and
 #                            the versions of the packages it copies from
 # The per-run parts (/init, test scripts, the kube-ipvs binary) are a second cpio archive

@@ -3,9 +3,8 @@
 # with "<pod> <peer>" (pods_udp_up, socat); the Service dns maps 53/UDP to 5353 and has the
 # NodePort 30053/UDP. Datagrams through the cluster IP (from the node, and from pod-a, a DNS
 # client's usual place, which needs br_netfilter as on any node) and through the NodePort from
-# client1 are answered by both pods. The
-# client's socket is connected, so a reply counts only if it comes back from the address and
-# port the datagram was sent to.
+# client1 are answered by both pods. The client's socket is connected, so a reply counts only
+# if it comes back from the address and port the datagram was sent to.
 # vm: needs-binary timeout=300
 . /vm/lib/testlib.sh
 . /vm/lib/pods.sh

@@ -9,20 +9,30 @@
 #                             So clients reach every Service address through the node, like
 #                             hosts outside the cluster. Call it before `kube-ipvs sync`: the
 #                             node's addresses (NodePort) are read at sync time.
-#   on NAME CMD...            run CMD in client NAME's namespace ("node" = the root namespace)
-#   http_get NAME URL [SECS]  body of a GET from client NAME, empty on error (default 5 s)
-#   udp_ask NAME IP PORT      one datagram from client NAME; prints the reply line, empty on none
-#   tally FILE                "pod-a=3 pod-b=2 none=1": counts of first words of FILE's lines
-#                             (an empty line counts as none)
+#   on NAME CMD...            run CMD in client NAME's namespace ("node": the root namespace;
+#                             a pod's name works too)
+#   http_get NAME URL [SECS]  body of a GET from NAME, empty on error (default 5 s)
+#   udp_ask NAME IP PORT      one datagram from NAME (udp_query); prints the reply, empty on none
+#   http_times N NAME URL FILE [SECS] / udp_times N NAME IP PORT FILE
+#                             N requests; FILE gets the first line of each answer (empty: none)
+#   tally FILE                "pod-a=3 pod-b=2 none=1": counts of the first words of FILE's lines
 #   slice SERVICE PROTO PORT IP[@NODE]...
 #                             YAML of an EndpointSlice for SERVICE (namespace default) whose one
 #                             unnamed port is PORT/PROTO, with ready endpoints IP on node NODE
 #                             (default node1, this node)
-#   kube_sync MANIFEST OUT    kube-ipvs sync with the example config as node1 (legacy iptables);
-#                             note_fail when it exits non-zero
-#   expect_set SET ENTRY      `ipset list SET` has the member ENTRY (note_fail otherwise)
-#   expect_vs OUT VS RS...    `ipvsadm -Ln` lines of VS (e.g. "TCP  192.168.50.1:30080 rr")
-#                             with exactly the real servers RS (ip:port); OUT names the case
+#   kube_sync MANIFEST OUT    kube-ipvs sync -f MANIFEST with the example config as node1, legacy
+#                             iptables; output to OUT (and the log); note_fail when it fails
+# Checks (note_fail with what was expected and what was found):
+#   expect_spread FILE WHAT   every request answered, by both pod-a and pod-b
+#   expect_one_pod FILE WHAT  every request answered, all by one pod
+#   expect_all FILE VALUE WHAT  every line is VALUE (e.g. the peer address a pod saw)
+#   expect_set SET ENTRY / expect_no_set_member SET ENTRY     `ipset list SET` members
+#   expect_vs VS RS...        `ipvsadm -Ln` has VS ("TCP  192.168.50.1:30080", as it prints it)
+#                             with exactly the real servers RS (ip:port)
+#   expect_vs_sched VS WANT   what ipvsadm -Ln prints after VS: "rr", "rr persistent 600"
+#   expect_bound IP / expect_not_bound IP                     IP/32 on kube-ipvs0 or not
+# Several results per script: case_begin NAME ... case_end (PASS|FAIL $VM_TEST/NAME), then
+# cases_done (exit status).
 
 CLIENT_GATEWAY=${CLIENT_GATEWAY:-192.168.50.1}
 KUBE_IPVS_CONFIG=${KUBE_IPVS_CONFIG:-/vm/examples/kube-proxy-config.yaml}
@@ -99,8 +109,8 @@ expect_set() {
     fi
 }
 
-# expect_vs VS RS...: VS as ipvsadm -Ln prints it ("TCP  192.168.50.1:30080 rr ..." prefix,
-# e.g. "TCP  192.168.50.1:30080"); the real servers must be exactly RS.
+# expect_vs VS RS...: VS as ipvsadm -Ln prints it (e.g. "TCP  192.168.50.1:30080"); its real
+# servers must be exactly RS.
 expect_vs() {
     _vs=$1; shift
     ipvsadm -Ln >ipvs.txt 2>&1
