@@ -26,6 +26,16 @@ public struct Prerequisites: Sendable {
         return names
     }
 
+    /// Upstream's start-up warning: without br_netfilter (or with bridge-nf-call-iptables off), a pod
+    /// reaching another pod on the same bridge through a Service VIP gets the reply straight across
+    /// the bridge, untranslated, and drops it. kube-ipvs does not load the module or set the sysctl
+    /// (the node's network setup owns them, as kubeadm's preflight does); it says so. nil when fine.
+    public func bridgeNetfilterWarning() -> String? {
+        if readSysctl("net.bridge.bridge-nf-call-iptables") == "1" { return nil }
+        return "missing br_netfilter module or net.bridge.bridge-nf-call-iptables is not 1: pods behind a Linux bridge "
+            + "may not reach Services whose endpoints are on the same bridge (load br_netfilter and set the sysctl, as kubeadm requires)"
+    }
+
     // MARK: - Modules
 
     /// Modules loaded or built in, with `-` normalised to `_` as the kernel names them.

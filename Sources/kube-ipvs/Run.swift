@@ -166,6 +166,7 @@ extension KubeIPVS {
             } else {
                 let flavor = IPTablesFlavor(flag: iptablesBackend) ?? IPTablesFlavor.detect()
                 logger.info("iptables flavour: \(flavor)")
+                if let w = Prerequisites().bridgeNetfilterWarning() { logger.warning("\(w)") }
                 makeKernel = { try ProxyDaemon.nodeKernel(config: config, flavor: flavor) }
             }
 

@@ -112,6 +112,17 @@ final class PrerequisitesTests: XCTestCase {
         }
     }
 
+    /// br_netfilter: warned about when the sysctl is absent (module not loaded) or 0, quiet when 1.
+    func testBridgeNetfilterWarning() throws {
+        let p = Prerequisites(root: root)
+        XCTAssertNotNil(p.bridgeNetfilterWarning(), "no /proc/sys/net/bridge: the module is not loaded")
+        XCTAssertEqual(mkdir(root + "/proc/sys/net/bridge", 0o755), 0)
+        try write(root + "/proc/sys/net/bridge/bridge-nf-call-iptables", "0\n")
+        XCTAssertTrue(p.bridgeNetfilterWarning()?.contains("bridge-nf-call-iptables is not 1") ?? false)
+        try write(root + "/proc/sys/net/bridge/bridge-nf-call-iptables", "1\n")
+        XCTAssertNil(p.bridgeNetfilterWarning())
+    }
+
     /// A module modprobe cannot load is an error that names it; sysctls after it are not attempted.
     func testMissingModuleIsNamed() {
         let p = Prerequisites(root: root, modprobe: "false")
