@@ -18,8 +18,9 @@ public struct NodeContext: Sendable, Hashable {
     public var localAddresses: Set<IPAddress>
     /// The node's pod CIDRs (detectLocalMode NodeCIDR).
     public var podCIDRs: [CIDR]
-    /// The node's primary addresses (its Node object's InternalIPs): a LoadBalancer whose source ranges
-    /// include one accepts traffic from the node itself.
+    /// The node's primary addresses, one per family (its Node object's first InternalIP, else
+    /// ExternalIP, as upstream's node IPs): a LoadBalancer whose source ranges include one accepts
+    /// traffic from the node itself.
     public var nodeIPs: [IPAddress]
     /// Whether MASQUERADE --random-fully is available.
     public var randomFully: Bool
@@ -70,10 +71,8 @@ public enum DesiredStateBuilder {
                 contributions.append(c)
             }
         }
-        var families: Set<IPFamily> = [.ipv4]
-        for c in config.clusterCIDRs { families.insert(c.family) }
-        for s in snapshot.services { for ip in s.clusterIPs { families.insert(ip.family) } }
-        return assemble(contributions: contributions, config: config, node: node, families: families)
+        return assemble(contributions: contributions, config: config, node: node,
+                        families: ProxyFamilies.families(config: config, services: snapshot.services))
     }
 
     /// Which Services kube-ipvs leaves alone.

@@ -99,7 +99,8 @@ extension KubeIPVS {
                                    localAddresses: selection.localAddresses, podCIDRs: nodeInfo?.podCIDRs ?? [],
                                    nodeIPs: NodeAddressSelection.primaryIPs(nodeIPs))
             let desired = DesiredStateBuilder.build(snapshot: loaded.snapshot, config: config, node: node)
-            let programmed = families.union(desired.families.keys)
+            // The builder uses the same ProxyFamilies rule, so these are the desired state's families.
+            let programmed = families
 
             var kernel: NodeKernel? = nil
             var observed = ObservedState.emptyNode
