@@ -172,7 +172,7 @@ public enum DesiredStateBuilder {
     public static func assemble(contributions: [ServiceContribution], config: ProxyConfig, node: NodeContext,
                                 families: Set<IPFamily>) -> DesiredState {
         var index = DesiredStateIndex(config: config, node: node, families: families)
-        for c in contributions { index.update(owner: c.owner, with: c) }
+        for c in contributions { index.set(owner: c.owner, to: c) }
         index.refreshNodeWide()
         return index.state
     }

@@ -63,17 +63,29 @@ public enum Planner {
         }
 
         // MARK: Per-Service additions and edits
-        // Operations are grouped by owner; owners are interned so each is hashed once, not per operation.
-        var groupIndex: [String: Int] = [:]
-        var groups: [[PlannedOperation]] = []
+        // Operations are grouped by owner: the Services in namespace/name order, each with its own
+        // operations in the order they are found below. They are collected in one flat array, each
+        // tagged with its owner's number (owners are interned: each is hashed once per operation,
+        // never compared), then put in owner order by one stable counting sort. At 10k Services
+        // this avoids 10k small per-owner arrays that grow one element at a time.
+        var groupIndex: [String: Int32] = [:]
         var groupOwners: [String] = []
-        func group(_ owner: String) -> Int {
-            if let g = groupIndex[owner] { return g }
-            groupIndex[owner] = groups.count
-            groups.append([]); groupOwners.append(owner)
-            return groups.count - 1
+        var groupSizes: [Int] = []
+        var pending: [PlannedOperation] = []
+        var pendingGroup: [Int32] = []
+        func add(_ op: Operation, _ owner: String) {
+            let g: Int32
+            if let known = groupIndex[owner] {
+                g = known
+            } else {
+                g = Int32(groupOwners.count)
+                groupIndex[owner] = g
+                groupOwners.append(owner); groupSizes.append(0)
+            }
+            groupSizes[Int(g)] += 1
+            pending.append(PlannedOperation(op, owner: owner))
+            pendingGroup.append(g)
         }
-        func add(_ op: Operation, _ owner: String) { groups[group(owner)].append(PlannedOperation(op, owner: owner)) }
         // Stale state, removed last: virtual servers first, then set members and addresses.
         var staleServers: [PlannedOperation] = []
         var staleMembers: [PlannedOperation] = []
@@ -81,11 +93,14 @@ public enum Planner {
 
         for f in families {
             let want = desired.families[f]!, have = observed.family(f)
-            let owned = have.boundAddresses.union(want.boundAddresses.keys).union(want.nodePortAddresses)
+            /// Addresses whose virtual servers kube-ipvs owns (bound on kube-ipvs0, or NodePort node addresses).
+            func owned(_ a: IPAddress) -> Bool {
+                have.boundAddresses.contains(a) || want.boundAddresses[a] != nil || want.nodePortAddresses.contains(a)
+            }
 
             // Addresses on kube-ipvs0.
             let addresses: [IPAddress] = scope.map { $0.addresses.filter { $0.family == f }.sorted() }
-                ?? Set(want.boundAddresses.keys).union(have.boundAddresses).sorted()
+                ?? sortedUnion(want.boundAddresses, have.boundAddresses)
             for a in addresses {
                 if let owner = want.boundAddresses[a] {
                     if !have.boundAddresses.contains(a) { add(.addAddress(a), owner) }
@@ -102,7 +117,7 @@ public enum Planner {
                 if let scope {
                     entries = recreated.contains(name) ? set.entries.keys.sorted() : (scope.setMembers[name] ?? []).sorted()
                 } else {
-                    entries = Set(set.entries.keys).union(existing).sorted()
+                    entries = sortedUnion(set.entries, existing)
                 }
                 for entry in entries {
                     if let owner = set.entries[entry] {
@@ -115,41 +130,63 @@ public enum Planner {
 
             // Virtual servers and their real servers.
             let keys: [VirtualServerKey] = scope.map { $0.virtualServers.filter { $0.address.family == f }.sorted() }
-                ?? Set(want.virtualServers.keys).union(have.virtualServers.keys).sorted()
+                ?? sortedUnion(want.virtualServers, have.virtualServers.keys)
             for key in keys {
                 let current = have.virtualServers[key]
                 guard let dvs = want.virtualServers[key] else {
-                    if current != nil && owned.contains(key.address) && !desired.excludeCIDRs.contains(where: { $0.contains(key.address) }) {
+                    if current != nil && owned(key.address) && !desired.excludeCIDRs.contains(where: { $0.contains(key.address) }) {
                         staleServers.append(PlannedOperation(.deleteVirtualServer(key)))
                     }
                     continue
                 }
                 let owner = dvs.owner
-                let g = group(owner)
                 if let current {
-                    if dvs.server.differs(from: current.server) { groups[g].append(PlannedOperation(.updateVirtualServer(dvs.server), owner: owner)) }
+                    if dvs.server.differs(from: current.server) { add(.updateVirtualServer(dvs.server), owner) }
                 } else {
-                    groups[g].append(PlannedOperation(.addVirtualServer(dvs.server), owner: owner))
+                    add(.addVirtualServer(dvs.server), owner)
                 }
                 let haveRS = current?.realServers ?? [:]
-                for rk in dvs.realServers.keys.sorted() {
-                    let rs = dvs.realServers[rk]!
+                for (rk, rs) in dvs.realServers.sorted(by: { $0.key < $1.key }) {
                     if let h = haveRS[rk] {
-                        if h.weight != rs.weight || h.forwarding != rs.forwarding {
-                            groups[g].append(PlannedOperation(.updateRealServer(key, rs), owner: owner))
-                        }
+                        if h.weight != rs.weight || h.forwarding != rs.forwarding { add(.updateRealServer(key, rs), owner) }
                     } else {
-                        groups[g].append(PlannedOperation(.addRealServer(key, rs), owner: owner))
+                        add(.addRealServer(key, rs), owner)
                     }
                 }
                 for rk in haveRS.keys.sorted() where dvs.realServers[rk] == nil {
-                    groups[g].append(PlannedOperation(.deleteRealServer(key, rk), owner: owner))
+                    add(.deleteRealServer(key, rk), owner)
                 }
             }
         }
 
-        for g in groupOwners.indices.sorted(by: { groupOwners[$0] < groupOwners[$1] }) { ops += groups[g] }
-        ops += staleServers + staleMembers + staleAddresses
+        // Owner order: where each owner's operations start in the output, then each pending
+        // operation's position (stable: an owner's operations keep the order they were added in).
+        var next = [Int](repeating: 0, count: groupOwners.count)
+        var offset = 0
+        for g in groupOwners.indices.sorted(by: { groupOwners[$0] < groupOwners[$1] }) {
+            next[g] = offset
+            offset += groupSizes[g]
+        }
+        var order = [Int](repeating: 0, count: pending.count)
+        for (i, g) in pendingGroup.enumerated() {
+            order[next[Int(g)]] = i
+            next[Int(g)] += 1
+        }
+        ops.reserveCapacity(ops.count + pending.count + staleServers.count + staleMembers.count + staleAddresses.count)
+        for i in order { ops.append(pending[i]) }
+        ops += staleServers
+        ops += staleMembers
+        ops += staleAddresses
         return Plan(operations: ops)
+    }
+
+    /// The keys of `want` and the elements of `have`, each once, sorted (no intermediate Set: on a
+    /// cold sync `have` is empty, on a resync it mostly repeats `want`).
+    private static func sortedUnion<K: Comparable, V>(_ want: [K: V], _ have: some Collection<K>) -> [K] {
+        var keys = Array(want.keys)
+        keys.reserveCapacity(want.count + have.count)
+        for k in have where want[k] == nil { keys.append(k) }
+        keys.sort()
+        return keys
     }
 }
