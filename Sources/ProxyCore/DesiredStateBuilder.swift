@@ -208,6 +208,7 @@ public enum DesiredStateBuilder {
     /// Endpoints of `family` serving `port`.
     static func endpointsFor(port: ServicePortInfo, family: IPFamily, sets: [EndpointSetInfo]) -> [ChosenEndpoint] {
         var out: [ChosenEndpoint] = []
+        out.reserveCapacity(sets.reduce(0) { $0 + $1.endpoints.count })
         for set in sets {
             guard let p = set.ports.first(where: { $0.name == port.name && $0.proto == port.proto }) else { continue }
             for ep in set.endpoints where ep.address.family == family { out.append(ChosenEndpoint(info: ep, port: p.port)) }
@@ -217,6 +218,7 @@ public enum DesiredStateBuilder {
 
     /// Ready endpoints, or when none is ready the serving+terminating ones (graceful termination).
     static func usable(_ eps: [ChosenEndpoint]) -> [ChosenEndpoint] {
+        if eps.allSatisfy({ $0.info.ready }) { return eps }  // the usual case, without a copy
         let ready = eps.filter { $0.info.ready }
         return ready.isEmpty ? eps.filter { $0.info.serving && $0.info.terminating } : ready
     }
@@ -234,6 +236,10 @@ public enum DesiredStateBuilder {
     /// one is hinted for this node, only those; else when every ready endpoint carries zone hints
     /// and one is hinted for this node's zone, only those; else all.
     static func topologyFiltered(_ eps: [ChosenEndpoint], node: NodeContext) -> [ChosenEndpoint] {
+        // Both rules below need every ready endpoint hinted: when the first ready one carries no
+        // hint (the usual case), neither applies.
+        guard let first = eps.first(where: { $0.info.ready }) else { return eps }
+        if (first.info.hintNodes ?? []).isEmpty && (first.info.hintZones ?? []).isEmpty { return eps }
         let ready = eps.filter { $0.info.ready }
         guard !ready.isEmpty else { return eps }
         if ready.allSatisfy({ !($0.info.hintNodes ?? []).isEmpty }), ready.contains(where: { $0.info.hintNodes!.contains(node.name) }) {

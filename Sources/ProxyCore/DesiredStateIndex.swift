@@ -151,17 +151,22 @@ public struct DesiredStateIndex: Sendable {
         return (i == 0, list.first)
     }
 
+    // Each claim stores the new owner first (`updateValue`: one hash for the usual, unclaimed key)
+    // and puts the holder back when the holder keeps winning.
+
     private mutating func claim(vs: DesiredVirtualServer, owner: String, scope: inout PlanScope?) {
         let key = vs.server.key
         let f = key.address.family
-        guard state.families[f] != nil else { return }
+        guard families.contains(f) else { return }
         scope?.virtualServers.insert(key)
-        let holder = state.families[f]!.virtualServers[key]
-        if holder == nil || Self.addClaim(owner, holder: holder!.owner, contenders: &vsContenders[key]) {
-            if let holder { dropScheduler(holder.server.scheduler) }
-            state.families[f]!.virtualServers[key] = vs
-            schedulersInUse[vs.server.scheduler, default: 0] += 1
+        if let holder = state.families[f]!.virtualServers.updateValue(vs, forKey: key) {
+            guard Self.addClaim(owner, holder: holder.owner, contenders: &vsContenders[key]) else {
+                state.families[f]!.virtualServers[key] = holder
+                return
+            }
+            dropScheduler(holder.server.scheduler)
         }
+        schedulersInUse[vs.server.scheduler, default: 0] += 1
     }
 
     private mutating func release(vs key: VirtualServerKey, owner: String, scope: inout PlanScope?) {
@@ -185,11 +190,11 @@ public struct DesiredStateIndex: Sendable {
     }
 
     private mutating func claim(address a: IPAddress, owner: String, scope: inout PlanScope?) {
-        guard state.families[a.family] != nil else { return }
+        guard families.contains(a.family) else { return }
         scope?.addresses.insert(a)
-        let holder = state.families[a.family]!.boundAddresses[a]
-        if holder == nil || Self.addClaim(owner, holder: holder!, contenders: &addressContenders[a]) {
-            state.families[a.family]!.boundAddresses[a] = owner
+        if let holder = state.families[a.family]!.boundAddresses.updateValue(owner, forKey: a),
+           !Self.addClaim(owner, holder: holder, contenders: &addressContenders[a]) {
+            state.families[a.family]!.boundAddresses[a] = holder
         }
         claim(member: SetMember(.ipvsIPs, a.family, IPSetEntry.ip(a)), owner: owner, scope: &scope)
     }
@@ -203,12 +208,12 @@ public struct DesiredStateIndex: Sendable {
     }
 
     private mutating func claim(member m: SetMember, owner: String, scope: inout PlanScope?) {
-        guard state.families[m.family] != nil else { return }
+        guard families.contains(m.family) else { return }
         let name = m.set.setName(for: m.family)
         scope?.setMembers[name, default: []].insert(m.entry)
-        let holder = state.families[m.family]!.sets[name]!.entries[m.entry]
-        if holder == nil || Self.addClaim(owner, holder: holder!, contenders: &memberContenders[m]) {
-            state.families[m.family]!.sets[name]!.entries[m.entry] = owner
+        if let holder = state.families[m.family]!.sets[name]!.entries.updateValue(owner, forKey: m.entry),
+           !Self.addClaim(owner, holder: holder, contenders: &memberContenders[m]) {
+            state.families[m.family]!.sets[name]!.entries[m.entry] = holder
         }
     }
 
