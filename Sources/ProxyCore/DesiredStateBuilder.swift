@@ -37,6 +37,9 @@ public struct SetMember: Sendable, Hashable {
     public var family: IPFamily
     public var entry: String
     public init(_ set: KubeSet, _ family: IPFamily, _ entry: String) { self.set = set; self.family = family; self.entry = entry }
+
+    /// One set of one family.
+    struct Slot: Hashable { var set: KubeSet; var family: IPFamily }
 }
 
 /// What one Service adds to the node.
@@ -172,6 +175,7 @@ public enum DesiredStateBuilder {
     public static func assemble(contributions: [ServiceContribution], config: ProxyConfig, node: NodeContext,
                                 families: Set<IPFamily>) -> DesiredState {
         var index = DesiredStateIndex(config: config, node: node, families: families)
+        index.reserveCapacity(for: contributions)
         for c in contributions { index.set(owner: c.owner, to: c) }
         index.refreshNodeWide()
         return index.state

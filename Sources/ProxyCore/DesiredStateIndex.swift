@@ -51,6 +51,28 @@ public struct DesiredStateIndex: Sendable {
         refreshNodeWide()
     }
 
+    /// Makes room for `contributions` (about to be added to an empty index), so that a full build
+    /// does not rehash its dictionaries as they grow.
+    public mutating func reserveCapacity(for contributions: [ServiceContribution]) {
+        self.contributions.reserveCapacity(self.contributions.count + contributions.count)
+        var servers: [IPFamily: Int] = [:], addresses: [IPFamily: Int] = [:], members: [SetMember.Slot: Int] = [:]
+        for c in contributions {
+            for vs in c.virtualServers { servers[vs.server.key.address.family, default: 0] += 1 }
+            for a in c.boundAddresses {
+                addresses[a.family, default: 0] += 1
+                members[SetMember.Slot(set: .ipvsIPs, family: a.family), default: 0] += 1
+            }
+            for m in c.setMembers { members[SetMember.Slot(set: m.set, family: m.family), default: 0] += 1 }
+        }
+        for f in families {
+            state.families[f]!.virtualServers.reserveCapacity(servers[f] ?? 0)
+            state.families[f]!.boundAddresses.reserveCapacity(addresses[f] ?? 0)
+        }
+        for (slot, n) in members where families.contains(slot.family) {
+            state.families[slot.family]!.sets[slot.set.setName(for: slot.family)]!.entries.reserveCapacity(n)
+        }
+    }
+
     /// Owners with a contribution, for tests and status.
     public var owners: Dictionary<String, ServiceContribution>.Keys { contributions.keys }
 

@@ -112,23 +112,27 @@ public enum Planner {
                 }
             }
 
-            // Set members.
+            // Set members. Compared in any order: the added ones are sorted per owner once in owner
+            // order (below), the stale ones here; sorting all 20k member texts of 10k Services
+            // costs more than the rest of the set comparison.
             for name in want.sets.keys.sorted() {
                 let set = want.sets[name]!
                 let existing = recreated.contains(name) ? [] : (have.ipsets[name]?.entries ?? [])
                 let entries: [String]
                 if let scope {
-                    entries = recreated.contains(name) ? set.entries.keys.sorted() : (scope.setMembers[name] ?? []).sorted()
+                    entries = recreated.contains(name) ? Array(set.entries.keys) : Array(scope.setMembers[name] ?? [])
                 } else {
-                    entries = sortedUnion(set.entries, existing)
+                    entries = Array(set.entries.keys) + existing.filter { set.entries[$0] == nil }
                 }
+                var stale: [String] = []
                 for entry in entries {
                     if let owner = set.entries[entry] {
                         if !existing.contains(entry) { add(.setEntry(set: name, entry: entry), owner) }
                     } else if existing.contains(entry) {
-                        staleMembers.append(PlannedOperation(.deleteSetEntry(set: name, entry: entry)))
+                        stale.append(entry)
                     }
                 }
+                for entry in stale.sorted() { staleMembers.append(PlannedOperation(.deleteSetEntry(set: name, entry: entry))) }
             }
 
             // Virtual servers (compared with their real servers when the operations are made).
@@ -158,6 +162,24 @@ public enum Planner {
         for (i, g) in workGroup.enumerated() {
             order[next[Int(g)]] = i
             next[Int(g)] += 1
+        }
+        // One owner's members of one set are now adjacent (sets were walked in name order) but in
+        // the order the set's dictionary gave them: sort each such run by member text. Runs are
+        // nearly always one member long.
+        var start = 0
+        while start < order.count {
+            var end = start + 1
+            if case .setEntry(let set, _) = work[order[start]] {
+                while end < order.count, workGroup[order[end]] == workGroup[order[start]],
+                      case .setEntry(let other, _) = work[order[end]], other == set { end += 1 }
+                if end - start > 1 {
+                    order[start..<end].sort { a, b in
+                        guard case .setEntry(_, let x) = work[a], case .setEntry(_, let y) = work[b] else { return false }
+                        return x < y
+                    }
+                }
+            }
+            start = end
         }
         ops.reserveCapacity(ops.count + work.count + realServerBound + staleServers.count + staleMembers.count + staleAddresses.count)
         for i in order {
