@@ -37,9 +37,6 @@ public struct SetMember: Sendable, Hashable {
     public var family: IPFamily
     public var entry: String
     public init(_ set: KubeSet, _ family: IPFamily, _ entry: String) { self.set = set; self.family = family; self.entry = entry }
-
-    /// One set of one family.
-    struct Slot: Hashable { var set: KubeSet; var family: IPFamily }
 }
 
 /// What one Service adds to the node.

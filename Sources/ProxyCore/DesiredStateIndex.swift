@@ -55,21 +55,24 @@ public struct DesiredStateIndex: Sendable {
     /// does not rehash its dictionaries as they grow.
     public mutating func reserveCapacity(for contributions: [ServiceContribution]) {
         self.contributions.reserveCapacity(self.contributions.count + contributions.count)
-        var servers: [IPFamily: Int] = [:], addresses: [IPFamily: Int] = [:], members: [SetMember.Slot: Int] = [:]
+        // Counted in plain arrays (family: 0 IPv4, 1 IPv6; set: its position in KubeSet.allCases),
+        // not dictionaries: this pass must cost much less than the rehashing it saves.
+        func slot(_ f: IPFamily) -> Int { f == .ipv4 ? 0 : 1 }
+        var servers = [0, 0], addresses = [0, 0]
+        var members = [Int](repeating: 0, count: 2 * KubeSet.allCases.count)
         for c in contributions {
-            for vs in c.virtualServers { servers[vs.server.key.address.family, default: 0] += 1 }
-            for a in c.boundAddresses {
-                addresses[a.family, default: 0] += 1
-                members[SetMember.Slot(set: .ipvsIPs, family: a.family), default: 0] += 1
-            }
-            for m in c.setMembers { members[SetMember.Slot(set: m.set, family: m.family), default: 0] += 1 }
+            for vs in c.virtualServers { servers[slot(vs.server.key.address.family)] += 1 }
+            for a in c.boundAddresses { addresses[slot(a.family)] += 1 }
+            for m in c.setMembers { members[slot(m.family) * KubeSet.allCases.count + m.set.ordinal] += 1 }
         }
         for f in families {
-            state.families[f]!.virtualServers.reserveCapacity(servers[f] ?? 0)
-            state.families[f]!.boundAddresses.reserveCapacity(addresses[f] ?? 0)
-        }
-        for (slot, n) in members where families.contains(slot.family) {
-            state.families[slot.family]!.sets[slot.set.setName(for: slot.family)]!.entries.reserveCapacity(n)
+            state.families[f]!.virtualServers.reserveCapacity(servers[slot(f)])
+            state.families[f]!.boundAddresses.reserveCapacity(addresses[slot(f)])
+            for (i, set) in KubeSet.allCases.enumerated() {
+                // Every bound address is also a member of KUBE-IPVS-IPS.
+                let n = members[slot(f) * KubeSet.allCases.count + i] + (set == .ipvsIPs ? addresses[slot(f)] : 0)
+                if n > 0 { state.families[f]!.sets[set.setName(for: f)]!.entries.reserveCapacity(n) }
+            }
         }
     }
 

@@ -37,7 +37,7 @@ public enum KubeSet: String, Sendable, Hashable, CaseIterable {
 
     /// The case's position in `allCases`: a payload-free enum is stored as its case number, in
     /// declaration order (which is `allCases` order), in one byte.
-    private var ordinal: Int { Int(unsafeBitCast(self, to: UInt8.self)) }
+    var ordinal: Int { Int(unsafeBitCast(self, to: UInt8.self)) }
 
     // By case, not by raw value (the default for a raw-value enum hashes the string).
     public static func == (a: KubeSet, b: KubeSet) -> Bool { a.ordinal == b.ordinal }
