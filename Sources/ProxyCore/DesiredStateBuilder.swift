@@ -62,18 +62,27 @@ public enum DesiredStateBuilder {
     /// Builds the whole desired state from a snapshot.
     public static func build(snapshot: ClusterSnapshot, config: ProxyConfig, node: NodeContext) -> DesiredState {
         var byService: [ObjectRef: [EndpointSetInfo]] = [:]
+        byService.reserveCapacity(snapshot.services.count)
         for set in snapshot.endpointSets { byService[set.service, default: []].append(set) }
-        var contributions: [ServiceContribution] = []
-        contributions.reserveCapacity(snapshot.services.count)
-        for svc in snapshot.services {
-            if case .success(let c) = contribution(service: svc, endpoints: byService[svc.ref] ?? [], config: config, node: node) {
-                contributions.append(c)
-            }
-        }
         var families: Set<IPFamily> = [.ipv4]
         for c in config.clusterCIDRs { families.insert(c.family) }
         for s in snapshot.services { for ip in s.clusterIPs { families.insert(ip.family) } }
-        return assemble(contributions: contributions, config: config, node: node, families: families)
+        // As `assemble`, but each contribution goes into the index as soon as it is made (the
+        // result is the same: claims do not depend on order). The index keeps no contributions,
+        // so a Service listed twice must be added once: the last one listed wins, as when the
+        // index replaces a contribution.
+        var index = DesiredStateIndex(config: config, node: node, families: families)
+        index.keepsContributions = false
+        index.reserveCapacity(estimatedFrom: snapshot.services)
+        var seen: Set<ObjectRef> = []
+        seen.reserveCapacity(snapshot.services.count)
+        for svc in snapshot.services.reversed() where seen.insert(svc.ref).inserted {
+            if case .success(let c) = contribution(service: svc, endpoints: byService[svc.ref] ?? [], config: config, node: node) {
+                index.set(owner: c.owner, to: c)
+            }
+        }
+        index.refreshNodeWide()
+        return index.state
     }
 
     /// Which Services kube-ipvs leaves alone.

@@ -51,6 +51,31 @@ public struct DesiredStateIndex: Sendable {
         refreshNodeWide()
     }
 
+    /// Whether contributions are kept, to be replaced later. A one-shot build (`DesiredStateBuilder.build`)
+    /// never replaces one: it adds each contribution and drops it at once, while it is still in
+    /// the cache, instead of freeing 10k of them at the end.
+    var keepsContributions = true
+
+    /// Makes room for what `services` will mostly contribute (a virtual server and a KUBE-CLUSTER-IP
+    /// member per cluster IP and port, a bound address and a KUBE-IPVS-IPS member per cluster IP),
+    /// so that a full build does not rehash its dictionaries as they grow.
+    mutating func reserveCapacity(estimatedFrom services: [ServiceInfo]) {
+        var servers = [0, 0], addresses = [0, 0]
+        for svc in services {
+            for ip in svc.clusterIPs {
+                servers[ip.family == .ipv4 ? 0 : 1] += svc.ports.count
+                addresses[ip.family == .ipv4 ? 0 : 1] += 1
+            }
+        }
+        for f in families {
+            let i = f == .ipv4 ? 0 : 1
+            state.families[f]!.virtualServers.reserveCapacity(servers[i])
+            state.families[f]!.boundAddresses.reserveCapacity(addresses[i])
+            state.families[f]!.sets[KubeSet.clusterIP.setName(for: f)]!.entries.reserveCapacity(servers[i])
+            state.families[f]!.sets[KubeSet.ipvsIPs.setName(for: f)]!.entries.reserveCapacity(addresses[i])
+        }
+    }
+
     /// Makes room for `contributions` (about to be added to an empty index), so that a full build
     /// does not rehash its dictionaries as they grow.
     public mutating func reserveCapacity(for contributions: [ServiceContribution]) {
@@ -96,7 +121,7 @@ public struct DesiredStateIndex: Sendable {
     }
 
     private mutating func replace(owner: String, with new: ServiceContribution?, scope: inout PlanScope?) {
-        let old = contributions[owner]
+        let old = keepsContributions ? contributions[owner] : nil
         if old == new { return }
         if let old {
             for vs in old.virtualServers { release(vs: vs.server.key, owner: owner, scope: &scope) }
@@ -107,7 +132,7 @@ public struct DesiredStateIndex: Sendable {
                 if noNodeAccess[e]! <= 0 { noNodeAccess[e] = nil }
             }
         }
-        contributions[owner] = new
+        if keepsContributions { contributions[owner] = new }
         if let new {
             for vs in new.virtualServers { claim(vs: vs, owner: owner, scope: &scope) }
             for a in new.boundAddresses { claim(address: a, owner: owner, scope: &scope) }
