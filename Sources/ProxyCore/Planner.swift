@@ -182,6 +182,7 @@ public enum Planner {
             start = end
         }
         ops.reserveCapacity(ops.count + work.count + realServerBound + staleServers.count + staleMembers.count + staleAddresses.count)
+        var wantRS: [(key: RealServerKey, value: RealServer)] = []  // reused: one sort buffer for every virtual server
         for i in order {
             let owner = groupOwners[Int(workGroup[i])]
             switch work[i] {
@@ -198,7 +199,10 @@ public enum Planner {
                     ops.append(PlannedOperation(.addVirtualServer(dvs.server), owner: owner))
                 }
                 let haveRS = current?.realServers ?? [:]
-                for (rk, rs) in dvs.realServers.sorted(by: { $0.key < $1.key }) {
+                wantRS.removeAll(keepingCapacity: true)
+                wantRS.append(contentsOf: dvs.realServers)
+                wantRS.sort { $0.key < $1.key }
+                for (rk, rs) in wantRS {
                     if let h = haveRS[rk] {
                         if h.weight != rs.weight || h.forwarding != rs.forwarding {
                             ops.append(PlannedOperation(.updateRealServer(key, rs), owner: owner))
