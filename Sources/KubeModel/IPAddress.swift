@@ -10,6 +10,14 @@ public enum IPFamily: String, Sendable, Hashable, Comparable, CaseIterable, Coda
 
     public static func < (a: IPFamily, b: IPFamily) -> Bool { a == .ipv4 && b == .ipv6 }
 
+    // Equality and hashing by case: a raw-value enum otherwise compares and hashes its raw string,
+    // and the family is part of every address, hashed hundreds of thousands of times a sync.
+    private var isV4: Bool {
+        switch self { case .ipv4: return true; case .ipv6: return false }
+    }
+    public static func == (a: IPFamily, b: IPFamily) -> Bool { a.isV4 == b.isV4 }
+    public func hash(into hasher: inout Hasher) { hasher.combine(isV4) }
+
     /// The family word ipset uses (`inet` / `inet6`).
     public var ipsetFamily: String { self == .ipv4 ? "inet" : "inet6" }
     /// Host prefix length: 32 or 128.
@@ -18,11 +26,13 @@ public enum IPFamily: String, Sendable, Hashable, Comparable, CaseIterable, Coda
 
 /// An IPv4 or IPv6 address, stored as 128 bits (IPv4 in the low 32 bits of `low`).
 public struct IPAddress: Sendable, Hashable, Comparable, CustomStringConvertible {
-    public let family: IPFamily
+    // The family is stored last so that the address takes 17 bytes, not 24, and the keys that
+    // embed it (virtual and real servers, plan operations) pack tighter.
     /// Upper 64 bits (IPv6 only; 0 for IPv4).
     public let high: UInt64
     /// Lower 64 bits; for IPv4 the address in host order in the low 32 bits.
     public let low: UInt64
+    public let family: IPFamily
 
     /// An IPv4 address from its 32-bit value in host byte order.
     public init(v4 value: UInt32) {
@@ -88,8 +98,20 @@ public struct IPAddress: Sendable, Hashable, Comparable, CustomStringConvertible
     public var description: String {
         switch family {
         case .ipv4:
+            // Written digit by digit (at most 15 bytes, a small string: no allocation); set members
+            // and plans format tens of thousands of these.
             let v = UInt32(truncatingIfNeeded: low)
-            return "\(v >> 24).\((v >> 16) & 0xff).\((v >> 8) & 0xff).\(v & 0xff)"
+            return String(unsafeUninitializedCapacity: 15) { buf in
+                var i = 0
+                for shift: UInt32 in [24, 16, 8, 0] {
+                    let octet = (v >> shift) & 0xff
+                    if shift != 24 { buf[i] = UInt8(ascii: "."); i += 1 }
+                    if octet >= 100 { buf[i] = 48 + UInt8(octet / 100); i += 1 }
+                    if octet >= 10 { buf[i] = 48 + UInt8(octet / 10 % 10); i += 1 }
+                    buf[i] = 48 + UInt8(octet % 10); i += 1
+                }
+                return i
+            }
         case .ipv6:
             return IPAddress.formatV6(high: high, low: low)
         }
@@ -263,7 +285,13 @@ public enum L4Protocol: String, Sendable, Hashable, Comparable, CaseIterable, Co
     case sctp = "SCTP"
 
     public static func < (a: L4Protocol, b: L4Protocol) -> Bool { a.order < b.order }
-    private var order: Int { self == .tcp ? 0 : self == .udp ? 1 : 2 }
+    private var order: UInt8 {
+        switch self { case .tcp: return 0; case .udp: return 1; case .sctp: return 2 }
+    }
+    // By case, not by raw value (what a raw-value enum gets by default: hashing the string), as
+    // for IPFamily: part of every virtual server key.
+    public static func == (a: L4Protocol, b: L4Protocol) -> Bool { a.order == b.order }
+    public func hash(into hasher: inout Hasher) { hasher.combine(order) }
 
     /// Lower-case name as ipset and iptables write it.
     public var lowercased: String { self == .tcp ? "tcp" : self == .udp ? "udp" : "sctp" }

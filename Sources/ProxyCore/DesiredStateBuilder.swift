@@ -63,16 +63,25 @@ public enum DesiredStateBuilder {
     /// Builds the whole desired state from a snapshot.
     public static func build(snapshot: ClusterSnapshot, config: ProxyConfig, node: NodeContext) -> DesiredState {
         var byService: [ObjectRef: [EndpointSetInfo]] = [:]
+        byService.reserveCapacity(snapshot.services.count)
         for set in snapshot.endpointSets { byService[set.service, default: []].append(set) }
-        var contributions: [ServiceContribution] = []
-        contributions.reserveCapacity(snapshot.services.count)
-        for svc in snapshot.services {
+        let families = ProxyFamilies.families(config: config, services: snapshot.services)
+        // As `assemble`, but each contribution goes into the index as soon as it is made (the
+        // result is the same: claims do not depend on order). The index keeps no contributions,
+        // so a Service listed twice must be added once: the last one listed wins, as when the
+        // index replaces a contribution.
+        var index = DesiredStateIndex(config: config, node: node, families: families)
+        index.keepsContributions = false
+        index.reserveCapacity(estimatedFrom: snapshot.services)
+        var seen: Set<ObjectRef> = []
+        seen.reserveCapacity(snapshot.services.count)
+        for svc in snapshot.services.reversed() where seen.insert(svc.ref).inserted {
             if case .success(let c) = contribution(service: svc, endpoints: byService[svc.ref] ?? [], config: config, node: node) {
-                contributions.append(c)
+                index.set(owner: c.owner, to: c)
             }
         }
-        return assemble(contributions: contributions, config: config, node: node,
-                        families: ProxyFamilies.families(config: config, services: snapshot.services))
+        index.refreshNodeWide()
+        return index.state
     }
 
     /// Which Services kube-ipvs leaves alone.
@@ -171,7 +180,8 @@ public enum DesiredStateBuilder {
     public static func assemble(contributions: [ServiceContribution], config: ProxyConfig, node: NodeContext,
                                 families: Set<IPFamily>) -> DesiredState {
         var index = DesiredStateIndex(config: config, node: node, families: families)
-        for c in contributions { index.update(owner: c.owner, with: c) }
+        index.reserveCapacity(for: contributions)
+        for c in contributions { index.set(owner: c.owner, to: c) }
         index.refreshNodeWide()
         return index.state
     }
@@ -207,6 +217,7 @@ public enum DesiredStateBuilder {
     /// Endpoints of `family` serving `port`.
     static func endpointsFor(port: ServicePortInfo, family: IPFamily, sets: [EndpointSetInfo]) -> [ChosenEndpoint] {
         var out: [ChosenEndpoint] = []
+        out.reserveCapacity(sets.reduce(0) { $0 + $1.endpoints.count })
         for set in sets {
             guard let p = set.ports.first(where: { $0.name == port.name && $0.proto == port.proto }) else { continue }
             for ep in set.endpoints where ep.address.family == family { out.append(ChosenEndpoint(info: ep, port: p.port)) }
@@ -216,6 +227,7 @@ public enum DesiredStateBuilder {
 
     /// Ready endpoints, or when none is ready the serving+terminating ones (graceful termination).
     static func usable(_ eps: [ChosenEndpoint]) -> [ChosenEndpoint] {
+        if eps.allSatisfy({ $0.info.ready }) { return eps }  // the usual case, without a copy
         let ready = eps.filter { $0.info.ready }
         return ready.isEmpty ? eps.filter { $0.info.serving && $0.info.terminating } : ready
     }
@@ -233,6 +245,10 @@ public enum DesiredStateBuilder {
     /// one is hinted for this node, only those; else when every ready endpoint carries zone hints
     /// and one is hinted for this node's zone, only those; else all.
     static func topologyFiltered(_ eps: [ChosenEndpoint], node: NodeContext) -> [ChosenEndpoint] {
+        // Both rules below need every ready endpoint hinted: when the first ready one carries no
+        // hint (the usual case), neither applies.
+        guard let first = eps.first(where: { $0.info.ready }) else { return eps }
+        if (first.info.hintNodes ?? []).isEmpty && (first.info.hintZones ?? []).isEmpty { return eps }
         let ready = eps.filter { $0.info.ready }
         guard !ready.isEmpty else { return eps }
         if ready.allSatisfy({ !($0.info.hintNodes ?? []).isEmpty }), ready.contains(where: { $0.info.hintNodes!.contains(node.name) }) {

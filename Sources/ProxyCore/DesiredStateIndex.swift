@@ -32,9 +32,10 @@ public struct DesiredStateIndex: Sendable {
     public let families: Set<IPFamily>
 
     private var contributions: [String: ServiceContribution] = [:]
-    private var vsClaims: [VirtualServerKey: [String]] = [:]
-    private var addressClaims: [IPAddress: [String]] = [:]
-    private var memberClaims: [SetMember: [String]] = [:]
+    /// Claimants of the keys more than one contribution claims (see "Claims" below).
+    private var vsContenders: [VirtualServerKey: [String]] = [:]
+    private var addressContenders: [IPAddress: [String]] = [:]
+    private var memberContenders: [SetMember: [String]] = [:]
     private var schedulersInUse: [String: Int] = [:]
     /// KUBE-IPVS-OUT-FILTER entries with the number of contributions asking for each.
     private var noNodeAccess: [NoNodeAccessEntry: Int] = [:]
@@ -50,6 +51,56 @@ public struct DesiredStateIndex: Sendable {
         refreshNodeWide()
     }
 
+    /// Whether contributions are kept, to be replaced later. A one-shot build (`DesiredStateBuilder.build`)
+    /// never replaces one: it adds each contribution and drops it at once, while it is still in
+    /// the cache, instead of freeing 10k of them at the end.
+    var keepsContributions = true
+
+    /// Makes room for what `services` will mostly contribute (a virtual server and a KUBE-CLUSTER-IP
+    /// member per cluster IP and port, a bound address and a KUBE-IPVS-IPS member per cluster IP),
+    /// so that a full build does not rehash its dictionaries as they grow.
+    mutating func reserveCapacity(estimatedFrom services: [ServiceInfo]) {
+        var servers = [0, 0], addresses = [0, 0]
+        for svc in services {
+            for ip in svc.clusterIPs {
+                servers[ip.family == .ipv4 ? 0 : 1] += svc.ports.count
+                addresses[ip.family == .ipv4 ? 0 : 1] += 1
+            }
+        }
+        for f in families {
+            let i = f == .ipv4 ? 0 : 1
+            state.families[f]!.virtualServers.reserveCapacity(servers[i])
+            state.families[f]!.boundAddresses.reserveCapacity(addresses[i])
+            state.families[f]!.sets[KubeSet.clusterIP.setName(for: f)]!.entries.reserveCapacity(servers[i])
+            state.families[f]!.sets[KubeSet.ipvsIPs.setName(for: f)]!.entries.reserveCapacity(addresses[i])
+        }
+    }
+
+    /// Makes room for `contributions` (about to be added to an empty index), so that a full build
+    /// does not rehash its dictionaries as they grow.
+    public mutating func reserveCapacity(for contributions: [ServiceContribution]) {
+        self.contributions.reserveCapacity(self.contributions.count + contributions.count)
+        // Counted in plain arrays (family: 0 IPv4, 1 IPv6; set: its position in KubeSet.allCases),
+        // not dictionaries: this pass must cost much less than the rehashing it saves.
+        func slot(_ f: IPFamily) -> Int { f == .ipv4 ? 0 : 1 }
+        var servers = [0, 0], addresses = [0, 0]
+        var members = [Int](repeating: 0, count: 2 * KubeSet.allCases.count)
+        for c in contributions {
+            for vs in c.virtualServers { servers[slot(vs.server.key.address.family)] += 1 }
+            for a in c.boundAddresses { addresses[slot(a.family)] += 1 }
+            for m in c.setMembers { members[slot(m.family) * KubeSet.allCases.count + m.set.ordinal] += 1 }
+        }
+        for f in families {
+            state.families[f]!.virtualServers.reserveCapacity(servers[slot(f)])
+            state.families[f]!.boundAddresses.reserveCapacity(addresses[slot(f)])
+            for (i, set) in KubeSet.allCases.enumerated() {
+                // Every bound address is also a member of KUBE-IPVS-IPS.
+                let n = members[slot(f) * KubeSet.allCases.count + i] + (set == .ipvsIPs ? addresses[slot(f)] : 0)
+                if n > 0 { state.families[f]!.sets[set.setName(for: f)]!.entries.reserveCapacity(n) }
+            }
+        }
+    }
+
     /// Owners with a contribution, for tests and status.
     public var owners: Dictionary<String, ServiceContribution>.Keys { contributions.keys }
 
@@ -57,9 +108,21 @@ public struct DesiredStateIndex: Sendable {
     /// have changed. Call `refreshNodeWide()` after a batch of updates.
     @discardableResult
     public mutating func update(owner: String, with new: ServiceContribution?) -> PlanScope {
-        var scope = PlanScope()
-        let old = contributions[owner]
-        if old == new { return scope }
+        var scope: PlanScope? = PlanScope()
+        replace(owner: owner, with: new, scope: &scope)
+        return scope!
+    }
+
+    /// `update` without the scope, for a full build (the planner then compares everything): with
+    /// 10k Services, collecting scopes nobody reads costs more than the claims themselves.
+    public mutating func set(owner: String, to new: ServiceContribution?) {
+        var scope: PlanScope? = nil
+        replace(owner: owner, with: new, scope: &scope)
+    }
+
+    private mutating func replace(owner: String, with new: ServiceContribution?, scope: inout PlanScope?) {
+        let old = keepsContributions ? contributions[owner] : nil
+        if old == new { return }
         if let old {
             for vs in old.virtualServers { release(vs: vs.server.key, owner: owner, scope: &scope) }
             for a in old.boundAddresses { release(address: a, owner: owner, scope: &scope) }
@@ -69,14 +132,13 @@ public struct DesiredStateIndex: Sendable {
                 if noNodeAccess[e]! <= 0 { noNodeAccess[e] = nil }
             }
         }
-        contributions[owner] = new
+        if keepsContributions { contributions[owner] = new }
         if let new {
             for vs in new.virtualServers { claim(vs: vs, owner: owner, scope: &scope) }
             for a in new.boundAddresses { claim(address: a, owner: owner, scope: &scope) }
             for m in new.setMembers { claim(member: m, owner: owner, scope: &scope) }
             for e in new.noNodeAccess { noNodeAccess[e, default: 0] += 1 }
         }
-        return scope
     }
 
     /// Recomputes the node-wide parts from the Service parts: chains (they depend on which sets are
@@ -112,38 +174,59 @@ public struct DesiredStateIndex: Sendable {
     // When several Services claim one key (two Services with the same external IP and port), the
     // one with the smallest namespace/name wins, whatever the order of events: the incremental
     // result then equals a full rebuild.
+    //
+    // Almost every key has a single claimant, and `state` already records it (the virtual server's
+    // `owner`, `boundAddresses[a]`, the set entry's owner). So only contested keys get a list in
+    // `*Contenders`: every claimant, the winner included, sorted (the winner first), duplicates
+    // kept (one Service can claim a key twice, such as one hairpin entry for two of its ports).
+    // A key leaves the list when one claim remains; its owner is then the one in `state`.
 
-    /// Inserts `owner` in sorted order; true when it became the winner.
-    private static func insertClaim(_ owner: String, into owners: inout [String]) -> Bool {
-        let i = owners.firstIndex { $0 > owner } ?? owners.count
-        owners.insert(owner, at: i)
+    /// Adds a claim by `owner` on a key already held by `holder`, with the key's contender list;
+    /// true when `owner` becomes the winner. (An unclaimed key needs no list: its claimant wins.)
+    private static func addClaim(_ owner: String, holder: String, contenders: inout [String]?) -> Bool {
+        var list = contenders ?? [holder]
+        let i = list.firstIndex { $0 > owner } ?? list.count
+        list.insert(owner, at: i)
+        contenders = list
         return i == 0
     }
 
-    private mutating func claim(vs: DesiredVirtualServer, owner: String, scope: inout PlanScope) {
-        let key = vs.server.key
-        let f = key.address.family
-        guard state.families[f] != nil else { return }
-        scope.virtualServers.insert(key)
-        var owners = vsClaims[key] ?? []
-        let wins = Self.insertClaim(owner, into: &owners)
-        vsClaims[key] = owners
-        if wins {
-            if let old = state.families[f]!.virtualServers[key] { dropScheduler(old.server.scheduler) }
-            state.families[f]!.virtualServers[key] = vs
-            schedulersInUse[vs.server.scheduler, default: 0] += 1
-        }
+    /// Removes one claim by `owner` on a key held by `holder`: nil when `owner` has none, else
+    /// whether it was the winner and who wins now (nil: nobody claims the key any more).
+    private static func removeClaim(_ owner: String, holder: String?, contenders: inout [String]?) -> (wasWinner: Bool, next: String?)? {
+        guard var list = contenders else { return holder == owner ? (true, nil) : nil }
+        guard let i = list.firstIndex(of: owner) else { return nil }
+        list.remove(at: i)
+        contenders = list.count > 1 ? list : nil
+        return (i == 0, list.first)
     }
 
-    private mutating func release(vs key: VirtualServerKey, owner: String, scope: inout PlanScope) {
-        guard var owners = vsClaims[key], let i = owners.firstIndex(of: owner) else { return }
-        scope.virtualServers.insert(key)
-        owners.remove(at: i)
-        vsClaims[key] = owners.isEmpty ? nil : owners
-        guard i == 0 else { return }
+    // Each claim stores the new owner first (`updateValue`: one hash for the usual, unclaimed key)
+    // and puts the holder back when the holder keeps winning.
+
+    private mutating func claim(vs: DesiredVirtualServer, owner: String, scope: inout PlanScope?) {
+        let key = vs.server.key
         let f = key.address.family
-        if let old = state.families[f]!.virtualServers[key] { dropScheduler(old.server.scheduler) }
-        if let next = owners.first, let vs = contributions[next]?.virtualServers.first(where: { $0.server.key == key }) {
+        guard families.contains(f) else { return }
+        scope?.virtualServers.insert(key)
+        if let holder = state.families[f]!.virtualServers.updateValue(vs, forKey: key) {
+            guard Self.addClaim(owner, holder: holder.owner, contenders: &vsContenders[key]) else {
+                state.families[f]!.virtualServers[key] = holder
+                return
+            }
+            dropScheduler(holder.server.scheduler)
+        }
+        schedulersInUse[vs.server.scheduler, default: 0] += 1
+    }
+
+    private mutating func release(vs key: VirtualServerKey, owner: String, scope: inout PlanScope?) {
+        let f = key.address.family
+        guard let holder = state.families[f]?.virtualServers[key],
+              let (wasWinner, next) = Self.removeClaim(owner, holder: holder.owner, contenders: &vsContenders[key]) else { return }
+        scope?.virtualServers.insert(key)
+        guard wasWinner else { return }
+        dropScheduler(holder.server.scheduler)
+        if let next, let vs = contributions[next]?.virtualServers.first(where: { $0.server.key == key }) {
             state.families[f]!.virtualServers[key] = vs
             schedulersInUse[vs.server.scheduler, default: 0] += 1
         } else {
@@ -156,41 +239,39 @@ public struct DesiredStateIndex: Sendable {
         if schedulersInUse[s]! <= 0 { schedulersInUse[s] = nil }
     }
 
-    private mutating func claim(address a: IPAddress, owner: String, scope: inout PlanScope) {
-        guard state.families[a.family] != nil else { return }
-        scope.addresses.insert(a)
-        var owners = addressClaims[a] ?? []
-        let wins = Self.insertClaim(owner, into: &owners)
-        addressClaims[a] = owners
-        if wins { state.families[a.family]!.boundAddresses[a] = owner }
+    private mutating func claim(address a: IPAddress, owner: String, scope: inout PlanScope?) {
+        guard families.contains(a.family) else { return }
+        scope?.addresses.insert(a)
+        if let holder = state.families[a.family]!.boundAddresses.updateValue(owner, forKey: a),
+           !Self.addClaim(owner, holder: holder, contenders: &addressContenders[a]) {
+            state.families[a.family]!.boundAddresses[a] = holder
+        }
         claim(member: SetMember(.ipvsIPs, a.family, IPSetEntry.ip(a)), owner: owner, scope: &scope)
     }
 
-    private mutating func release(address a: IPAddress, owner: String, scope: inout PlanScope) {
-        guard var owners = addressClaims[a], let i = owners.firstIndex(of: owner) else { return }
-        scope.addresses.insert(a)
-        owners.remove(at: i)
-        addressClaims[a] = owners.isEmpty ? nil : owners
+    private mutating func release(address a: IPAddress, owner: String, scope: inout PlanScope?) {
+        guard let holder = state.families[a.family]?.boundAddresses[a],
+              let (wasWinner, next) = Self.removeClaim(owner, holder: holder, contenders: &addressContenders[a]) else { return }
+        scope?.addresses.insert(a)
         release(member: SetMember(.ipvsIPs, a.family, IPSetEntry.ip(a)), owner: owner, scope: &scope)
-        if i == 0 { state.families[a.family]!.boundAddresses[a] = owners.first }
+        if wasWinner { state.families[a.family]!.boundAddresses[a] = next }
     }
 
-    private mutating func claim(member m: SetMember, owner: String, scope: inout PlanScope) {
-        guard state.families[m.family] != nil else { return }
+    private mutating func claim(member m: SetMember, owner: String, scope: inout PlanScope?) {
+        guard families.contains(m.family) else { return }
         let name = m.set.setName(for: m.family)
-        scope.setMembers[name, default: []].insert(m.entry)
-        var owners = memberClaims[m] ?? []
-        let wins = Self.insertClaim(owner, into: &owners)
-        memberClaims[m] = owners
-        if wins { state.families[m.family]!.sets[name]!.entries[m.entry] = owner }
+        scope?.setMembers[name, default: []].insert(m.entry)
+        if let holder = state.families[m.family]!.sets[name]!.entries.updateValue(owner, forKey: m.entry),
+           !Self.addClaim(owner, holder: holder, contenders: &memberContenders[m]) {
+            state.families[m.family]!.sets[name]!.entries[m.entry] = holder
+        }
     }
 
-    private mutating func release(member m: SetMember, owner: String, scope: inout PlanScope) {
-        guard var owners = memberClaims[m], let i = owners.firstIndex(of: owner) else { return }
+    private mutating func release(member m: SetMember, owner: String, scope: inout PlanScope?) {
         let name = m.set.setName(for: m.family)
-        scope.setMembers[name, default: []].insert(m.entry)
-        owners.remove(at: i)
-        memberClaims[m] = owners.isEmpty ? nil : owners
-        if i == 0 { state.families[m.family]!.sets[name]!.entries[m.entry] = owners.first }
+        guard let holder = state.families[m.family]?.sets[name]?.entries[m.entry],
+              let (wasWinner, next) = Self.removeClaim(owner, holder: holder, contenders: &memberContenders[m]) else { return }
+        scope?.setMembers[name, default: []].insert(m.entry)
+        if wasWinner { state.families[m.family]!.sets[name]!.entries[m.entry] = next }
     }
 }

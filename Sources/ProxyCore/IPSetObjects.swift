@@ -50,7 +50,11 @@ public enum IPSetEntry {
     public static func ip(_ ip: IPAddress) -> String { ip.description }
     /// `hash:ip,port` member: `10.254.10.128,tcp:80`.
     public static func ipPort(_ ip: IPAddress, _ proto: L4Protocol, _ port: UInt16) -> String {
-        "\(ip),\(proto.lowercased):\(port)"
+        // Appended, not interpolated: one per Service port, 10k+ per full build.
+        var s = ip.description
+        s.reserveCapacity(s.utf8.count + 11)
+        s += ","; s += proto.lowercased; s += ":"; s += String(port)
+        return s
     }
     /// `hash:ip,port,ip` member: `10.244.1.2,tcp:8080,10.244.1.2`.
     public static func ipPortIP(_ ip: IPAddress, _ proto: L4Protocol, _ port: UInt16, _ ip2: IPAddress) -> String {

@@ -25,9 +25,23 @@ public enum KubeSet: String, Sendable, Hashable, CaseIterable {
     /// `KUBE-CLUSTER-IP` for IPv4, `KUBE-6-CLUSTER-IP` for IPv6. Names are cut to ipset's 31
     /// characters (IPSET_MAXNAMELEN - 1) as upstream cuts them: `KUBE-6-LOAD-BALANCER-SOURCE-CID`.
     public func setName(for family: IPFamily) -> String {
-        let name = family == .ipv4 ? "KUBE-\(rawValue)" : "KUBE-6-\(rawValue)"
-        return String(name.prefix(31))
+        let names = Self.names[ordinal]
+        return family == .ipv4 ? names.v4 : names.v6
     }
+
+    /// Both names of every set in `allCases` order, computed once: the desired state asks for one
+    /// per set member.
+    private static let names: [(v4: String, v6: String)] = allCases.map {
+        (String("KUBE-\($0.rawValue)".prefix(31)), String("KUBE-6-\($0.rawValue)".prefix(31)))
+    }
+
+    /// The case's position in `allCases`: a payload-free enum is stored as its case number, in
+    /// declaration order (which is `allCases` order), in one byte.
+    var ordinal: Int { Int(unsafeBitCast(self, to: UInt8.self)) }
+
+    // By case, not by raw value (the default for a raw-value enum hashes the string).
+    public static func == (a: KubeSet, b: KubeSet) -> Bool { a.ordinal == b.ordinal }
+    public func hash(into hasher: inout Hasher) { hasher.combine(UInt8(truncatingIfNeeded: ordinal)) }
 
     public var type: IPSetType {
         switch self {

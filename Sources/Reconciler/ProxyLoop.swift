@@ -380,7 +380,7 @@ public actor ProxyLoop {
             var fresh = DesiredStateIndex(config: config, node: node, families: families)
             localStatus = [:]
             for ref in cache.services.keys {
-                if let c = contribution(ref, node: node) { fresh.update(owner: c.owner, with: c) }
+                if let c = contribution(ref, node: node) { fresh.set(owner: c.owner, to: c) }
                 refreshLocalStatus(ref)
             }
             index = fresh

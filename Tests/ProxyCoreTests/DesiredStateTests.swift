@@ -183,3 +183,39 @@ final class KubeSetNameTests: XCTestCase {
         XCTAssertEqual(rules, ["-s 1.2.3.4/32 -m ipvs --vproto 6 --vaddr 1.2.3.4/32 --vport 80 -j DROP"])
     }
 }
+
+/// The one-shot build adds contributions to an index that keeps none: these pin down what it
+/// shares with the incremental path.
+final class OneShotBuildTests: XCTestCase {
+    /// A Service listed twice (the same manifest given twice, or edited in between) counts once:
+    /// the last one listed, as when the index replaces a contribution.
+    func testAServiceListedTwiceCountsOnceTheLastOne() {
+        let first = Fx.service("web", ip: "10.254.0.1")
+        let last = Fx.service("web", ip: "10.254.0.2", ports: [ServicePortInfo(name: "", proto: .udp, port: 53)])
+        let other = Fx.service("other", ip: "10.254.0.3")
+        let eps = [Fx.endpoints("web", proto: .udp, [Fx.ep("10.244.1.2")]), Fx.endpoints("other", [Fx.ep("10.244.1.3")])]
+        let twice = Fx.desired(ClusterSnapshot(services: [first, other, last], endpointSets: eps))
+        let once = Fx.desired(ClusterSnapshot(services: [other, last], endpointSets: eps))
+        XCTAssertEqual(twice, once)
+        XCTAssertNil(twice.family(.ipv4).boundAddresses[Fx.ip("10.254.0.1")])
+    }
+
+    /// Two Services claiming one key: the build equals the index fed in either order.
+    func testContestedKeysMatchTheIndexInEitherOrder() {
+        let a = Fx.service("a", ip: "10.254.0.1"), b = Fx.service("b", ip: "10.254.0.1")
+        let eps = [Fx.endpoints("a", [Fx.ep("10.244.1.2")]), Fx.endpoints("b", [Fx.ep("10.244.1.3")])]
+        let built = Fx.desired(ClusterSnapshot(services: [b, a], endpointSets: eps))
+        for order in [[a, b], [b, a]] {
+            var index = DesiredStateIndex(config: Fx.seedConfig, node: Fx.node, families: [.ipv4])
+            for svc in order {
+                let sets = eps.filter { $0.service == svc.ref }
+                if case .success(let c) = DesiredStateBuilder.contribution(service: svc, endpoints: sets, config: Fx.seedConfig, node: Fx.node) {
+                    index.update(owner: c.owner, with: c)
+                }
+            }
+            index.refreshNodeWide()
+            XCTAssertEqual(index.state, built)
+            XCTAssertEqual(built.family(.ipv4).virtualServers[Fx.vsKey("10.254.0.1", 80)]?.owner, "default/a")
+        }
+    }
+}
