@@ -176,7 +176,7 @@ public final class HTTPServer: Service, Sendable {
             return true
         }
         if !kept {  // a concurrent start() won
-            try? await listener.channel.close()
+            await Self.discard(listener)
             return self.port ?? port
         }
         logger.info("listening", metadata: ["setting": "\(setting)", "address": "\(BindAddress(host: address.host, port: port))"])
@@ -191,7 +191,20 @@ public final class HTTPServer: Service, Sendable {
             s = .idle
             return l
         }
-        try? await listener?.channel.close()
+        if let listener { await Self.discard(listener) }
+    }
+
+    /// Closes a listener that `run()` never took over. An NIOAsyncChannel must end through
+    /// `executeThenClose` (dropping one with its writer unfinished is a fatal error in NIO), and
+    /// so must every connection it accepted meanwhile: close the socket, then drain and close
+    /// the connections still queued.
+    private static func discard(_ listener: Listener) async {
+        try? await listener.channel.close()
+        try? await listener.executeThenClose { inbound in
+            for try await connection in inbound {
+                try? await connection.executeThenClose { _, _ in }
+            }
+        }
     }
 
     /// Serves until graceful shutdown or cancellation, then closes every connection and the socket.

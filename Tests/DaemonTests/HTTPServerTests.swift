@@ -198,6 +198,27 @@ final class HTTPServerTests: XCTestCase {
         try await withRunning(next) { XCTAssertEqual($0, port) }
     }
 
+    /// close() after start() without run(), with a connection already accepted: both the listener
+    /// and the queued connection end through executeThenClose (NIO traps on a dropped, unfinished
+    /// async channel, which crashed the whole test process now and then), the client sees the
+    /// connection closed, and the port is free again.
+    func testCloseWithoutRunEndsQueuedConnections() async throws {
+        for _ in 0..<5 {
+            let server = HTTPServer.metricsServer(address: Self.loopback, metrics: ProxyMetrics(), logger: logger)
+            let port = try await server.start()
+            try await rawConnection(port: port).executeThenClose { inbound, outbound in
+                try await outbound.write(ByteBuffer(string: "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"))
+                try await Task.sleep(nanoseconds: 50_000_000)  // accepted and queued by the listener
+                await server.close()
+                var it = inbound.makeAsyncIterator()
+                while (try? await it.next()) != nil {}  // ends: the server side was closed unanswered
+            }
+            XCTAssertNil(server.port)
+            let again = HTTPServer.metricsServer(address: BindAddress(host: "127.0.0.1", port: port), metrics: ProxyMetrics(), logger: logger)
+            try await withRunning(again) { XCTAssertEqual($0, port) }
+        }
+    }
+
     func testAllAddressesAcceptsIPv4() async throws {
         let server = HTTPServer.metricsServer(address: BindAddress(host: "", port: 0), metrics: ProxyMetrics(), logger: logger)
         try await withRunning(server) { port in
