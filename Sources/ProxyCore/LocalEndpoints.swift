@@ -122,7 +122,8 @@ public enum LocalEndpoints {
         let node = NodeContext(name: nodeName)
         for family in Set(svc.clusterIPs.map(\.family)) {
             for port in svc.ports {
-                let c = chosen(port: port, family: family, sets: sets, node: node)
+                // The builder's choice itself: `chosen` would also copy it and map its ports.
+                let c = DesiredStateBuilder.categorize(port: port, family: family, sets: sets, node: node)
                 if !c.cluster.isEmpty && c.local.isEmpty { return true }
             }
         }
