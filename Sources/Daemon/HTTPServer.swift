@@ -194,6 +194,35 @@ public final class HTTPServer: Service, Sendable {
         if let listener { await Self.discard(listener) }
     }
 
+    /// The serving tasks of one `run()`: each removes itself when done; at shutdown all are
+    /// cancelled, including any started afterwards.
+    private final class ServingTasks: Sendable {
+        private let state = Mutex((tasks: [Int: Task<Void, Never>](), next: 0, cancelled: false))
+        func start(_ body: @escaping @Sendable () async -> Void) {
+            let key = state.withLock { s -> Int in s.next += 1; return s.next }
+            let task = Task {
+                await body()
+                _ = self.state.withLock { $0.tasks.removeValue(forKey: key) }
+            }
+            let cancelNow = state.withLock { s -> Bool in
+                s.tasks[key] = task
+                return s.cancelled
+            }
+            if cancelNow { task.cancel() }
+        }
+        func cancelAll() {
+            let tasks = state.withLock { s -> [Task<Void, Never>] in s.cancelled = true; return Array(s.tasks.values) }
+            for t in tasks { t.cancel() }
+        }
+        /// Waits until every running task has ended.
+        func waitAll() async {
+            while let (key, task) = state.withLock({ s in s.tasks.first.map { ($0.key, $0.value) } }) {
+                await task.value
+                _ = state.withLock { $0.tasks.removeValue(forKey: key) }  // if it ended before it was stored
+            }
+        }
+    }
+
     /// Closes a listener that `run()` never took over. An NIOAsyncChannel must end through
     /// `executeThenClose` (dropping one with its writer unfinished is a fatal error in NIO), and
     /// so must every connection it accepted meanwhile: close the socket, then drain and close
@@ -217,15 +246,26 @@ public final class HTTPServer: Service, Sendable {
         }
         guard let listener else { return }  // already running in another task
         defer { state.withLock { $0 = .idle } }  // start() or run() may bind again
+        // Shutdown closes the socket instead of cancelling the accept loop: a cancelled iterator
+        // drops the connections still queued, and NIO traps on a connection dropped without
+        // executeThenClose. A closed socket ends the loop after every queued connection has been
+        // handed to serve(), whose task is cancelled at once (it closes the connection).
+        let connections = ServingTasks()
         do {
             try await cancelWhenGracefulShutdown {
-                try await listener.executeThenClose { inbound in
-                    try await withThrowingDiscardingTaskGroup { group in
-                        for try await connection in inbound {
-                            group.addTask { await self.serve(connection) }
+                try await withTaskCancellationHandler {
+                    try await listener.executeThenClose { inbound in
+                        let accept = Task {
+                            for try await connection in inbound { connections.start { await self.serve(connection) } }
                         }
+                        _ = await accept.result
+                        await connections.waitAll()
                     }
+                } onCancel: {
+                    listener.channel.close(promise: nil)
+                    connections.cancelAll()
                 }
+                try Task.checkCancellation()
             }
         } catch is CancellationError {
             // Shutdown, not a failure: executeThenClose has closed the socket.
