@@ -10,6 +10,10 @@ public struct ManifestLoader: Sendable {
 
     public init(defaultNamespace: String = "default") { self.defaultNamespace = defaultNamespace }
 
+    /// Whether objects are decoded through JSON first (ManifestJSON); tests turn it off to compare
+    /// with Yams' own decoding.
+    var fastPath = true
+
     /// The objects read and the problems found; invalid objects are left out of `snapshot`.
     public struct Result: Sendable {
         public var snapshot = ClusterSnapshot()
@@ -70,7 +74,10 @@ public struct ManifestLoader: Sendable {
         var result = Result()
         let documents: [Node]
         do {
-            documents = Array(try Yams.compose_all(yaml: text))
+            // Composed without implicit tag resolution (Resolver.basic): Yams' default resolver runs
+            // a set of regular expressions over every scalar, which cost most of the loading time.
+            // Scalars are resolved by ManifestJSON, or again by Yams for the fallback (see decode).
+            documents = Array(try Yams.compose_all(yaml: text, .basic))
         } catch {
             result.diagnostics.append(Diagnostic(kind: "document", object: source, field: "",
                                                  message: "not valid YAML or JSON: \(ManifestLoader.describe(error))"))
@@ -88,14 +95,15 @@ public struct ManifestLoader: Sendable {
             result.diagnostics.append(Diagnostic(kind: "document", object: location, field: "", message: "not an object"))
             return
         }
-        let kind = node["kind"]?.string ?? ""
-        if kind == "List" || kind.hasSuffix("List") && node["items"] != nil {
-            for (i, item) in (node["items"]?.sequence ?? []).enumerated() {
+        let kind = ManifestJSON.string(node, "kind") ?? ""
+        let items = ManifestJSON.value(node, "items")
+        if kind == "List" || kind.hasSuffix("List") && items != nil {
+            for (i, item) in (items?.sequence ?? []).enumerated() {
                 add(node: item, where: "\(location) items[\(i)]", into: &result)
             }
             return
         }
-        let apiVersion = node["apiVersion"]?.string ?? ""
+        let apiVersion = ManifestJSON.string(node, "apiVersion") ?? ""
         switch kind {
         case "Service":
             decode(ServiceResource.self, kind: kind, node: node, location: location, into: &result) { r, res in
@@ -125,12 +133,20 @@ public struct ManifestLoader: Sendable {
 
     private func decode<T: Decodable>(_ type: T.Type, kind: String, node: Node, location: String,
                                       into result: inout Result, then use: (T, inout Result) -> Void) {
+        // The fast path (ManifestJSON), then Yams for what it does not decode.
+        if fastPath, let json = ManifestJSON.json(node), let value = try? JSONDecoder().decode(type, from: json) {
+            use(value, &result)
+            return
+        }
         do {
-            let value = try YAMLDecoder().decode(type, from: node)
+            // The nodes were composed with Resolver.basic; the fallback needs Yams' usual resolution.
+            let resolved = (try? Yams.serialize(node: node)).flatMap { try? Yams.compose(yaml: $0) } ?? node
+            let value = try YAMLDecoder().decode(type, from: resolved)
             use(value, &result)
         } catch {
-            let name = node["metadata"]?["name"]?.string
-            let ns = node["metadata"]?["namespace"]?.string ?? defaultNamespace
+            let metadata = ManifestJSON.value(node, "metadata")
+            let name = metadata.flatMap { ManifestJSON.string($0, "name") }
+            let ns = metadata.flatMap { ManifestJSON.string($0, "namespace") } ?? defaultNamespace
             let object = name.map { kind == "Node" ? $0 : "\(ns)/\($0)" } ?? location
             let (field, message) = ManifestLoader.fieldAndMessage(error)
             result.diagnostics.append(Diagnostic(kind: kind, object: object, field: field, message: message))

@@ -52,6 +52,9 @@ extension KubeIPVS {
         @Option(name: .customLong("iptables-backend"), help: "iptables flavour: auto (the one holding more rules, as kube-proxy's wrapper), legacy or nft.")
         var iptablesBackend: String = "auto"
 
+        @Flag(name: .customLong("timings"), help: "Print how long each phase took on standard error: load (manifests), addresses, build, observe, plan, then apply or render.")
+        var timings = false
+
         @OptionGroup var proxy: ProxyOptions
 
         func validate() throws {
@@ -63,6 +66,18 @@ extension KubeIPVS {
         }
 
         func run() throws {
+            // --timings: wall-clock time of each phase, printed on standard error at the end (or
+            // when the apply fails); the benchmarks of docs/benchmarks.md read it.
+            let clock = ContinuousClock()
+            var phases: [(String, Duration)] = []
+            var mark = clock.now
+            func lap(_ name: String) { let t = clock.now; phases.append((name, t - mark)); mark = t }
+            func printTimings() {
+                guard timings else { return }
+                let parts = phases.map { "\($0.0) \(String(format: "%.1f", $0.1.milliseconds)) ms" }
+                printError("timings: " + parts.joined(separator: ", "))
+            }
+            defer { printTimings() }
             let config = try proxy.load()
             let loaded: ManifestLoader.Result
             do { loaded = try ManifestLoader().load(paths: filenames) } catch let e as ManifestError {
@@ -70,6 +85,7 @@ extension KubeIPVS {
             }
             for d in loaded.diagnostics { printError("error: \(d); skipped") }
             for w in loaded.warnings { printError("warning: \(w)") }
+            lap("load")
 
             let nodeName = proxy.nodeName(config)
             let nodeInfo = loaded.snapshot.nodes.first { $0.name == nodeName }
@@ -98,7 +114,9 @@ extension KubeIPVS {
             let node = NodeContext(name: nodeName, zone: nodeInfo?.zone, nodePortAddresses: selection.nodePortAddresses,
                                    localAddresses: selection.localAddresses, podCIDRs: nodeInfo?.podCIDRs ?? [],
                                    nodeIPs: NodeAddressSelection.primaryIPs(nodeIPs))
+            lap("addresses")
             let desired = DesiredStateBuilder.build(snapshot: loaded.snapshot, config: config, node: node)
+            lap("build")
             // The builder uses the same ProxyFamilies rule, so these are the desired state's families.
             let programmed = families
 
@@ -115,11 +133,14 @@ extension KubeIPVS {
                     throw ExitCode.failure
                 }
             }
+            lap("observe")
             let plan = Planner.plan(desired: desired, observed: observed)
+            lap("plan")
 
             if !dryRun, let kernel {
                 do {
                     let report = try kernel.apply(plan)
+                    lap("apply")
                     print("applied \(ShellRenderer.summary(plan)) with \(report.requestsSent) kernel request(s) in \(String(format: "%.1f", report.elapsed.milliseconds)) ms")
                 } catch {
                     // ApplyFailure's text says what was applied and which operations failed.
@@ -130,6 +151,7 @@ extension KubeIPVS {
                 return
             }
 
+            defer { lap("render") }
             switch output {
             case .shell:
                 let counts = desired.counts
