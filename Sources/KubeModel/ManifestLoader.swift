@@ -71,6 +71,15 @@ public struct ManifestLoader: Sendable {
 
     /// Parses manifest text (YAML or JSON, one or more documents).
     public func parse(text: String, source: String = "<input>") -> Result {
+        // JSON text (`kubectl get -o json`): decoded directly, without the YAML parser, unless some
+        // object in it does not decode (then the YAML path below reads it all again, for the same
+        // diagnostics and leniency as any other manifest).
+        if fastPath, text.utf8.first(where: { $0 != 0x20 && $0 != 0x0A && $0 != 0x0D && $0 != 0x09 }) == UInt8(ascii: "{"),
+           let doc = try? JSONDecoder().decode(JSONDocument.self, from: Data(text.utf8)), doc.decodedEverything {
+            var result = Result()
+            add(doc, into: &result)
+            return result
+        }
         var result = Result()
         let documents: [Node]
         do {
@@ -106,28 +115,47 @@ public struct ManifestLoader: Sendable {
         let apiVersion = ManifestJSON.string(node, "apiVersion") ?? ""
         switch kind {
         case "Service":
-            decode(ServiceResource.self, kind: kind, node: node, location: location, into: &result) { r, res in
-                if let v = res.accept(r.checked(defaultNamespace: defaultNamespace)) {
-                    res.snapshot.services.append(v)
-                    res.warnings += v.ignoredFieldDiagnostics
-                }
-            }
+            decode(ServiceResource.self, kind: kind, node: node, location: location, into: &result) { r, res in add(service: r, into: &res) }
         case "Endpoints":
-            decode(EndpointsResource.self, kind: kind, node: node, location: location, into: &result) { r, res in
-                if let v = res.accept(r.checked(defaultNamespace: defaultNamespace)) { res.snapshot.endpointSets += v }
-            }
-        case "EndpointSlice" where apiVersion.hasPrefix("discovery.k8s.io/") || apiVersion.isEmpty:
-            decode(EndpointSliceResource.self, kind: kind, node: node, location: location, into: &result) { r, res in
-                if let v = res.accept(r.checked(defaultNamespace: defaultNamespace)) { res.snapshot.endpointSets.append(v) }
-            }
+            decode(EndpointsResource.self, kind: kind, node: node, location: location, into: &result) { r, res in add(endpoints: r, into: &res) }
+        case "EndpointSlice" where ManifestLoader.isDiscovery(apiVersion):
+            decode(EndpointSliceResource.self, kind: kind, node: node, location: location, into: &result) { r, res in add(slice: r, into: &res) }
         case "Node":
-            decode(NodeResource.self, kind: kind, node: node, location: location, into: &result) { r, res in
-                if let v = res.accept(r.checked()) { res.snapshot.nodes.append(v) }
-            }
+            decode(NodeResource.self, kind: kind, node: node, location: location, into: &result) { r, res in add(node: r, into: &res) }
         case "":
             result.diagnostics.append(Diagnostic(kind: "document", object: location, field: "kind", message: "missing"))
         default:
             result.ignoredKinds[kind, default: 0] += 1
+        }
+    }
+
+    static func isDiscovery(_ apiVersion: String) -> Bool { apiVersion.hasPrefix("discovery.k8s.io/") || apiVersion.isEmpty }
+
+    private func add(service r: ServiceResource, into res: inout Result) {
+        if let v = res.accept(r.checked(defaultNamespace: defaultNamespace)) {
+            res.snapshot.services.append(v)
+            res.warnings += v.ignoredFieldDiagnostics
+        }
+    }
+    private func add(endpoints r: EndpointsResource, into res: inout Result) {
+        if let v = res.accept(r.checked(defaultNamespace: defaultNamespace)) { res.snapshot.endpointSets += v }
+    }
+    private func add(slice r: EndpointSliceResource, into res: inout Result) {
+        if let v = res.accept(r.checked(defaultNamespace: defaultNamespace)) { res.snapshot.endpointSets.append(v) }
+    }
+    private func add(node r: NodeResource, into res: inout Result) {
+        if let v = res.accept(r.checked()) { res.snapshot.nodes.append(v) }
+    }
+
+    private func add(_ doc: JSONDocument, into result: inout Result) {
+        switch doc.object {
+        case .service(let r): add(service: r, into: &result)
+        case .endpoints(let r): add(endpoints: r, into: &result)
+        case .slice(let r): add(slice: r, into: &result)
+        case .node(let r): add(node: r, into: &result)
+        case .list(let items): for item in items { add(item, into: &result) }
+        case .other(let kind): result.ignoredKinds[kind, default: 0] += 1
+        case .failed: break  // never added: parse() takes the YAML path when an object failed
         }
     }
 
@@ -203,6 +231,43 @@ public enum ManifestError: Error, CustomStringConvertible {
         switch self {
         case .notFound(let p): return "\(p): no such file or directory"
         case .unreadable(let p): return "\(p): cannot read as UTF-8 text"
+        }
+    }
+}
+
+/// One JSON document decoded directly (ManifestLoader.parse's JSON path): the object by kind, a
+/// List's items, or `failed` when an object does not decode (or has no kind), which sends the
+/// whole text to the YAML path.
+private struct JSONDocument: Decodable {
+    indirect enum Object {
+        case service(ServiceResource), endpoints(EndpointsResource), slice(EndpointSliceResource), node(NodeResource)
+        case list([JSONDocument]), other(String), failed
+    }
+    let object: Object
+    private enum Key: String, CodingKey { case kind, apiVersion, items }
+
+    init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: Key.self)
+        let kind = (try? c.decodeIfPresent(String.self, forKey: .kind)) ?? nil
+        let apiVersion = ((try? c.decodeIfPresent(String.self, forKey: .apiVersion)) ?? nil) ?? ""
+        switch kind {
+        case let k? where k == "List" || k.hasSuffix("List") && c.contains(.items):
+            object = (try? c.decode([JSONDocument].self, forKey: .items)).map { .list($0) } ?? .failed
+        case "Service": object = (try? ServiceResource(from: decoder)).map { .service($0) } ?? .failed
+        case "Endpoints": object = (try? EndpointsResource(from: decoder)).map { .endpoints($0) } ?? .failed
+        case "EndpointSlice" where ManifestLoader.isDiscovery(apiVersion):
+            object = (try? EndpointSliceResource(from: decoder)).map { .slice($0) } ?? .failed
+        case "Node": object = (try? NodeResource(from: decoder)).map { .node($0) } ?? .failed
+        case let k? where !k.isEmpty: object = .other(k)
+        default: object = .failed
+        }
+    }
+
+    var decodedEverything: Bool {
+        switch object {
+        case .failed: return false
+        case .list(let items): return items.allSatisfy(\.decodedEverything)
+        default: return true
         }
     }
 }

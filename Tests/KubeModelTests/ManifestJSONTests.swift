@@ -121,4 +121,45 @@ final class ManifestJSONTests: XCTestCase {
             XCTAssertFalse(fast.snapshot.services.isEmpty)
         }
     }
+
+    /// JSON text (`kubectl get -o json`) is decoded without the YAML parser; the result is the same,
+    /// including when an object is invalid (checked after decoding) or does not decode (the whole
+    /// text then goes the YAML way, for the same diagnostics).
+    func testJSONTextSameResultAsYams() {
+        let list = { (extra: String) in """
+            {"apiVersion": "v1", "kind": "List", "items": [
+              {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "a", "namespace": "ns"},
+               "spec": {"clusterIP": "10.0.0.5", "ports": [{"name": "http", "port": 80, "protocol": "TCP"}]}},
+              {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+               "metadata": {"name": "a-1", "namespace": "ns", "labels": {"kubernetes.io/service-name": "a"}},
+               "addressType": "IPv4", "ports": [{"name": "http", "port": 8080}],
+               "endpoints": [{"addresses": ["10.244.1.2"], "conditions": {"ready": true}, "nodeName": "node1"}]},
+              {"apiVersion": "v1", "kind": "Node", "metadata": {"name": "node1"}, "status": {"addresses": [{"type": "InternalIP", "address": "192.168.50.2"}]}},
+              {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"}}\(extra)
+            ]}
+            """ }
+        let cases = [
+            list(""),
+            // Decodes, then fails validation: reported by the JSON path itself.
+            list(#", {"kind": "Service", "metadata": {"name": "bad-ip", "namespace": "ns"}, "spec": {"clusterIP": "10.0.0.300", "ports": [{"port": 80}]}}"#),
+            // Does not decode (a string port): the YAML path reads everything.
+            list(#", {"kind": "Service", "metadata": {"name": "str-port", "namespace": "ns"}, "spec": {"clusterIP": "10.0.0.9", "ports": [{"port": "eighty"}]}}"#),
+            // No kind.
+            list(#", {"metadata": {"name": "x"}}"#),
+            #"{"apiVersion": "v1", "kind": "Service", "metadata": {"name": "single"}, "spec": {"clusterIP": "10.0.0.7", "ports": [{"port": 53, "protocol": "UDP"}]}}"#,
+        ]
+        for text in cases {
+            let fast = ManifestLoader().parse(text: text)
+            var slowLoader = ManifestLoader()
+            slowLoader.fastPath = false
+            let slow = slowLoader.parse(text: text)
+            XCTAssertEqual(fast.snapshot, slow.snapshot)
+            XCTAssertEqual(fast.diagnostics, slow.diagnostics)
+            XCTAssertEqual(fast.ignoredKinds, slow.ignoredKinds)
+            XCTAssertFalse(fast.snapshot.services.isEmpty)
+        }
+        let bad = ManifestLoader().parse(text: cases[2])
+        XCTAssertEqual(bad.diagnostics.map(\.object), ["ns/str-port"])
+        XCTAssertEqual(bad.diagnostics.map(\.field), ["spec.ports[0].port"])
+    }
 }
