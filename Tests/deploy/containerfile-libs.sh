@@ -13,7 +13,7 @@
 #      list was made from;
 #   4. the files the Containerfile COPYs from the repository exist.
 #
-#   Tests/deploy/containerfile-libs.sh [BINARY]     (default: $KUBE_IPVS_RELEASE_BIN, else
+#   Tests/deploy/containerfile-libs.sh [BINARY]     (default: $KUBE_IPVS_RELEASE_BIN, $KUBE_IPVS_GUEST_BIN, else
 #        ${KUBE_IPVS_SCRATCH:-.build}-guest/release/kube-ipvs, built if missing, as Tests/vm does)
 # Exit 0 pass, 1 fail, 77 skip (no dpkg: not a Debian host).
 set -uo pipefail
@@ -21,7 +21,7 @@ repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$repo"
 cf=deploy/Containerfile
 command -v dpkg >/dev/null || { echo "no dpkg: the check needs a Debian host"; exit 77; }
-bin=${1:-${KUBE_IPVS_RELEASE_BIN:-${KUBE_IPVS_SCRATCH:-.build}-guest/release/kube-ipvs}}
+bin=${1:-${KUBE_IPVS_RELEASE_BIN:-${KUBE_IPVS_GUEST_BIN:-${KUBE_IPVS_SCRATCH:-.build}-guest/release/kube-ipvs}}}
 if [ ! -x "$bin" ]; then
     scratch=${KUBE_IPVS_SCRATCH:-.build}-guest
     echo "building $bin (swift build -c release --static-swift-stdlib --scratch-path $scratch)"
