@@ -12,7 +12,9 @@ final class DocsTests: XCTestCase {
             // An option line starts with two spaces and a dash: "  -f, --filename <filename>".
             let t = line.drop(while: { $0 == " " })
             guard line.hasPrefix("  "), t.hasPrefix("-") else { continue }
-            for word in t.split(separator: " ") {
+            // The option part ends where the description starts (two spaces), if on this line.
+            let spec = t.range(of: "  ").map { t[..<$0.lowerBound] } ?? t[...]
+            for word in spec.split(separator: " ") {
                 let w = word.trimmingCharacters(in: CharacterSet(charactersIn: ","))
                 if w.hasPrefix("--") { out.append(w) }
             }
@@ -21,8 +23,8 @@ final class DocsTests: XCTestCase {
     }
 
     func testFlagParsing() {
-        let help = "USAGE: x\n\nOPTIONS:\n  -f, --filename <filename>\n                          A file.\n  --dry-run               Print.\n  -h, --help              Show help.\n"
-        XCTAssertEqual(Self.flags(inHelp: help), ["--filename", "--dry-run", "--help"])
+        let help = "USAGE: x\n\nOPTIONS:\n  -f, --filename <filename>\n                          A file.\n  --dry-run               Print.\n  --against-node          With --dry-run: plan against\n                          this node (see --output).\n  -h, --help              Show help.\n"
+        XCTAssertEqual(Self.flags(inHelp: help), ["--filename", "--dry-run", "--against-node", "--help"])
     }
 
     func testEveryRunAndSyncFlagIsInConfigurationDoc() throws {

@@ -118,6 +118,11 @@ if out=$("$bin" sync --dry-run --config "$d/config.yaml" -f examples/web-service
 else bad "kube-ipvs rejects the ConfigMap's config.yaml: $out"; fi
 [ -z "$out" ] || bad "kube-ipvs sync printed on stderr: $out"
 
+# kubeadm's kube-proxy config.conf (mode ipvs), as docs/migration.md says: loads unchanged.
+if out=$("$bin" sync --dry-run --config Tests/deploy/kubeadm-kube-proxy-config.conf -f examples/web-service.yaml 2>&1 >"$d/plan2"); then
+    grep -q 'arp_ignore=1' "$d/plan2" && ok "kubeadm's kube-proxy config.conf accepted (strictARP honoured)" || bad "kubeadm config: strictARP not in the plan"
+else bad "kubeadm's kube-proxy config.conf rejected: $out"; fi
+
 # 4. The DaemonSet's command, with the server's view of it: run it (dry-run, as the service
 #    account, on free loopback ports) and see it sync.
 mapfile -t cmd <"$d/command"
