@@ -140,6 +140,8 @@ curl -sf --max-time 2 "http://127.0.0.1:$etcd_port/health" | grep -q '"health":"
 t_etcd=$(date +%s.%N)
 
 # --- kube-apiserver ----------------------------------------------------------------------------
+# --allow-privileged: as on every cluster that runs kube-proxy (kubeadm sets it); deploy/'s
+# DaemonSet has a privileged init container, which the server refuses otherwise.
 setsid "$KUBE_APISERVER_BIN" \
     --etcd-servers="http://127.0.0.1:$etcd_port" \
     --bind-address=127.0.0.1 --secure-port="$port" --insecure-port=0 \
@@ -151,6 +153,7 @@ setsid "$KUBE_APISERVER_BIN" \
     --service-account-signing-key-file="$state/pki/sa.key" \
     --service-account-issuer=https://kubernetes.default.svc \
     --authorization-mode=RBAC --token-auth-file="$state/pki/tokens.csv" \
+    --allow-privileged=true \
     --profiling=false \
     </dev/null >logs/kube-apiserver.log 2>&1 &
 echo $! >kube-apiserver.pid
