@@ -12,14 +12,50 @@ public let dummyLinkName = "kube-ipvs0"
 /// A virtual server with the real servers it should have.
 public struct DesiredVirtualServer: Sendable, Hashable {
     public var server: VirtualServer
-    public var realServers: [RealServerKey: RealServer]
+    /// The real servers, sorted by key, each key once (`init` sorts them and keeps the last of a
+    /// repeated key). A sorted array rather than a dictionary: the builder makes one per virtual
+    /// server (10k at 10k Services) and the planner walks it in key order, so a dictionary cost a
+    /// hashed insert per real server, a copy and a sort per virtual server, and a free.
+    /// Use `realServer(_:)` to look one up; whoever assigns this property keeps it sorted.
+    public var realServers: [RealServer]
     /// `namespace/name:port` of the Service port it serves.
     public var servicePort: String
     /// `namespace/name` of the Service.
     public var owner: String
 
-    public init(server: VirtualServer, realServers: [RealServerKey: RealServer], servicePort: String, owner: String) {
-        self.server = server; self.realServers = realServers; self.servicePort = servicePort; self.owner = owner
+    public init(server: VirtualServer, realServers: [RealServer], servicePort: String, owner: String) {
+        self.server = server; self.realServers = Self.normalized(realServers); self.servicePort = servicePort; self.owner = owner
+    }
+
+    /// The real server with this key, if wanted (binary search).
+    public func realServer(_ key: RealServerKey) -> RealServer? {
+        var lo = 0, hi = realServers.count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            let k = realServers[mid].key
+            if k == key { return realServers[mid] }
+            if k < key { lo = mid + 1 } else { hi = mid }
+        }
+        return nil
+    }
+
+    /// `servers` sorted by key, each key once (the last one given wins); returned as is, without a
+    /// copy, when already so (the usual case: endpoints listed in address order).
+    static func normalized(_ servers: [RealServer]) -> [RealServer] {
+        var sorted = true
+        for i in servers.indices.dropFirst() where !(servers[i - 1].key < servers[i].key) { sorted = false; break }
+        if sorted { return servers }
+        // Stable sort by key, then keep the last of each run of equal keys.
+        let order = servers.indices.sorted { a, b in
+            servers[a].key != servers[b].key ? servers[a].key < servers[b].key : a < b
+        }
+        var out: [RealServer] = []
+        out.reserveCapacity(servers.count)
+        for (n, i) in order.enumerated() {
+            if n + 1 < order.count && servers[order[n + 1]].key == servers[i].key { continue }
+            out.append(servers[i])
+        }
+        return out
     }
 }
 

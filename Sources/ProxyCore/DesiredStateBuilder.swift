@@ -62,26 +62,73 @@ public enum SkipReason: String, Sendable, Hashable {
 public enum DesiredStateBuilder {
     /// Builds the whole desired state from a snapshot.
     public static func build(snapshot: ClusterSnapshot, config: ProxyConfig, node: NodeContext) -> DesiredState {
-        var byService: [ObjectRef: [EndpointSetInfo]] = [:]
-        byService.reserveCapacity(snapshot.services.count)
-        for set in snapshot.endpointSets { byService[set.service, default: []].append(set) }
-        let families = ProxyFamilies.families(config: config, services: snapshot.services)
+        let services = snapshot.services, sets = snapshot.endpointSets
+        let families = ProxyFamilies.families(config: config, services: services)
         // As `assemble`, but each contribution goes into the index as soon as it is made (the
         // result is the same: claims do not depend on order). The index keeps no contributions,
         // so a Service listed twice must be added once: the last one listed wins, as when the
         // index replaces a contribution.
         var index = DesiredStateIndex(config: config, node: node, families: families)
         index.keepsContributions = false
-        index.reserveCapacity(estimatedFrom: snapshot.services)
-        var seen: Set<ObjectRef> = []
-        seen.reserveCapacity(snapshot.services.count)
-        for svc in snapshot.services.reversed() where seen.insert(svc.ref).inserted {
-            if case .success(let c) = contribution(service: svc, endpoints: byService[svc.ref] ?? [], config: config, node: node) {
-                index.set(owner: c.owner, to: c)
+        index.reserveCapacity(estimatedFrom: services)
+        let groups = EndpointGroups(services: services, sets: sets)
+        // Through a buffer pointer, not `for svc in services`: a loop variable (or a value read
+        // with the array's subscript) is a copy of the ServiceInfo, a dozen references retained
+        // and released per Service.
+        services.withUnsafeBufferPointer { services in
+            for i in services.indices.reversed() where groups.isLast[i] {
+                if case .success(let c) = contribution(service: services[i], endpoints: groups.endpoints(of: i, in: sets),
+                                                       config: config, node: node) {
+                    index.set(owner: c.owner, to: c)
+                }
             }
         }
         index.refreshNodeWide()
         return index.state
+    }
+
+    /// The endpoint sets of each Service of a snapshot, by the Service's position: one hash of
+    /// each Service's and each set's `ObjectRef`, then a counting sort of the sets' positions (no
+    /// array of sets per Service).
+    struct EndpointGroups {
+        /// Whether each Service is the last one listed with its namespace/name (the one that counts).
+        var isLast: [Bool]
+        /// Positions in `sets`, grouped by Service (in the order listed); Service `i`'s are
+        /// `order[start[i]..<start[i + 1]]`.
+        var order: [Int]
+        var start: [Int]
+
+        init(services: [ServiceInfo], sets: [EndpointSetInfo]) {
+            var position: [ObjectRef: Int] = [:]
+            position.reserveCapacity(services.count)
+            isLast = [Bool](repeating: true, count: services.count)
+            for i in services.indices {
+                if let earlier = position.updateValue(i, forKey: services[i].ref) { isLast[earlier] = false }
+            }
+            var owner = [Int](repeating: -1, count: sets.count)
+            start = [Int](repeating: 0, count: services.count + 1)
+            for j in sets.indices {
+                guard let i = position[sets[j].service] else { continue }
+                owner[j] = i
+                start[i + 1] += 1
+            }
+            for i in services.indices { start[i + 1] += start[i] }
+            var next = start
+            order = [Int](repeating: 0, count: start[services.count])
+            for j in sets.indices where owner[j] >= 0 {
+                order[next[owner[j]]] = j
+                next[owner[j]] += 1
+            }
+        }
+
+        /// Service `i`'s endpoint sets: a slice of `sets` when they are adjacent there (the usual
+        /// case: one set per Service), without copying one.
+        func endpoints(of i: Int, in sets: [EndpointSetInfo]) -> ArraySlice<EndpointSetInfo> {
+            let mine = order[start[i]..<start[i + 1]]
+            guard let first = mine.first, let last = mine.last else { return [] }
+            if last - first == mine.count - 1 { return sets[first...last] }  // ascending, so adjacent
+            return ArraySlice(mine.map { sets[$0] })
+        }
     }
 
     /// Which Services kube-ipvs leaves alone.
@@ -97,41 +144,57 @@ public enum DesiredStateBuilder {
     /// ingress IPs and the NodePort addresses of that family, with their addresses and set members.
     public static func contribution(service svc: ServiceInfo, endpoints: [EndpointSetInfo], config: ProxyConfig,
                                     node: NodeContext) -> Result<ServiceContribution, SkipFailure> {
+        contribution(service: svc, endpoints: endpoints[...], config: config, node: node)
+    }
+
+    static func contribution(service svc: ServiceInfo, endpoints: ArraySlice<EndpointSetInfo>, config: ProxyConfig,
+                             node: NodeContext) -> Result<ServiceContribution, SkipFailure> {
         if let reason = skipReason(svc) { return .failure(SkipFailure(reason: reason)) }
         var c = ServiceContribution(owner: svc.ref.description)
         let etpLocal = svc.externalTrafficPolicy == .local
         let (scheduler, flags) = scheduling(svc, config: config)
         for port in svc.ports {
+            let portName = c.owner + ":" + (port.name.isEmpty ? String(port.port) : port.name)  // servicePortName, once per port
             for clusterIP in svc.clusterIPs {
                 let family = clusterIP.family
                 let eps = categorize(port: port, family: family, sets: endpoints, node: node)
-                func add(_ address: IPAddress, port p: UInt16, realServers rs: [ChosenEndpoint]) {
+                func add(_ address: IPAddress, port p: UInt16, realServers servers: [RealServer]) {
                     var vs = VirtualServer(key: VirtualServerKey(address: address, proto: port.proto, port: p),
                                            scheduler: scheduler, flags: flags, timeout: 0)
                     if let t = svc.affinityTimeout { vs.flags.insert(.persistent); vs.timeout = t }
-                    c.virtualServers.append(DesiredVirtualServer(server: vs, realServers: realServers(rs),
-                                                                 servicePort: servicePortName(svc, port), owner: c.owner))
+                    c.virtualServers.append(DesiredVirtualServer(server: vs, realServers: servers, servicePort: portName, owner: c.owner))
                 }
                 func member(_ set: KubeSet, _ entry: String) { c.setMembers.append(SetMember(set, family, entry)) }
                 let ipPort = { (a: IPAddress) in IPSetEntry.ipPort(a, port.proto, port.port) }
 
                 // ClusterIP. internalTrafficPolicy=Local: only this node's endpoints, no fallback (upstream's
                 // IPVS mode falls back to all endpoints, against the API's definition; see docs/services.md).
-                add(clusterIP, port: port.port, realServers: svc.internalTrafficPolicy == .local ? eps.local : eps.cluster)
+                let internalLocal = svc.internalTrafficPolicy == .local
+                let internalServers = realServers(internalLocal ? eps.local : eps.cluster)
+                add(clusterIP, port: port.port, realServers: internalServers)
                 c.boundAddresses.append(clusterIP)
                 member(.clusterIP, ipPort(clusterIP))
 
                 // External addresses. externalTrafficPolicy=Local: this node's endpoints, or all of them
                 // when the node has none, so that local pods still reach the Service (upstream, #97081).
-                let external = etpLocal && !eps.local.isEmpty ? eps.local : eps.cluster
+                // One array of real servers for all of them (shared, not copied), the cluster IP's
+                // when both pick the same endpoints; made only when some virtual server uses it.
+                let externalLocal = etpLocal && !eps.local.isEmpty
+                var externalMade: [RealServer]? = internalLocal == externalLocal ? internalServers : nil
+                func external() -> [RealServer] {
+                    if let made = externalMade { return made }
+                    let made = realServers(externalLocal ? eps.local : eps.cluster)
+                    externalMade = made
+                    return made
+                }
                 for ip in svc.externalIPs where ip.family == family {
-                    add(ip, port: port.port, realServers: external)
+                    add(ip, port: port.port, realServers: external())
                     if !node.localAddresses.contains(ip) { c.boundAddresses.append(ip) }
                     member(etpLocal ? .externalIPLocal : .externalIP, ipPort(ip))
                 }
                 if svc.type == .loadBalancer {
                     for ip in svc.loadBalancerIPs where ip.family == family {
-                        add(ip, port: port.port, realServers: external)
+                        add(ip, port: port.port, realServers: external())
                         c.boundAddresses.append(ip)
                         member(.loadBalancer, ipPort(ip))
                         if etpLocal { member(.loadBalancerLocal, ipPort(ip)) }
@@ -150,7 +213,7 @@ public enum DesiredStateBuilder {
                 }
                 if let nodePort = port.nodePort, svc.type == .nodePort || svc.type == .loadBalancer {
                     let addresses = node.nodePortAddresses.filter { $0.family == family }
-                    for a in addresses { add(a, port: nodePort, realServers: external) }
+                    for a in addresses { add(a, port: nodePort, realServers: external()) }
                     switch port.proto {
                     case .tcp, .udp:
                         let (set, local): (KubeSet, KubeSet) = port.proto == .tcp ? (.nodePortTCP, .nodePortLocalTCP) : (.nodePortUDP, .nodePortLocalUDP)
@@ -215,12 +278,17 @@ public enum DesiredStateBuilder {
     }
 
     /// Endpoints of `family` serving `port`.
-    static func endpointsFor(port: ServicePortInfo, family: IPFamily, sets: [EndpointSetInfo]) -> [ChosenEndpoint] {
+    static func endpointsFor(port: ServicePortInfo, family: IPFamily, sets: ArraySlice<EndpointSetInfo>) -> [ChosenEndpoint] {
         var out: [ChosenEndpoint] = []
-        out.reserveCapacity(sets.reduce(0) { $0 + $1.endpoints.count })
-        for set in sets {
-            guard let p = set.ports.first(where: { $0.name == port.name && $0.proto == port.proto }) else { continue }
-            for ep in set.endpoints where ep.address.family == family { out.append(ChosenEndpoint(info: ep, port: p.port)) }
+        // By index, reading only the fields needed (`for set in sets` would copy each set).
+        var n = 0
+        for k in sets.indices { n += sets[k].endpoints.count }
+        out.reserveCapacity(n)
+        for k in sets.indices {
+            guard let p = sets[k].ports.first(where: { $0.name == port.name && $0.proto == port.proto }) else { continue }
+            sets[k].endpoints.withUnsafeBufferPointer { eps in
+                for ep in eps where ep.address.family == family { out.append(ChosenEndpoint(info: ep, port: p.port)) }
+            }
         }
         return out
     }
@@ -233,6 +301,10 @@ public enum DesiredStateBuilder {
     }
 
     static func categorize(port: ServicePortInfo, family: IPFamily, sets: [EndpointSetInfo], node: NodeContext) -> Categorized {
+        categorize(port: port, family: family, sets: sets[...], node: node)
+    }
+
+    static func categorize(port: ServicePortInfo, family: IPFamily, sets: ArraySlice<EndpointSetInfo>, node: NodeContext) -> Categorized {
         let all = endpointsFor(port: port, family: family, sets: sets)
         var out = Categorized()
         out.allLocal = all.filter { $0.info.nodeName == node.name }
@@ -261,14 +333,12 @@ public enum DesiredStateBuilder {
         return eps
     }
 
-    static func realServers(_ eps: [ChosenEndpoint]) -> [RealServerKey: RealServer] {
-        var out: [RealServerKey: RealServer] = [:]
+    /// The real servers of `eps`, sorted by key, each once (see `DesiredVirtualServer.realServers`).
+    static func realServers(_ eps: [ChosenEndpoint]) -> [RealServer] {
+        var out: [RealServer] = []
         out.reserveCapacity(eps.count)
-        for ep in eps {
-            let key = RealServerKey(address: ep.info.address, port: ep.port)
-            out[key] = RealServer(key: key)
-        }
-        return out
+        for ep in eps { out.append(RealServer(key: RealServerKey(address: ep.info.address, port: ep.port))) }
+        return DesiredVirtualServer.normalized(out)
     }
 
     /// The iptables match for "not from a local pod" in this family, per detectLocalMode.

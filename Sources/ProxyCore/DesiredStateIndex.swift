@@ -40,6 +40,17 @@ public struct DesiredStateIndex: Sendable {
     /// KUBE-IPVS-OUT-FILTER entries with the number of contributions asking for each.
     private var noNodeAccess: [NoNodeAccessEntry: Int] = [:]
 
+    /// Where each family sits in `state.families` (IPv4 first, then IPv6; nil when not
+    /// programmed) and where each of its sets sits in its `sets` (by `KubeSet.ordinal`). Both
+    /// dictionaries get their keys here and never another, so these indices stay valid (a
+    /// dictionary copied on write keeps its layout), and a claim reaches its dictionary without
+    /// hashing the family and the set name: at 10k Services that is 50k hashes less per build.
+    private var slots: [FamilySlot?] = [nil, nil]
+    private struct FamilySlot {
+        var family: Dictionary<IPFamily, DesiredFamily>.Index
+        var sets: [Dictionary<String, DesiredSet>.Index]
+    }
+
     public init(config: ProxyConfig, node: NodeContext, families: Set<IPFamily>) {
         self.config = config; self.node = node; self.families = families
         for f in families {
@@ -48,7 +59,27 @@ public struct DesiredStateIndex: Sendable {
             fam.nodePortAddresses = Set(node.nodePortAddresses.filter { $0.family == f })
             state.families[f] = fam
         }
+        for f in families {
+            let sets = state.families[f]!.sets
+            slots[Self.slot(f)] = FamilySlot(family: state.families.index(forKey: f)!,
+                                             sets: KubeSet.allCases.map { sets.index(forKey: $0.setName(for: f))! })
+        }
         refreshNodeWide()
+    }
+
+    private static func slot(_ f: IPFamily) -> Int { f == .ipv4 ? 0 : 1 }
+
+    /// Runs `body` on family `f`'s desired state in place (`f` must be one of `families`).
+    @inline(__always)
+    private mutating func withFamily<R>(_ f: IPFamily, _ body: (inout DesiredFamily) -> R) -> R {
+        body(&state.families.values[slots[Self.slot(f)]!.family])
+    }
+
+    /// Runs `body` on the entries of set `set` of family `f` in place (`f` must be one of `families`).
+    @inline(__always)
+    private mutating func withEntries<R>(_ set: KubeSet, _ f: IPFamily, _ body: (inout [String: String]) -> R) -> R {
+        let slot = slots[Self.slot(f)]!
+        return body(&state.families.values[slot.family].sets.values[slot.sets[set.ordinal]].entries)
     }
 
     /// Whether contributions are kept, to be replaced later. A one-shot build (`DesiredStateBuilder.build`)
@@ -61,9 +92,10 @@ public struct DesiredStateIndex: Sendable {
     /// so that a full build does not rehash its dictionaries as they grow.
     mutating func reserveCapacity(estimatedFrom services: [ServiceInfo]) {
         var servers = [0, 0], addresses = [0, 0]
-        for svc in services {
-            for ip in svc.clusterIPs {
-                servers[ip.family == .ipv4 ? 0 : 1] += svc.ports.count
+        for i in services.indices {  // by index: `for svc in services` copies each ServiceInfo
+            let ports = services[i].ports.count
+            for ip in services[i].clusterIPs {
+                servers[ip.family == .ipv4 ? 0 : 1] += ports
                 addresses[ip.family == .ipv4 ? 0 : 1] += 1
             }
         }
@@ -207,11 +239,11 @@ public struct DesiredStateIndex: Sendable {
     private mutating func claim(vs: DesiredVirtualServer, owner: String, scope: inout PlanScope?) {
         let key = vs.server.key
         let f = key.address.family
-        guard families.contains(f) else { return }
+        guard slots[Self.slot(f)] != nil else { return }  // `families.contains(f)`, without a hash
         scope?.virtualServers.insert(key)
-        if let holder = state.families[f]!.virtualServers.updateValue(vs, forKey: key) {
+        if let holder = withFamily(f, { $0.virtualServers.updateValue(vs, forKey: key) }) {
             guard Self.addClaim(owner, holder: holder.owner, contenders: &vsContenders[key]) else {
-                state.families[f]!.virtualServers[key] = holder
+                withFamily(f) { $0.virtualServers[key] = holder }
                 return
             }
             dropScheduler(holder.server.scheduler)
@@ -240,11 +272,11 @@ public struct DesiredStateIndex: Sendable {
     }
 
     private mutating func claim(address a: IPAddress, owner: String, scope: inout PlanScope?) {
-        guard families.contains(a.family) else { return }
+        guard slots[Self.slot(a.family)] != nil else { return }
         scope?.addresses.insert(a)
-        if let holder = state.families[a.family]!.boundAddresses.updateValue(owner, forKey: a),
+        if let holder = withFamily(a.family, { $0.boundAddresses.updateValue(owner, forKey: a) }),
            !Self.addClaim(owner, holder: holder, contenders: &addressContenders[a]) {
-            state.families[a.family]!.boundAddresses[a] = holder
+            withFamily(a.family) { $0.boundAddresses[a] = holder }
         }
         claim(member: SetMember(.ipvsIPs, a.family, IPSetEntry.ip(a)), owner: owner, scope: &scope)
     }
@@ -258,12 +290,11 @@ public struct DesiredStateIndex: Sendable {
     }
 
     private mutating func claim(member m: SetMember, owner: String, scope: inout PlanScope?) {
-        guard families.contains(m.family) else { return }
-        let name = m.set.setName(for: m.family)
-        scope?.setMembers[name, default: []].insert(m.entry)
-        if let holder = state.families[m.family]!.sets[name]!.entries.updateValue(owner, forKey: m.entry),
+        guard slots[Self.slot(m.family)] != nil else { return }
+        if scope != nil { scope!.setMembers[m.set.setName(for: m.family), default: []].insert(m.entry) }
+        if let holder = withEntries(m.set, m.family, { $0.updateValue(owner, forKey: m.entry) }),
            !Self.addClaim(owner, holder: holder, contenders: &memberContenders[m]) {
-            state.families[m.family]!.sets[name]!.entries[m.entry] = holder
+            withEntries(m.set, m.family) { $0[m.entry] = holder }
         }
     }
 

@@ -89,13 +89,18 @@ public enum Planner {
             work.append(item)
             workGroup.append(g)
         }
+        // Each family's desired and observed virtual servers, by the family's position in `families`.
+        var wantServers: [[VirtualServerKey: DesiredVirtualServer]] = []
+        var haveServers: [[VirtualServerKey: ObservedVirtualServer]] = []
         // Stale state, removed last: virtual servers first, then set members and addresses.
         var staleServers: [PlannedOperation] = []
         var staleMembers: [PlannedOperation] = []
         var staleAddresses: [PlannedOperation] = []
 
-        for f in families {
+        for (slot, f) in families.enumerated() {
             let want = desired.families[f]!, have = observed.family(f)
+            wantServers.append(want.virtualServers)
+            haveServers.append(have.virtualServers)
             /// Addresses whose virtual servers kube-ipvs owns (bound on kube-ipvs0, or NodePort node addresses).
             func owned(_ a: IPAddress) -> Bool {
                 have.boundAddresses.contains(a) || want.boundAddresses[a] != nil || want.nodePortAddresses.contains(a)
@@ -118,19 +123,23 @@ public enum Planner {
             for name in want.sets.keys.sorted() {
                 let set = want.sets[name]!
                 let existing = recreated.contains(name) ? [] : (have.ipsets[name]?.entries ?? [])
-                let entries: [String]
-                if let scope {
-                    entries = recreated.contains(name) ? Array(set.entries.keys) : Array(scope.setMembers[name] ?? [])
-                } else {
-                    entries = Array(set.entries.keys) + existing.filter { set.entries[$0] == nil }
-                }
                 var stale: [String] = []
-                for entry in entries {
-                    if let owner = set.entries[entry] {
-                        if !existing.contains(entry) { add(.setEntry(set: name, entry: entry), owner) }
-                    } else if existing.contains(entry) {
-                        stale.append(entry)
+                if let scope {
+                    let entries = recreated.contains(name) ? Array(set.entries.keys) : Array(scope.setMembers[name] ?? [])
+                    for entry in entries {
+                        if let owner = set.entries[entry] {
+                            if !existing.contains(entry) { add(.setEntry(set: name, entry: entry), owner) }
+                        } else if existing.contains(entry) {
+                            stale.append(entry)
+                        }
                     }
+                } else {
+                    // Everything: the wanted members with their owners (one walk, no lookups), then
+                    // the members no Service wants.
+                    for (entry, owner) in set.entries where existing.isEmpty || !existing.contains(entry) {
+                        add(.setEntry(set: name, entry: entry), owner)
+                    }
+                    for entry in existing where set.entries[entry] == nil { stale.append(entry) }
                 }
                 for entry in stale.sorted() { staleMembers.append(PlannedOperation(.deleteSetEntry(set: name, entry: entry))) }
             }
@@ -139,14 +148,17 @@ public enum Planner {
             let keys: [VirtualServerKey] = scope.map { $0.virtualServers.filter { $0.address.family == f }.sorted() }
                 ?? sortedUnion(want.virtualServers, have.virtualServers.keys)
             for key in keys {
-                guard let dvs = want.virtualServers[key] else {
+                // The item keeps the dictionary's index: making the operations then needs no
+                // second lookup (and no copy of the virtual server here).
+                guard let i = want.virtualServers.index(forKey: key) else {
                     if have.virtualServers[key] != nil && owned(key.address) && !desired.excludeCIDRs.contains(where: { $0.contains(key.address) }) {
                         staleServers.append(PlannedOperation(.deleteVirtualServer(key)))
                     }
                     continue
                 }
-                realServerBound += dvs.realServers.count + (have.virtualServers[key]?.realServers.count ?? 0)
-                add(.virtualServer(key), dvs.owner)
+                realServerBound += want.virtualServers.values[i].realServers.count
+                if !have.virtualServers.isEmpty { realServerBound += have.virtualServers[key]?.realServers.count ?? 0 }
+                add(.virtualServer(family: slot, i), want.virtualServers.values[i].owner)
             }
         }
 
@@ -182,7 +194,6 @@ public enum Planner {
             start = end
         }
         ops.reserveCapacity(ops.count + work.count + realServerBound + staleServers.count + staleMembers.count + staleAddresses.count)
-        var wantRS: [(key: RealServerKey, value: RealServer)] = []  // reused: one sort buffer for every virtual server
         for i in order {
             let owner = groupOwners[Int(workGroup[i])]
             switch work[i] {
@@ -190,30 +201,10 @@ public enum Planner {
                 ops.append(PlannedOperation(.addAddress(a), owner: owner))
             case .setEntry(let set, let entry):
                 ops.append(PlannedOperation(.addSetEntry(set: set, entry: entry), owner: owner))
-            case .virtualServer(let key):
-                let dvs = desired.families[key.address.family]!.virtualServers[key]!
-                let current = observed.families[key.address.family]?.virtualServers[key]
-                if let current {
-                    if dvs.server.differs(from: current.server) { ops.append(PlannedOperation(.updateVirtualServer(dvs.server), owner: owner)) }
-                } else {
-                    ops.append(PlannedOperation(.addVirtualServer(dvs.server), owner: owner))
-                }
-                let haveRS = current?.realServers ?? [:]
-                wantRS.removeAll(keepingCapacity: true)
-                wantRS.append(contentsOf: dvs.realServers)
-                wantRS.sort { $0.key < $1.key }
-                for (rk, rs) in wantRS {
-                    if let h = haveRS[rk] {
-                        if h.weight != rs.weight || h.forwarding != rs.forwarding {
-                            ops.append(PlannedOperation(.updateRealServer(key, rs), owner: owner))
-                        }
-                    } else {
-                        ops.append(PlannedOperation(.addRealServer(key, rs), owner: owner))
-                    }
-                }
-                for rk in haveRS.keys.sorted() where dvs.realServers[rk] == nil {
-                    ops.append(PlannedOperation(.deleteRealServer(key, rk), owner: owner))
-                }
+            case .virtualServer(let slot, let i):
+                let (key, dvs) = wantServers[slot][i]
+                let current = haveServers[slot].isEmpty ? nil : haveServers[slot][key]
+                serverOperations(key: key, dvs, current: current, owner: owner, into: &ops)
             }
         }
         ops += staleServers
@@ -229,8 +220,36 @@ public enum Planner {
         case address(IPAddress)
         /// Add this member.
         case setEntry(set: String, entry: String)
-        /// Add or edit this virtual server and its real servers (compared then).
-        case virtualServer(VirtualServerKey)
+        /// Add or edit this virtual server and its real servers (compared then): the family's
+        /// position in the plan's families and the server's index in that family's dictionary.
+        case virtualServer(family: Int, Dictionary<VirtualServerKey, DesiredVirtualServer>.Index)
+    }
+
+    /// The operations for one wanted virtual server: add or edit it, then add, edit and delete
+    /// its real servers in key order.
+    private static func serverOperations(key: VirtualServerKey, _ dvs: DesiredVirtualServer, current: ObservedVirtualServer?,
+                                         owner: String, into ops: inout [PlannedOperation]) {
+        guard let current else {
+            // A new virtual server (a cold sync: all of them): it and every real server are added.
+            ops.append(PlannedOperation(.addVirtualServer(dvs.server), owner: owner))
+            for rs in dvs.realServers { ops.append(PlannedOperation(.addRealServer(key, rs), owner: owner)) }
+            return
+        }
+        if dvs.server.differs(from: current.server) { ops.append(PlannedOperation(.updateVirtualServer(dvs.server), owner: owner)) }
+        // The desired real servers are sorted by key already (`DesiredVirtualServer`).
+        let haveRS = current.realServers
+        for rs in dvs.realServers {
+            if let h = haveRS.isEmpty ? nil : haveRS[rs.key] {
+                if h.weight != rs.weight || h.forwarding != rs.forwarding {
+                    ops.append(PlannedOperation(.updateRealServer(key, rs), owner: owner))
+                }
+            } else {
+                ops.append(PlannedOperation(.addRealServer(key, rs), owner: owner))
+            }
+        }
+        for rk in haveRS.keys.sorted() where dvs.realServer(rk) == nil {
+            ops.append(PlannedOperation(.deleteRealServer(key, rk), owner: owner))
+        }
     }
 
     /// The keys of `want` and the elements of `have`, each once, sorted (no intermediate Set: on a

@@ -22,4 +22,19 @@ public enum ProxyFamilies {
         }
         return f
     }
+
+    /// The same for an array, read by index: a loop over the array copies each ServiceInfo (a
+    /// dozen references retained and released), which at 10k Services costs more than the check.
+    public static func families(config: ProxyConfig, services: [ServiceInfo]) -> Set<IPFamily> {
+        var f: Set<IPFamily> = [.ipv4]
+        for c in config.clusterCIDRs { f.insert(c.family) }
+        if f.contains(.ipv6) { return f }
+        for i in services.indices where services[i].clusterIPs.contains(where: { $0.family == .ipv6 }) {
+            if DesiredStateBuilder.skipReason(services[i]) == nil {
+                f.insert(.ipv6)
+                break
+            }
+        }
+        return f
+    }
 }

@@ -48,7 +48,7 @@ public enum GracefulTermination {
         // One kernel read per virtual server, however many of its real servers are draining.
         var read: [VirtualServerKey: ObservedVirtualServer?] = [:]
         for d in draining.sorted() {
-            if desired.family(d.virtualServer.address.family).virtualServers[d.virtualServer]?.realServers[d.realServer] != nil { continue }
+            if desired.family(d.virtualServer.address.family).virtualServers[d.virtualServer]?.realServer(d.realServer) != nil { continue }
             if read[d.virtualServer] == nil { read[d.virtualServer] = .some(current(d.virtualServer)) }
             guard let vs = read[d.virtualServer]!, vs.realServers[d.realServer] != nil else { continue }
             let stats = vs.stats[d.realServer] ?? RealServerStats()

@@ -124,7 +124,7 @@ final class DesiredStateIndexTests: XCTestCase {
             var c = ServiceContribution(owner: owner)
             c.boundAddresses = [shared]
             c.virtualServers = [DesiredVirtualServer(server: VirtualServer(key: VirtualServerKey(address: shared, proto: .tcp, port: port), scheduler: "rr"),
-                                                     realServers: [:], servicePort: "\(owner):\(port)", owner: owner)]
+                                                     realServers: [], servicePort: "\(owner):\(port)", owner: owner)]
             c.setMembers = [SetMember(.externalIP, .ipv4, IPSetEntry.ipPort(shared, .tcp, port))]
             return c
         }

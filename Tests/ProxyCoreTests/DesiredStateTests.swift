@@ -11,8 +11,8 @@ final class DesiredStateTests: XCTestCase {
         XCTAssertEqual(vs.server.flags, [])
         XCTAssertEqual(vs.owner, "default/web-service")
         XCTAssertEqual(vs.servicePort, "default/web-service:80")
-        XCTAssertEqual(vs.realServers.keys.sorted().map(\.description), ["10.244.1.2:8080", "10.244.1.3:8080"])
-        XCTAssertTrue(vs.realServers.values.allSatisfy { $0.weight == 1 && $0.forwarding == .masquerade })
+        XCTAssertEqual(vs.realServers.map(\.key.description), ["10.244.1.2:8080", "10.244.1.3:8080"])
+        XCTAssertTrue(vs.realServers.allSatisfy { $0.weight == 1 && $0.forwarding == .masquerade })
         XCTAssertEqual(v4.boundAddresses, [Fx.ip("10.254.10.128"): "default/web-service"])
         XCTAssertEqual(Set(v4.sets["KUBE-CLUSTER-IP"]!.entries.keys), ["10.254.10.128,tcp:80"])
         XCTAssertEqual(Set(v4.sets["KUBE-IPVS-IPS"]!.entries.keys), ["10.254.10.128"])
@@ -82,7 +82,7 @@ final class DesiredStateTests: XCTestCase {
             XCTAssertEqual(vs.server.scheduler, "mh")
             XCTAssertEqual(vs.server.flags, [.persistent, .sched2])
             XCTAssertEqual(vs.server.timeout, 600)
-            XCTAssertEqual(vs.realServers.keys.map(\.port), [rsPort])
+            XCTAssertEqual(vs.realServers.map(\.key.port), [rsPort])
         }
         XCTAssertEqual(Set(v4.sets["KUBE-CLUSTER-IP"]!.entries.keys),
                        ["10.254.0.10,udp:53", "10.254.0.10,tcp:53", "10.254.0.10,sctp:9999"])
@@ -94,7 +94,7 @@ final class DesiredStateTests: XCTestCase {
         func rs(_ eps: [EndpointInfo], itp: TrafficPolicy = .cluster) -> [String] {
             let svc = Fx.service("s", ip: "10.0.0.1", itp: itp)
             let d = Fx.desired(ClusterSnapshot(services: [svc], endpointSets: [Fx.endpoints("s", eps)]))
-            return d.family(.ipv4).virtualServers[Fx.vsKey("10.0.0.1", 80)]!.realServers.keys.sorted().map { $0.address.description }
+            return d.family(.ipv4).virtualServers[Fx.vsKey("10.0.0.1", 80)]!.realServers.map { $0.key.address.description }
         }
         // Ready ones win; not-ready ones are left out.
         XCTAssertEqual(rs([Fx.ep("10.244.0.1"), Fx.ep("10.244.0.2", ready: false, serving: false)]), ["10.244.0.1"])
@@ -145,8 +145,8 @@ final class DesiredStateTests: XCTestCase {
         try config.setClusterCIDRs("10.244.0.0/16,fd00:244::/64", field: "test")
         let d = Fx.desired(snap, config: config)
         let v6 = d.family(.ipv6)
-        XCTAssertEqual(v6.virtualServers[Fx.vsKey("fd00::1", 80)]?.realServers.keys.map(\.description), ["[fd00:244::1]:8080"])
-        XCTAssertEqual(d.family(.ipv4).virtualServers[Fx.vsKey("10.0.0.1", 80)]?.realServers.keys.map(\.description), ["10.244.0.1:8080"])
+        XCTAssertEqual(v6.virtualServers[Fx.vsKey("fd00::1", 80)]?.realServers.map(\.key.description), ["[fd00:244::1]:8080"])
+        XCTAssertEqual(d.family(.ipv4).virtualServers[Fx.vsKey("10.0.0.1", 80)]?.realServers.map(\.key.description), ["10.244.0.1:8080"])
         XCTAssertEqual(Set(v6.sets["KUBE-6-CLUSTER-IP"]!.entries.keys), ["fd00::1,tcp:80"])
         XCTAssertEqual(v6.sets["KUBE-6-CLUSTER-IP"]!.spec.createArguments, "hash:ip,port family inet6 hashsize 1024 maxelem 65536")
         XCTAssertEqual(v6.tables[.nat]?.chain("KUBE-SERVICES")?.rules.first, "-s ::1/128 -j RETURN")
@@ -217,5 +217,21 @@ final class OneShotBuildTests: XCTestCase {
             XCTAssertEqual(index.state, built)
             XCTAssertEqual(built.family(.ipv4).virtualServers[Fx.vsKey("10.254.0.1", 80)]?.owner, "default/a")
         }
+    }
+
+    func testRealServersAreSortedOnceEachWithLookup() {
+        func rk(_ a: String, _ p: UInt16 = 8080) -> RealServerKey { RealServerKey(address: Fx.ip(a), port: p) }
+        let vs = DesiredVirtualServer(server: VirtualServer(key: Fx.vsKey("10.0.0.1", 80), scheduler: "rr"),
+                                      realServers: [RealServer(key: rk("10.244.0.3")), RealServer(key: rk("10.244.0.1"), weight: 5),
+                                                    RealServer(key: rk("10.244.0.2")), RealServer(key: rk("10.244.0.1"), weight: 7),
+                                                    RealServer(key: rk("10.244.0.1", 80))],
+                                      servicePort: "a/b:80", owner: "a/b")
+        // Sorted by key; of a repeated key the last one given stays (as a dictionary assignment).
+        XCTAssertEqual(vs.realServers.map(\.key.description), ["10.244.0.1:80", "10.244.0.1:8080", "10.244.0.2:8080", "10.244.0.3:8080"])
+        XCTAssertEqual(vs.realServer(rk("10.244.0.1"))?.weight, 7)
+        XCTAssertEqual(vs.realServer(rk("10.244.0.3"))?.key, rk("10.244.0.3"))
+        XCTAssertNil(vs.realServer(rk("10.244.0.4")))
+        XCTAssertNil(vs.realServer(rk("10.244.0.2", 81)))
+        XCTAssertEqual(vs, DesiredVirtualServer(server: vs.server, realServers: vs.realServers.reversed(), servicePort: "a/b:80", owner: "a/b"))
     }
 }

@@ -61,7 +61,7 @@ final class ScenarioTests: XCTestCase {
         let r = try check("external-traffic-local")
         let f = r.desired.family(.ipv4)
         func rs(_ a: String, _ p: UInt16) -> [String] {
-            (f.virtualServers[VirtualServerKey(address: IPAddress(a)!, proto: .tcp, port: p)]?.realServers.keys.map { $0.address.description } ?? []).sorted()
+            (f.virtualServers[VirtualServerKey(address: IPAddress(a)!, proto: .tcp, port: p)]?.realServers.map { $0.key.address.description } ?? []).sorted()
         }
         XCTAssertEqual(rs("192.168.50.1", 30080), ["10.244.1.2"], "NodePort: local endpoint only")
         XCTAssertEqual(rs("192.168.60.10", 80), ["10.244.1.2"], "LoadBalancer: local endpoint only")
@@ -99,7 +99,7 @@ final class ScenarioTests: XCTestCase {
         let r = try check("endpoint-selection")
         let f = r.desired.family(.ipv4)
         func rs(_ a: String) -> [String] {
-            (f.virtualServers[VirtualServerKey(address: IPAddress(a)!, proto: .tcp, port: 80)]?.realServers.keys.map { $0.address.description } ?? ["<no VS>"]).sorted()
+            (f.virtualServers[VirtualServerKey(address: IPAddress(a)!, proto: .tcp, port: 80)]?.realServers.map { $0.key.address.description } ?? ["<no VS>"]).sorted()
         }
         XCTAssertEqual(rs("10.96.1.1"), ["10.244.1.2"])
         XCTAssertEqual(rs("10.96.1.2"), [])

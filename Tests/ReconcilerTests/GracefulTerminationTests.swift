@@ -47,7 +47,7 @@ final class GracefulTerminationTests: XCTestCase {
     func testReturningEndpointStopsDrainingAndIsRestored() {
         var desired = DesiredState()
         var fam = DesiredFamily()
-        fam.virtualServers[tcp] = DesiredVirtualServer(server: VirtualServer(key: tcp, scheduler: "rr"), realServers: [rk: RealServer(key: rk)],
+        fam.virtualServers[tcp] = DesiredVirtualServer(server: VirtualServer(key: tcp, scheduler: "rr"), realServers: [RealServer(key: rk)],
                                                        servicePort: "a/b:80", owner: "a/b")
         desired.families[.ipv4] = fam
         let observed = node(weight: 0, active: 3)
