@@ -61,9 +61,11 @@ public enum AddressMessages {
     }
 
     /// Appends an RTM_GETADDR dump request for all families.
-    public static func dumpRequest(_ enc: inout NetlinkEncoder, sequence: UInt32) {
+    /// An RTM_GETADDR dump of every family; `index` limits it to one link when the socket has
+    /// NETLINK_GET_STRICT_CHK set (kernels before 4.20 ignore it and dump every link).
+    public static func dumpRequest(_ enc: inout NetlinkEncoder, sequence: UInt32, index: UInt32 = 0) {
         enc.begin(type: RTAddr.RTM_GETADDR, flags: NL.NLM_F_REQUEST | NL.NLM_F_DUMP, sequence: sequence)
-        enc.raw(ifaddrmsg(family: RTAddr.AF_UNSPEC, prefixLength: 0, flags: 0, scope: 0, index: 0))
+        enc.raw(ifaddrmsg(family: RTAddr.AF_UNSPEC, prefixLength: 0, flags: 0, scope: 0, index: index))
         enc.end()
     }
 

@@ -118,12 +118,12 @@ public final class LinkBackend {
     }
 
     /// Every address of every link (RTM_GETADDR dump), raw; the node's local addresses come from here too.
-    public func dumpAddresses() throws -> [NetlinkMessage] {
+    public func dumpAddresses(index: Int32 = 0) throws -> [NetlinkMessage] {
         let seq = socket.reserveSequences(1)
         var enc = NetlinkEncoder()
-        AddressMessages.dumpRequest(&enc, sequence: seq)
+        AddressMessages.dumpRequest(&enc, sequence: seq, index: UInt32(bitPattern: index))
         for attempt in 1...3 {
-            let (messages, interrupted) = try socket.dump(enc, sequence: seq, operation: "RTM_GETADDR", object: "all links")
+            let (messages, interrupted) = try socket.dump(enc, sequence: seq, operation: "RTM_GETADDR", object: index == 0 ? "all links" : "link \(index)")
             if !interrupted || attempt == 3 { return messages }
         }
         return []
@@ -161,9 +161,25 @@ public final class LinkBackend {
     /// Every address of every link with the link's name (`ip -o addr show`), read-only: what the node's
     /// NodePort and local addresses are chosen from. Link-scope IPv6 addresses are included (the
     /// selection decides); an address whose link vanished between the two dumps is named `if<index>`.
+    ///
+    /// The daemon calls this at every sync, and kube-ipvs0 holds one address per Service address:
+    /// dumping every address would make a one-endpoint change cost O(Services). So, when the kernel
+    /// can filter (NETLINK_GET_STRICT_CHK), addresses are dumped link by link with kube-ipvs0
+    /// skipped; its addresses are never node addresses anyway. Otherwise one dump of all of them.
     public func interfaceAddresses() throws -> [InterfaceAddress] {
         let names = try linkNames()
         var out: [InterfaceAddress] = []
+        if names.values.contains(linkName), socket.setStrictCheck(true) {
+            defer { socket.setStrictCheck(false) }
+            for (index, name) in names.sorted(by: { $0.key < $1.key }) where name != linkName {
+                for msg in try dumpAddresses(index: index) {
+                    // A kernel that ignores the filter sends every link's: keep this link's only.
+                    guard let (i, a, _) = try decodeOrThrow(msg), i == index else { continue }
+                    out.append(InterfaceAddress(interface: name, address: a.address, prefixLength: a.prefixLength))
+                }
+            }
+            return out.sorted()
+        }
         for msg in try dumpAddresses() {
             guard let (index, a, _) = try decodeOrThrow(msg) else { continue }
             out.append(InterfaceAddress(interface: names[index] ?? "if\(index)", address: a.address, prefixLength: a.prefixLength))

@@ -72,6 +72,12 @@ public final class NetlinkSocket {
         recvArea.deallocate()
     }
 
+    /// Turns NETLINK_GET_STRICT_CHK (linux/netlink.h: 12, kernel 4.20+) on or off: with it, dump
+    /// requests are checked strictly and may filter (an RTM_GETADDR dump of one link). False when
+    /// the kernel does not know the option.
+    @discardableResult
+    public func setStrictCheck(_ on: Bool) -> Bool { setOption(SOL_NETLINK, 12, on ? 1 : 0) }
+
     /// The text of a libnl error code (negative NLE_*).
     static func libnlMessage(_ code: Int32) -> String {
         guard let p = nl_geterror(code) else { return "libnl error \(code)" }

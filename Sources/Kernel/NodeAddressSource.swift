@@ -2,14 +2,16 @@ import ProxyCore
 
 // MARK: - Where the node's own addresses come from
 //
-// The daemon and `sync` read the node's addresses at every sync (one RTM_GETLINK and one
-// RTM_GETADDR dump, read-only) to choose NodePort addresses and to know which externalIPs are
+// The daemon and `sync` read the node's addresses at every sync (one RTM_GETLINK dump, then one
+// RTM_GETADDR dump per link but kube-ipvs0, read-only; one dump of every address on kernels
+// without NETLINK_GET_STRICT_CHK) to choose NodePort addresses and to know which externalIPs are
 // already local (NodeAddressSelection). A kernel that is not the node's (the in-memory kernel of
 // `run --dry-run`) has none: then the Node object's status addresses stand in.
 
 /// Reads the node's addresses.
 public protocol NodeAddressSource: AnyObject {
-    /// Every address of every link, with the link's name; nil when this source knows none.
+    /// Every address of every link, with the link's name (kube-ipvs0's may be left out: they are
+    /// never node addresses); nil when this source knows none.
     func interfaceAddresses() throws -> [InterfaceAddress]?
     /// The link kube-ipvs binds Service addresses on (`kube-ipvs0`); its addresses are not node addresses.
     var ipvsInterfaceName: String { get }

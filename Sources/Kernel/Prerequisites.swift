@@ -21,7 +21,10 @@ public struct Prerequisites: Sendable {
 
     /// The sysctls of behavior-spec §2, dotted; strictARP adds the two ARP ones.
     public static func specSysctls(strictARP: Bool = false) -> [String] {
-        var names = ["net.ipv4.vs.conntrack", "net.ipv4.vs.expire_nodest_conn", "net.ipv4.vs.expire_quiescent_template", "net.ipv4.ip_forward"]
+        // net.ipv6.conf.all.forwarding is desired only on nodes that program IPv6; reading it
+        // everywhere costs one file read, and a node without IPv6 simply has no such file.
+        var names = ["net.ipv4.vs.conntrack", "net.ipv4.vs.expire_nodest_conn", "net.ipv4.vs.expire_quiescent_template", "net.ipv4.ip_forward",
+                     "net.ipv6.conf.all.forwarding"]
         if strictARP { names += ["net.ipv4.conf.all.arp_ignore", "net.ipv4.conf.all.arp_announce"] }
         return names
     }

@@ -68,7 +68,7 @@ extension ProxyConfig {
         "apiVersion": nil, "kind": nil, "featureGates": nil, "hostnameOverride": nil, "bindAddress": nil,
         "healthzBindAddress": nil, "metricsBindAddress": nil, "bindAddressHardFail": nil, "enableProfiling": nil,
         "showHiddenMetricsForVersion": nil, "mode": nil, "detectLocalMode": nil, "clusterCIDR": nil,
-        "nodePortAddresses": nil, "oomScoreAdj": nil, "configSyncPeriod": nil, "portRange": nil, "logging": nil,
+        "nodePortAddresses": nil, "oomScoreAdj": nil, "configSyncPeriod": nil, "portRange": nil, "udpIdleTimeout": nil, "logging": nil,
         "syncPeriod": nil, "minSyncPeriod": nil, "windowsRunAsService": nil, "winkernel": nil, "windows": nil,
         "masqueradeAll": nil, "linux": ["masqueradeAll", "conntrack", "oomScoreAdj"],
         "clientConnection": ["kubeconfig", "acceptContentTypes", "contentType", "qps", "burst"],

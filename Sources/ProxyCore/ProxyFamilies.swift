@@ -13,13 +13,15 @@ public enum ProxyFamilies {
     /// IPv4, the families of `config.clusterCIDRs`, and IPv6 when one of `services` (those not
     /// skipped, see `DesiredStateBuilder.skipReason`) has an IPv6 cluster IP.
     public static func families(config: ProxyConfig, services: some Sequence<ServiceInfo>) -> Set<IPFamily> {
+        families(config: config, ipv6Service: services.contains(where: needsIPv6))
+    }
+
+    /// The same, given whether some handled Service has an IPv6 cluster IP (the daemon keeps that
+    /// up to date from the Services that change, instead of scanning them all at each sync).
+    public static func families(config: ProxyConfig, ipv6Service: Bool) -> Set<IPFamily> {
         var f: Set<IPFamily> = [.ipv4]
         for c in config.clusterCIDRs { f.insert(c.family) }
-        if f.contains(.ipv6) { return f }
-        for s in services where DesiredStateBuilder.skipReason(s) == nil && s.clusterIPs.contains(where: { $0.family == .ipv6 }) {
-            f.insert(.ipv6)
-            break
-        }
+        if ipv6Service { f.insert(.ipv6) }
         return f
     }
 
@@ -36,5 +38,10 @@ public enum ProxyFamilies {
             }
         }
         return f
+    }
+
+    /// Whether `service` is handled (not skipped) and has an IPv6 cluster IP.
+    public static func needsIPv6(_ service: ServiceInfo) -> Bool {
+        DesiredStateBuilder.skipReason(service) == nil && service.clusterIPs.contains(where: { $0.family == .ipv6 })
     }
 }

@@ -103,7 +103,7 @@ final class PrerequisitesTests: XCTestCase {
         let p = Prerequisites(root: root)
         XCTAssertEqual(p.sysctlPath("net.ipv4.vs.conntrack"), root + "/proc/sys/net/ipv4/vs/conntrack")
         XCTAssertEqual(p.sysctlPath("net/ipv4/conf/kube-ipvs0/arp_ignore"), root + "/proc/sys/net/ipv4/conf/kube-ipvs0/arp_ignore")
-        XCTAssertEqual(p.readSysctls(Prerequisites.specSysctls()), ["net.ipv4.vs.conntrack": "0", "net.ipv4.ip_forward": "1"])
+        XCTAssertEqual(p.readSysctls(Prerequisites.specSysctls()), ["net.ipv4.vs.conntrack": "0", "net.ipv4.ip_forward": "1"])  // no ipv6 file here: left out
         _ = try p.apply([.setSysctl(name: "net.ipv4.vs.conntrack", value: "1")])
         XCTAssertEqual(p.readSysctl("net.ipv4.vs.conntrack"), "1")
         XCTAssertThrowsError(try p.writeSysctl("net.ipv4.vs.nonexistent", "1")) { e in
@@ -174,5 +174,24 @@ final class NodeKernelOrderTests: XCTestCase {
         r.elapsed = .milliseconds(2)
         XCTAssertEqual(r.summary, "link 1 ops 0 requests, ipvs 3 ops 3 requests; 2.0 ms")
         XCTAssertEqual(ApplyReport().summary, "nothing to do; 0.0 ms")
+    }
+
+    /// Every sysctl a desired state can ask for is among those the daemon reads back: one left out
+    /// is rewritten at every full resync (and fails in the non-privileged container).
+    func testEverySysctlTheDesiredStateSetsIsReadBack() {
+        for strictARP in [false, true] {
+            var config = ProxyConfig()
+            config.strictARP = strictARP
+            config.clusterCIDRs = [CIDR("10.244.0.0/16")!, CIDR("fd00:10:244::/56")!]
+            let v4 = ServiceInfo(ref: ObjectRef(namespace: "ns", name: "a"), clusterIPs: [IPAddress("10.96.0.10")!, IPAddress("fd00::a")!],
+                                 ports: [ServicePortInfo(name: "", proto: .tcp, port: 80)])
+            let desired = DesiredStateBuilder.build(snapshot: ClusterSnapshot(services: [v4], endpointSets: []), config: config,
+                                                    node: NodeContext(name: "node1"))
+            XCTAssertNotNil(desired.families[.ipv6])
+            let wanted = Set(desired.sysctls.map(\.name))
+            XCTAssertTrue(wanted.contains("net.ipv6.conf.all.forwarding"))
+            XCTAssertTrue(wanted.isSubset(of: Set(Prerequisites.specSysctls(strictARP: strictARP))),
+                          "not read back: \(wanted.subtracting(Prerequisites.specSysctls(strictARP: strictARP)))")
+        }
     }
 }

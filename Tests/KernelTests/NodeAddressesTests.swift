@@ -56,7 +56,7 @@ final class NodeAddressesNetNSTests: XCTestCase {
         if !dummy.hasSuffix("ok\n") { try ip(["link add \(name) type veth peer name \(name)-p"]) }
     }
 
-    func testNetNSDumpNamesEveryAddressOfEveryLink() throws {
+    func testNetNSDumpNamesEveryAddressOfEveryLinkButKubeIPVS0() throws {
         try addLink("node0")
         try addLink("kube-ipvs0")
         try ip([
@@ -76,9 +76,9 @@ final class NodeAddressesNetNSTests: XCTestCase {
         XCTAssertTrue(has("node0", "10.0.0.5", 24), "\(got)")
         XCTAssertTrue(has("node0", "192.168.7.1", 24), "\(got)")
         XCTAssertTrue(has("node0", "2001:db8::5", 64), "\(got)")
-        XCTAssertTrue(has("kube-ipvs0", "10.96.0.1", 32), "\(got)")
-        XCTAssertTrue(has("kube-ipvs0", "10.0.0.5", 32), "\(got)")
-        XCTAssertTrue(has("kube-ipvs0", "fd00:96::1", 128), "\(got)")
+        // kube-ipvs0's addresses (one per Service address) are not read: the dump goes link by link
+        // (NETLINK_GET_STRICT_CHK, which this kernel has) and skips it.
+        XCTAssertFalse(got.contains { $0.interface == "kube-ipvs0" }, "\(got)")
         XCTAssertTrue(has("node0", "fe80::5", 64), "link-local addresses are listed (the selection drops them): \(got)")
         XCTAssertEqual(got, got.sorted())
         XCTAssertEqual(source.ipvsInterfaceName, "kube-ipvs0")
@@ -94,7 +94,8 @@ final class NodeAddressesNetNSTests: XCTestCase {
         try ip(["addr del 192.168.7.1/24 dev node0", "addr add 172.20.0.9/16 dev kube-ipvs0"])
         let again = try XCTUnwrap(try kernel.interfaceAddresses())
         XCTAssertFalse(again.contains { $0.address == IPAddress("192.168.7.1")! })
-        XCTAssertTrue(again.contains(InterfaceAddress(interface: "kube-ipvs0", address: IPAddress("172.20.0.9")!, prefixLength: 16)))
+        XCTAssertFalse(again.contains { $0.address == IPAddress("172.20.0.9")! })
+        XCTAssertTrue(again.contains(InterfaceAddress(interface: "node0", address: IPAddress("10.0.0.5")!, prefixLength: 24)))
         XCTAssertEqual(kernel.ipvsInterfaceName, "kube-ipvs0")
         try ip(["link del node0", "link del kube-ipvs0"])
     }

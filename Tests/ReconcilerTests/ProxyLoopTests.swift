@@ -111,6 +111,28 @@ final class ProxyLoopTests: XCTestCase {
         XCTAssertEqual(result?.oldestChange, 0.2)
     }
 
+    /// The running loop wakes for a change, syncs it, and then sleeps: it used to spin (each
+    /// cancelled timer woke the next turn), burning a CPU and memory from the first change on.
+    func testRunningLoopIsIdleAfterAChange() async throws {
+        let kernel = FakeKernel()
+        let loop = await started(kernel)
+        let t0 = Date().timeIntervalSince1970
+        let task = Task { await loop.run(now: { Date().timeIntervalSince1970 - t0 + 100 }) }
+        try await Task.sleep(for: .milliseconds(200))
+        await loop.upsertEndpointSource(endpoints(["10.244.1.2", "10.244.1.3", "10.244.1.4"]), at: 100)
+        try await Task.sleep(for: .milliseconds(1500))  // minSyncPeriod is 1 s
+        let afterChange = await loop.runIterations
+        try await Task.sleep(for: .milliseconds(700))
+        let later = await loop.runIterations
+        task.cancel()
+        await loop.stop()
+        _ = await task.value
+        XCTAssertTrue(kernel.lastOps.contains { if case .addRealServer = $0 { return true } else { return false } }, "\(kernel.lastOps)")
+        // A turn per wake and per timer: a handful, not thousands.
+        XCTAssertLessThan(afterChange, 15)
+        XCTAssertLessThanOrEqual(later - afterChange, 2, "the loop kept turning while idle: \(later - afterChange) turns in 0.7 s")
+    }
+
     func testChangesAreCoalesced() async {
         let kernel = FakeKernel()
         let loop = await started(kernel)
