@@ -177,6 +177,9 @@ public final class ProxyDaemon: Service, Sendable {
             } else {
                 logger.debug("sync: nothing to do", metadata: meta)
             }
+            // A first sync or a rebuild of many Services freed list pages, decoded objects and a
+            // big plan: give those pages back (MallocTuning).
+            if result.error == nil && (result.first || result.servicesRecomputed >= 1000) { MallocTuning.trim() }
         }
         await loop.setDiagnosticSink { d in
             logger.error("invalid object skipped: \(d)")

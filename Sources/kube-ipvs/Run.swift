@@ -130,6 +130,7 @@ extension KubeIPVS {
         }
 
         func run() async throws {
+            MallocTuning.limitArenas()
             let config = try loadConfig()
             let kube = try loadKubeConfig(config)
             let level = self.level
