@@ -88,7 +88,7 @@ let package = Package(
         .executableTarget(name: "kernel-probe", dependencies: ["Kernel", "ProxyCore", "KubeModel"]),
 
         // The pure-core benchmark (`make bench-core`); not shipped.
-        .executableTarget(name: "kube-ipvs-bench", dependencies: ["KubeModel", "ProxyCore"]),
+        .executableTarget(name: "kube-ipvs-bench", dependencies: ["KubeModel", "ProxyCore", "Reconciler", "Daemon"]),
 
         // MARK: - Tests
         .testTarget(name: "KubeModelTests", dependencies: ["KubeModel"]),

@@ -123,6 +123,18 @@ if has c || has d; then
         table+="
 | $n x 10 | $k | $ops | $med ($lo-$hi) | $el | $(met "$maxops <= 2 && $med <= 5" "$maxops operations, $med ms") |"
     done
+    # The same path on the host: the daemon's loop over the in-memory kernel (no kernel time).
+    swift build -c release --product kube-ipvs-bench --scratch-path "$scratch" >&2
+    host=$("$scratch/release/kube-ipvs-bench" $sizes --one-change --runs 21)
+    htable="| Services x endpoints | changes | kernel operations per change | daemon time, watch event decoded to sync done (ms): median (min) | target (≤ 2 operations, ≤ 5 ms) |
+|---|---:|---|---|---|"
+    while IFS=$'\t' read -r n m med min opslist; do
+        [ "$n" = N ] && continue
+        maxops=$(printf '%s\n' "$opslist" | tr ',' '\n' | sort -n | tail -n 1)
+        htable+="
+| $n x $m | 21 | $(printf '%s\n' "$opslist" | tr ',' '\n' | sort -n | uniq -c | awk '{ printf "%s%s x %s", NR > 1 ? ", " : "", $1, $2 }') | $med ($min) | $(met "$maxops <= 2 && $med <= 5" "$maxops operations, $med ms") |"
+    done <<<"$host"
+    echo; echo "(c) the same on this host: the daemon's loop over the in-memory kernel"; echo "$htable"
     starts=$(printf '%s\n' "$out" | grep '^BENCH daemon-start ' || true)
     stable="| Services x endpoints | start to first sync applied (ms) | first sync: operations, time (ms) |
 |---|---:|---|"
@@ -150,7 +162,13 @@ if has c || has d; then
     echo; echo "the daemon's cold start"; echo "$stable"
     echo; echo "(d) the daemon's memory"; echo "$mtable"; echo "$binary"
     results+="
-### (c) One endpoint changed: the daemon in the QEMU guest (TCG) against a real kube-apiserver
+### (c) One endpoint changed
+
+On this host, the daemon's loop (\`ProxyLoop\`) over the in-memory kernel, \`kube-ipvs-bench --one-change --runs 21\`:
+
+$htable
+
+In the QEMU guest (TCG) with the real kernel, \`kube-ipvs run\` against a real kube-apiserver:
 
 $table
 
@@ -170,20 +188,37 @@ commit=$(git rev-parse --short HEAD)
 git diff --quiet HEAD -- Sources Package.swift || commit+=" (with uncommitted changes)"
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
 machine="$(nproc) CPUs ($cpu), $(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo), Linux $(uname -r), $(swift --version 2>/dev/null | head -1)"
-header="Measured $(date -u '+%Y-%m-%d %H:%M UTC') at commit $commit with \`bash scripts/bench.sh --parts $parts --runs $runs --sizes \"$sizes\"\`.
-Machine: $machine; load average before the run: $load_before. The guest: QEMU TCG (software
-emulation, one CPU, 2 GiB), Debian 12's cloud kernel."
+header="Machine: $machine. The guest: QEMU TCG (software emulation, one CPU, 2 GiB), Debian 12's
+cloud kernel. Each part says when it was last measured; \`bash scripts/bench.sh --parts X\`
+replaces only the parts it runs."
+stamp="Measured $(date -u '+%Y-%m-%d %H:%M UTC') at commit $commit with \`bash scripts/bench.sh --parts $parts --runs $runs --sizes \"$sizes\"\`; load average before the run: $load_before."
 
 if [ $write = 1 ]; then
     doc=docs/benchmarks.md
-    python3 - "$doc" "$header
-$results" <<'PY'
-import sys
-path, results = sys.argv[1], sys.argv[2]
+    python3 - "$doc" "$header" "$stamp" "$results" <<'PY'
+import re, sys
+path, header, stamp, results = sys.argv[1:5]
 text = open(path).read()
 begin, end = "<!-- bench:begin -->", "<!-- bench:end -->"
 i, j = text.index(begin) + len(begin), text.index(end)
-open(path, "w").write(text[:i] + "\n" + results + "\n" + text[j:])
+def sections(block):
+    # "### (x) ..." sections by part letter; a part run again replaces its section only.
+    out, cur = {}, None
+    for line in block.splitlines(keepends=True):
+        m = re.match(r"### \(([a-d])\)", line)
+        if m:
+            cur = m.group(1)
+            out[cur] = ""
+        if cur:
+            out[cur] += line
+    return out
+old, new = sections(text[i:j]), sections(results)
+for k in new:
+    first, _, rest = new[k].partition("\n")
+    new[k] = first + "\n\n" + stamp + "\n" + rest
+old.update(new)
+body = "\n" + header + "\n\n" + "".join(old[k].rstrip("\n") + "\n\n" for k in sorted(old))
+open(path, "w").write(text[:i] + body + text[j:])
 PY
     echo "wrote $doc" >&2
 fi

@@ -1,6 +1,8 @@
+import Daemon
 import Foundation
 import KubeModel
 import ProxyCore
+import Reconciler
 
 // Pure computation benchmark (issue 7 (a)): desired state + diff + plan for N Services x M endpoints,
 // from an empty node, as `kube-ipvs sync` computes it (DesiredStateBuilder.build, which fills a
@@ -11,6 +13,13 @@ import ProxyCore
 // The desired state is kept alive until the plan is timed (`withExtendedLifetime`): Swift may
 // otherwise free it right after its last use, inside the timed region, and freeing it is not part
 // of planning (the daemon keeps it). `--free-in-plan` times it the old way, freeing included.
+//
+// `--one-change` (issue 7 (c) on the host): the daemon's own loop (`ProxyLoop`, as `kube-ipvs
+// run` uses it) over an in-memory kernel, N Services x M endpoints programmed, then R changes of
+// one EndpointSlice (its first endpoint replaced): each timed from the watch event's JSON
+// (decoded inside the timed region, as the daemon decodes it) to the sync's end, with the number
+// of kernel operations the sync applied. Prints N, the medians and minimum (ms) and the
+// operations of each change. The kernel's own time is not included (the guest part measures it).
 
 func synthetic(services n: Int, endpoints m: Int) -> ClusterSnapshot {
     var services: [ServiceInfo] = []
@@ -33,16 +42,22 @@ func ms(_ d: Duration) -> Double { d.milliseconds }
 var sizes: [Int] = []
 var m = 10, runs = 5
 var freeInPlan = false
+var oneChange = false
 var args = CommandLine.arguments.dropFirst()
 while let a = args.popFirst() {
     switch a {
     case "--endpoints": m = Int(args.popFirst() ?? "10") ?? 10
     case "--runs": runs = Int(args.popFirst() ?? "5") ?? 5
     case "--free-in-plan": freeInPlan = true
+    case "--one-change": oneChange = true
     default: if let n = Int(a) { sizes.append(n) }
     }
 }
 if sizes.isEmpty { sizes = [1000, 10000, 50000] }
+if oneChange {
+    await oneChangeBench(sizes: sizes, endpoints: m, runs: runs)
+    exit(0)
+}
 var config = ProxyConfig()
 config.clusterCIDRs = [CIDR("10.244.0.0/16")!]
 let node = NodeContext(name: "node1")
@@ -68,4 +83,52 @@ for n in sizes {
     }
     func median(_ xs: [Double]) -> Double { xs.sorted()[xs.count / 2] }
     print("\(n)\t\(m)\t\(String(format: "%.1f", median(build)))\t\(String(format: "%.1f", median(plan)))\t\(String(format: "%.1f", median(total)))\t\(String(format: "%.1f", total.min()!))\t\(ops)")
+}
+
+// MARK: - One change through the daemon's loop
+
+func sliceJSON(_ i: Int, endpoints m: Int, first: String? = nil) -> String {
+    var eps: [String] = []
+    for j in 0..<m {
+        let a = IPAddress(v4: 0x0AF4_0000 + UInt32((i * m + j) % 0xFFFF + 1)).description
+        eps.append(#"{"addresses":[""# + (j == 0 ? (first ?? a) : a) + #""],"conditions":{"ready":true}}"#)
+    }
+    return #"{"apiVersion":"discovery.k8s.io/v1","kind":"EndpointSlice","metadata":{"name":"svc-\#(i)-a","namespace":"ns\#(i % 50)","labels":{"kubernetes.io/service-name":"svc-\#(i)"}},"addressType":"IPv4","ports":[{"name":"http","port":8080,"protocol":"TCP"}],"endpoints":[\#(eps.joined(separator: ","))]}"#
+}
+
+func serviceJSON(_ i: Int) -> String {
+    let vip = IPAddress(v4: 0x0AFE_0000 + UInt32(i + 1)).description
+    return #"{"apiVersion":"v1","kind":"Service","metadata":{"name":"svc-\#(i)","namespace":"ns\#(i % 50)"},"spec":{"clusterIP":"\#(vip)","clusterIPs":["\#(vip)"],"ports":[{"name":"http","port":80,"protocol":"TCP","targetPort":8080}]}}"#
+}
+
+func oneChangeBench(sizes: [Int], endpoints m: Int, runs: Int) async {
+    print("N\tM\tchange_median_ms\tchange_min_ms\tops_per_change")
+    let decoder = JSONDecoder()
+    for n in sizes {
+        var config = ProxyConfig()
+        config.clusterCIDRs = [CIDR("10.244.0.0/16")!]
+        config.minSyncPeriod = 0
+        let kernel = InMemoryKernel()
+        let loop = ProxyLoop(kernel: kernel, config: config, nodeName: "node1")
+        let services = (0..<n).map { try! decoder.decode(ServiceResource.self, from: Data(serviceJSON($0).utf8)) }
+        let slices = (0..<n).map { try! decoder.decode(EndpointSliceResource.self, from: Data(sliceJSON($0, endpoints: m).utf8)) }
+        await loop.replaceServices(services, at: 0)
+        await loop.replaceEndpointSources(slices, at: 0)
+        await loop.setNode(nil, at: 0)
+        await loop.step(at: 0)
+        var times: [Double] = [], ops: [Int] = []
+        for r in 0..<runs {
+            let i = (r * 7919 + 1) % n
+            let event = Data(sliceJSON(i, endpoints: m, first: "10.99.\(r % 250).\(i % 250 + 1)").utf8)
+            let now = Double(r + 1) * 10
+            let t0 = ContinuousClock.now
+            let slice = try! decoder.decode(EndpointSliceResource.self, from: event)
+            await loop.upsertEndpointSource(slice, at: now)
+            await loop.step(at: now)
+            times.append(ms(ContinuousClock.now - t0))
+            ops.append(await loop.lastResult?.total ?? -1)
+        }
+        let sorted = times.sorted()
+        print("\(n)\t\(m)\t\(String(format: "%.3f", sorted[sorted.count / 2]))\t\(String(format: "%.3f", sorted[0]))\t\(ops.map(String.init).joined(separator: ","))")
+    }
 }

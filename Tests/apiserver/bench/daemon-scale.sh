@@ -20,6 +20,10 @@ KC=("$KUBECTL" --kubeconfig "$KUBE_IPVS_KUBECONFIG")
 log() { echo "daemon-scale: $*" >&2; }
 
 have=$("${KC[@]}" get services -A -l '!component' --no-headers 2>/dev/null | grep -c ' svc-' || true)
+if [ "$have" -gt "${sizes[0]}" ]; then
+    log "the API server already holds $have benchmark Services, more than ${sizes[0]}: use a fresh one (scripts/bench.sh starts one)"
+    exit 1
+fi
 printf 'apiVersion: v1\nkind: Node\nmetadata:\n  name: node1\nspec:\n  podCIDR: 10.244.1.0/24\n' | "${KC[@]}" apply -f - >/dev/null
 for n in "${sizes[@]}"; do
     if [ "$have" -lt "$n" ]; then
