@@ -83,9 +83,8 @@ public struct NodeStatus: Sendable, Hashable {
                     if let d = want.virtualServers[key] {
                         state = .wanted; servicePort = d.servicePort
                     } else {
-                        // The planner's rule (addresses it binds or wants, NodePort addresses) or the kernel-only one.
+                        // The planner's rule (addresses it binds or will bind) or the kernel-only one.
                         let plannerOwns = have.boundAddresses.contains(key.address) || want.boundAddresses[key.address] != nil
-                            || want.nodePortAddresses.contains(key.address)
                         if plannerOwns || ownership != nil {
                             state = desired.excludeCIDRs.contains(where: { $0.contains(key.address) }) ? .excluded : .stale
                         } else {

@@ -10,13 +10,14 @@ public enum ShellRenderer {
     /// The whole script; `title` lines are printed as comments at the top.
     /// `staleHeading` names the section of owner-less deletions (stale state for sync, what is removed for cleanup).
     public static func render(_ plan: Plan, title: [String] = [],
-                              staleHeading: String = "Stale state that no Service wants any more") -> String {
+                              staleHeading: String = "Stale state that no Service wants any more",
+                              nothingToDo: String = "Nothing to do: the node already matches the desired state.") -> String {
         var out = "#!/bin/sh\n"
         for t in title { out += "# \(t)\n" }
         out += "# \(summary(plan))\n"
         out += "set -e\n"
         if plan.isEmpty {
-            out += "# Nothing to do: the node already matches the desired state.\n"
+            out += "# \(nothingToDo)\n"
             return out
         }
         var section = ""

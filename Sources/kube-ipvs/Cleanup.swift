@@ -85,7 +85,8 @@ extension KubeIPVS {
                 var title = ["kube-ipvs cleanup --dry-run: the commands that remove what kube-ipvs owns on this node (iptables \(flavor))",
                              "removes \(cleanup.summary)"]
                 title += cleanup.kept.map { "kept: \($0)" }
-                print(ShellRenderer.render(cleanup.plan, title: title, staleHeading: "Virtual servers kube-ipvs owns (their real servers go with them)"),
+                print(ShellRenderer.render(cleanup.plan, title: title, staleHeading: "Virtual servers kube-ipvs owns (their real servers go with them)",
+                                          nothingToDo: "Nothing to clean up: kube-ipvs owns nothing on this node."),
                       terminator: "")
                 return
             }

@@ -83,7 +83,7 @@ final class CleanupNetNSTests: XCTestCase {
         let kernel = try NodeKernel(sets: sets, rules: IPTablesFamilies(families: [.ipv4], flavor: .legacy), sysctlNames: [])
         let cleanup = ProxyCore.Cleanup.plan(observed: try kernel.observe(families: [.ipv4]), nodeAddresses: [])
         XCTAssertEqual(cleanup.kept, [
-            "chain KUBE-NODE-PORT (ipv4 filter): rule `-A INPUT -p tcp -j KUBE-NODE-PORT` jumps to it",
+            "chain KUBE-NODE-PORT (IPv4 filter): rule `-A INPUT -p tcp -j KUBE-NODE-PORT` jumps to it",
             "ipset KUBE-HEALTH-CHECK-NODE-PORT: kept chain KUBE-NODE-PORT matches it",
         ])
         _ = try kernel.apply(cleanup.plan)

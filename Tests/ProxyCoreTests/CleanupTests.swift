@@ -153,7 +153,7 @@ final class CleanupTests: XCTestCase {
         let sets = Set(after.family(.ipv4).ipsets.keys)
         XCTAssertEqual(sets, ["KUBE-SOMETHING-ELSE", "KUBE-CLUSTER-IP", "KUBE-HEALTH-CHECK-NODE-PORT"])
         XCTAssertEqual(cleanup.kept.count, 3, cleanup.kept.joined(separator: "\n"))
-        XCTAssertTrue(cleanup.kept.contains("chain KUBE-NODE-PORT (ipv4 filter): rule `-A INPUT -p tcp -j KUBE-NODE-PORT` jumps to it"))
+        XCTAssertTrue(cleanup.kept.contains("chain KUBE-NODE-PORT (IPv4 filter): rule `-A INPUT -p tcp -j KUBE-NODE-PORT` jumps to it"))
         // The nat table's KUBE-NODE-PORT is another chain: removed.
         XCTAssertNil(after.family(.ipv4).tables[.nat]!.kubeChains["KUBE-NODE-PORT"])
     }

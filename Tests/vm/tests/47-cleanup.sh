@@ -63,7 +63,7 @@ metadata: {name: web-np, namespace: default}
 spec:
   type: NodePort
   clusterIP: 10.254.47.10
-  ports: [{name: http, port: 80, protocol: TCP, targetPort: 8080, nodePort: 30080}]
+  ports: [{port: 80, protocol: TCP, targetPort: 8080, nodePort: 30080}]
 M
     slice web-np TCP 8080 10.244.1.2 10.244.1.3
 } >all.yaml
@@ -79,9 +79,9 @@ status_() {  # status_ OUT ARGS...: kube-ipvs status ARGS, output in OUT
 case_begin status-in-step
 status_ st1.txt -f all.yaml --config "$CONFIG" || note_fail "status exited non-zero: $(tail -n 1 st1.txt)"
 has st1.txt "TCP  $VIP:80 rr  [default/web-service:80]"
-has st1.txt "TCP  10.254.47.10:80 rr  [default/web-np:http]"
-has st1.txt "TCP  192.168.50.1:30080 rr  [default/web-np:http]"
-has st1.txt "TCP  192.168.88.1:30080 rr  [default/web-np:http]"
+has st1.txt "TCP  10.254.47.10:80 rr  [default/web-np:80]"
+has st1.txt "TCP  192.168.50.1:30080 rr  [default/web-np:80]"
+has st1.txt "TCP  192.168.88.1:30080 rr  [default/web-np:80]"
 has st1.txt "TCP  192.168.77.1:443 lc  [not owned]"
 has st1.txt "TCP  192.168.50.1:8443 wrr persistent 300  [not owned]"
 expect_match st1.txt "^  -> 192\.168\.77\.2:443 +Masq +3 +0 +0$" "real server columns of the foreign service"
@@ -93,7 +93,7 @@ conns=$(awk -v vs="TCP  $VIP:80" '/^(TCP|UDP|SCTP) / { cur = index($0, vs) == 1;
 [ "$conns" -ge 4 ] && echo "  ok: $conns connections counted on $VIP:80" || note_fail "ActiveConn+InActConn of $VIP:80 after 4 GETs: expected >= 4, found $conns"
 status_ st3.txt --output json -f all.yaml --config "$CONFIG"
 expect_match st3.txt '"inStep" : true' "json: inStep true"
-expect_match st3.txt '"service" : "default/web-np:http"' "json: the NodePort's Service port"
+expect_match st3.txt '"service" : "default/web-np:80"' "json: the NodePort's Service port"
 expect_match st3.txt '"state" : "not owned"' "json: the foreign virtual servers"
 status_ st4.txt
 has st4.txt "TCP  $VIP:80 rr  [owned]"
