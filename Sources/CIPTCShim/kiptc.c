@@ -168,6 +168,12 @@ int kiptc_delete_num(kiptc_handle *k, const char *chain, unsigned pos)
 	return ok ? 0 : fail(k, "delete rule");
 }
 
+int kiptc_delete_chain(kiptc_handle *k, const char *chain)
+{
+	int ok = k->family == 6 ? ip6tc_delete_chain(chain, k->h) : iptc_delete_chain(chain, k->h);
+	return ok ? 0 : fail(k, "delete chain");
+}
+
 size_t kiptc_entry_size(int family)
 {
 	return family == 6 ? sizeof(struct ip6t_entry) : sizeof(struct ipt_entry);

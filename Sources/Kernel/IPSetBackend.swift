@@ -140,6 +140,14 @@ public final class IPSetBackend {
                 } else {
                     result.errors.append(error("create", object: spec.name))
                 }
+            case let .destroySet(spec):
+                // Cleanup; fails with "in use by a kernel component" while a rule still matches the set.
+                flush()
+                result.requestsSent += 1
+                let present = (try? exists(spec.name)) ?? true
+                if !present || command("destroy \(spec.name)") { result.applied += 1 } else {
+                    result.errors.append(error("destroy", object: spec.name))
+                }
             default:
                 continue
             }

@@ -78,6 +78,7 @@ public final class IPTablesBackend {
     @discardableResult
     public func apply(_ ops: [Operation]) throws -> ApplyResult {
         var chains: [IPTablesTable: [ChainBody]] = [:], jumps: [IPTablesTable: [JumpRule]] = [:]
+        var removeJumps: [IPTablesTable: [JumpRule]] = [:], removeChains: [IPTablesTable: [String]] = [:]
         var count: [IPTablesTable: Int] = [:]
         for op in ops {
             switch op {
@@ -85,6 +86,10 @@ public final class IPTablesBackend {
                 chains[t, default: []] += c; count[t, default: 0] += 1
             case let .ensureJump(f, j) where f == family:
                 jumps[j.table, default: []].append(j); count[j.table, default: 0] += 1
+            case let .deleteJump(f, j) where f == family:
+                removeJumps[j.table, default: []].append(j); count[j.table, default: 0] += 1
+            case let .deleteChains(f, t, names) where f == family:
+                removeChains[t, default: []] += names; count[t, default: 0] += 1
             default: continue
             }
         }
@@ -98,7 +103,10 @@ public final class IPTablesBackend {
             }
             let merged = order.map { ChainBody(name: $0, rules: bodies[$0]!) }
             do {
-                try apply(table: t, chains: merged, jumps: jumps[t] ?? [])
+                if !merged.isEmpty || jumps[t] != nil { try apply(table: t, chains: merged, jumps: jumps[t] ?? []) }
+                if removeJumps[t] != nil || removeChains[t] != nil {
+                    try remove(table: t, jumps: removeJumps[t] ?? [], chains: removeChains[t] ?? [])
+                }
                 result.applied += count[t]!
                 result.requestsSent += 1
             } catch let e as KernelError {
@@ -147,6 +155,43 @@ public final class IPTablesBackend {
                                                   ensureChains: Set(insert.map(\.target)).subtracting(written).sorted())
         let args = flavor == .legacy ? ["--noflush", "-w", "5"] : ["--noflush"]
         let out = try ExternalCommand.run(tool("restore"), args, input: input)
+        guard out.status == 0 else {
+            throw KernelError(subsystem: .iptables, operation: tool("restore"), object: "\(family.rawValue) \(table.rawValue)",
+                              message: "exit \(out.status): \(out.stderr.trimmingNewlines)")
+        }
+    }
+}
+
+extension IPTablesBackend {
+    // MARK: - Removing (cleanup)
+
+    /// Deletes one copy of each jump in `jumps` (a rule of its built-in chain with exactly that
+    /// text), then flushes every chain of `chains` and deletes them, in one commit (legacy) or one
+    /// `iptables-nft-restore --noflush` (nft). A jump that is not there any more is skipped; a
+    /// chain still referenced by another rule makes the whole table fail, changing nothing.
+    func remove(table: IPTablesTable, jumps: [JumpRule], chains: [String]) throws {
+        if flavor == .legacy {
+            let lock = try XtablesLock()
+            defer { lock.release() }
+            let h = try LibIPTC(family: family, table: table)
+            try h.remove(jumps: jumps, chains: chains)
+            try h.commit()
+            lastPath[table] = .libiptc
+            return
+        }
+        lastPath[table] = .tool
+        // -D of a missing rule fails the restore: delete only the copies that are there now.
+        let current = try observeWithTool(table)
+        var present = current.builtinChains
+        var delete: [JumpRule] = []
+        for j in jumps {
+            guard let i = present[j.chain]?.firstIndex(of: j.ruleText) else { continue }
+            present[j.chain]!.remove(at: i)
+            delete.append(j)
+        }
+        let existing = Set(current.kubeChains.keys)
+        let input = IPTablesSaveText.removeInput(table: table, deleteJumps: delete, chains: chains.filter(existing.contains))
+        let out = try ExternalCommand.run(tool("restore"), ["--noflush"], input: input)
         guard out.status == 0 else {
             throw KernelError(subsystem: .iptables, operation: tool("restore"), object: "\(family.rawValue) \(table.rawValue)",
                               message: "exit \(out.status): \(out.stderr.trimmingNewlines)")
@@ -314,6 +359,22 @@ final class LibIPTC {
             let ok = e.withUnsafeBytes { kiptc_insert(h, j.chain, $0.baseAddress, e.count, 0) }
             guard ok == 0 else { throw error("insert rule", "\(j.chain) \(j.ruleText)") }
         }
+    }
+
+    /// Deletes one copy of each jump (found by its iptables-save text; entries the codec cannot
+    /// decode are foreign and skipped), then flushes and deletes `chains` that exist.
+    func remove(jumps: [JumpRule], chains: [String]) throws {
+        for j in jumps where kiptc_is_chain(h, j.chain) != 0 {
+            let texts = entries(j.chain).map { bytes, label in
+                IPTablesEntryCodec.decode(bytes, targetLabel: label, family: family, setName: setName)?.saveText
+            }
+            guard let pos = texts.firstIndex(where: { $0 == j.ruleText }) else { continue }
+            guard kiptc_delete_num(h, j.chain, UInt32(pos)) == 0 else { throw error("delete rule", "\(j.chain) \(j.ruleText)") }
+        }
+        let existing = chains.filter { kiptc_is_chain(h, $0) != 0 }
+        // All flushed before any is deleted: they jump to one another.
+        for c in existing { guard kiptc_flush_chain(h, c) == 0 else { throw error("flush chain", c) } }
+        for c in existing { guard kiptc_delete_chain(h, c) == 0 else { throw error("delete chain", c) } }
     }
 
     func commit() throws {

@@ -65,4 +65,16 @@ public enum IPTablesSaveText {
         s += "COMMIT\n"
         return s
     }
+
+    /// `iptables-restore --noflush` input that deletes one copy of each jump, then flushes every
+    /// chain of `chains` and deletes them (cleanup). Every jump must be present: `-D` of a missing
+    /// rule fails the whole restore.
+    public static func removeInput(table: IPTablesTable, deleteJumps: [JumpRule], chains: [String]) -> String {
+        var s = "*\(table.rawValue)\n"
+        for j in deleteJumps { s += "-D \(j.chain) \(j.ruleText)\n" }
+        for c in chains { s += "-F \(c)\n" }
+        for c in chains { s += "-X \(c)\n" }
+        s += "COMMIT\n"
+        return s
+    }
 }

@@ -252,7 +252,8 @@ public enum IPVSReply {
         guard let fwd = ForwardingMethod(rawValue: fwdRaw) else { throw NetlinkDecodeError("dest forwarding method \(fwdRaw)") }
         let weight = Int32(bitPattern: d.u32(IPVSGenl.DEST_ATTR_WEIGHT) ?? 0)
         let stats = RealServerStats(activeConnections: d.u32(IPVSGenl.DEST_ATTR_ACTIVE_CONNS) ?? 0,
-                                    inactiveConnections: d.u32(IPVSGenl.DEST_ATTR_INACT_CONNS) ?? 0)
+                                    inactiveConnections: d.u32(IPVSGenl.DEST_ATTR_INACT_CONNS) ?? 0,
+                                    persistentConnections: d.u32(IPVSGenl.DEST_ATTR_PERSIST_CONNS) ?? 0)
         return (RealServer(key: RealServerKey(address: addr, port: port), weight: weight, forwarding: fwd), stats)
     }
 

@@ -85,6 +85,20 @@ public final class LinkBackend {
         return idx
     }
 
+    /// Deletes the link (`ip link del kube-ipvs0`); its addresses go with it. A missing link is not an error.
+    public func deleteLink() throws {
+        guard try lookupLink() != nil else { return }
+        guard let link = rtnl_link_alloc() else { throw KernelError(subsystem: .link, operation: "rtnl_link_alloc", errno: ENOMEM) }
+        defer { rtnl_link_put(link) }
+        rtnl_link_set_name(link, linkName)
+        let rc = rtnl_link_delete(socket.handle, link)
+        if rc < 0 && rc != -NLE_OBJ_NOTFOUND && rc != -NLE_NODEV {
+            throw KernelError(subsystem: .link, operation: "RTM_DELLINK", object: linkName, message: NetlinkSocket.libnlMessage(rc))
+        }
+        linkIndex = nil
+        knownPrefix = [:]
+    }
+
     /// Sets the link up or down (`ip link set kube-ipvs0 up`).
     public func setUp(_ up: Bool) throws {
         var orig: OpaquePointer?

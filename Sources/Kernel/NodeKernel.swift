@@ -12,8 +12,8 @@ import Glibc
 // Apply order (whatever the order inside the plan, which is kept within each group):
 //   1. prerequisites (modules, sysctls)   2. link (createDummyLink)   3. sets (create, add entries)
 //   4. iptables (chains, jumps)           5. addresses (add)          6. IPVS adds, updates, timeouts
-//   7. deletions (real servers, virtual servers, addresses, set entries), in plan order, consecutive
-//      ones of one subsystem batched together.
+//   7. deletions (real servers, virtual servers, addresses, set entries; for cleanup also jumps,
+//      chains, sets and the link), in plan order, consecutive ones of one subsystem batched together.
 // Creations come first so that every reference (rule -> set, virtual server -> bound VIP) exists
 // before it is used; deletions come last so that traffic to what goes away keeps working until the
 // replacement is in place.
@@ -173,11 +173,14 @@ public final class NodeKernel: KernelBackend {
             for (f, s) in try sets.observeSets(families: families) { state.families[f, default: ObservedFamily()].ipsets = s }
         }
         if let rules {
-            do {
-                for (f, t) in try rules.observeTables(families: families) { state.families[f, default: ObservedFamily()].tables = t }
-            } catch let e as KernelError where NodeKernel.isXtablesCoreMissing(e) {
-                // ip_tables / ip6_tables not loaded (libiptc: ENOPROTOOPT): no table exists, so none has rules.
-                for f in families { state.families[f, default: ObservedFamily()].tables = [:] }
+            // One family at a time: ip6_tables may be missing while ip_tables is loaded.
+            for family in families.sorted() {
+                do {
+                    for (f, t) in try rules.observeTables(families: [family]) { state.families[f, default: ObservedFamily()].tables = t }
+                } catch let e as KernelError where NodeKernel.isXtablesCoreMissing(e) {
+                    // ip_tables / ip6_tables not loaded (libiptc: ENOPROTOOPT): no table exists, so none has rules.
+                    state.families[family, default: ObservedFamily()].tables = [:]
+                }
             }
         }
         return state
@@ -228,7 +231,8 @@ public final class NodeKernel: KernelBackend {
         case .writeChains, .ensureJump: return .iptables
         case .addAddress: return .addresses
         case .addVirtualServer, .updateVirtualServer, .addRealServer, .updateRealServer, .setIPVSTimeouts: return .ipvs
-        case .deleteRealServer, .deleteVirtualServer, .deleteAddress, .deleteSetEntry: return .deletions
+        case .deleteRealServer, .deleteVirtualServer, .deleteAddress, .deleteSetEntry,
+             .deleteJump, .deleteChains, .destroySet, .deleteDummyLink: return .deletions
         }
     }
 
@@ -290,6 +294,17 @@ public final class NodeKernel: KernelBackend {
             var result = ApplyResult()
             var addressOps: [Operation] = []
             for op in ops {
+                if case .deleteDummyLink(let name) = op {
+                    // Cleanup: the addresses go with the link; a missing link counts as done.
+                    guard name == link.linkName else {
+                        throw KernelError(subsystem: .link, operation: "RTM_DELLINK", object: name,
+                                          errno: EINVAL, message: "NodeKernel manages \(link.linkName) only")
+                    }
+                    result.requestsSent += 1
+                    try link.deleteLink()
+                    result.applied += 1
+                    continue
+                }
                 guard case .createDummyLink(let name) = op else { addressOps.append(op); continue }
                 guard name == link.linkName else {
                     throw KernelError(subsystem: .link, operation: "RTM_NEWLINK", object: name,

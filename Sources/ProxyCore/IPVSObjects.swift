@@ -121,12 +121,16 @@ public struct RealServer: Sendable, Hashable {
     }
 }
 
-/// Connection counters the kernel reports for a real server (IPVS_DEST_ATTR_ACTIVE_CONNS / INACT_CONNS).
+/// Connection counters the kernel reports for a real server (IPVS_DEST_ATTR_ACTIVE_CONNS / INACT_CONNS /
+/// PERSIST_CONNS). Kept apart from `RealServer`, so the planner never compares them.
 public struct RealServerStats: Sendable, Hashable {
     public var activeConnections: UInt32
     public var inactiveConnections: UInt32
-    public init(activeConnections: UInt32 = 0, inactiveConnections: UInt32 = 0) {
+    /// Persistence templates pointing at this real server (sessionAffinity ClientIP).
+    public var persistentConnections: UInt32
+    public init(activeConnections: UInt32 = 0, inactiveConnections: UInt32 = 0, persistentConnections: UInt32 = 0) {
         self.activeConnections = activeConnections; self.inactiveConnections = inactiveConnections
+        self.persistentConnections = persistentConnections
     }
 }
 

@@ -53,6 +53,19 @@ extension ObservedState {
             families[key.address.family]?.virtualServers[key] = nil
         case .addRealServer(let key, let rs), .updateRealServer(let key, let rs):
             families[key.address.family]?.virtualServers[key]?.realServers[rs.key] = rs
+        case .deleteJump(let family, let jump):
+            guard var t = families[family]?.tables[jump.table], var rules = t.builtinChains[jump.chain],
+                  let i = rules.firstIndex(of: jump.ruleText) else { return }
+            rules.remove(at: i)
+            t.builtinChains[jump.chain] = rules
+            families[family]!.tables[jump.table] = t
+        case .deleteChains(let family, let table, let chains):
+            for c in chains { families[family]?.tables[table]?.kubeChains[c] = nil }
+        case .destroySet(let spec):
+            for f in IPFamily.allCases { families[f]?.ipsets[spec.name] = nil }
+        case .deleteDummyLink:
+            dummyLinkExists = false
+            for f in IPFamily.allCases { families[f]?.boundAddresses = [] }
         case .deleteRealServer(let key, let rk):
             families[key.address.family]?.virtualServers[key]?.realServers[rk] = nil
             families[key.address.family]?.virtualServers[key]?.stats[rk] = nil

@@ -36,13 +36,24 @@ public enum Operation: Sendable, Hashable {
     /// `ipvsadm --set tcp tcpfin udp`.
     case setIPVSTimeouts(IPVSTimeouts)
 
+    // Cleanup (`kube-ipvs cleanup`): removal of what kube-ipvs owns. The planner never makes these.
+
+    /// Delete one copy of a jump rule from its built-in chain (`iptables -t T -D CHAIN RULE`).
+    case deleteJump(family: IPFamily, JumpRule)
+    /// Flush and delete KUBE-* chains of one table (`-F` each, then `-X` each), after their jumps are gone.
+    case deleteChains(family: IPFamily, table: IPTablesTable, chains: [String])
+    /// `ipset destroy NAME`, once no rule matches the set.
+    case destroySet(IPSetSpec)
+    /// `ip link del kube-ipvs0` (its addresses go with it).
+    case deleteDummyLink(name: String)
+
     /// The subsystem an operation touches, for summaries and metrics.
     public var kind: OperationKind {
         switch self {
         case .loadModule, .setSysctl: return .prerequisite
-        case .createDummyLink, .addAddress, .deleteAddress: return .link
-        case .createSet, .recreateSet, .addSetEntry, .deleteSetEntry: return .ipset
-        case .writeChains, .ensureJump: return .iptables
+        case .createDummyLink, .addAddress, .deleteAddress, .deleteDummyLink: return .link
+        case .createSet, .recreateSet, .addSetEntry, .deleteSetEntry, .destroySet: return .ipset
+        case .writeChains, .ensureJump, .deleteJump, .deleteChains: return .iptables
         case .addVirtualServer, .updateVirtualServer, .deleteVirtualServer,
              .addRealServer, .updateRealServer, .deleteRealServer, .setIPVSTimeouts: return .ipvs
         }

@@ -28,7 +28,8 @@ public struct OperationDocument: Encodable, Sendable {
         var scheduler: String?, flags: [String]?, persistenceTimeout: UInt32?
     }
     public struct RS: Encodable, Sendable { var address: String, port: UInt16, weight: Int32?, forwarding: String? }
-    public struct Chain: Encodable, Sendable { var name: String, rules: [String] }
+    /// A chain and its rules (no rules for deleteChains).
+    public struct Chain: Encodable, Sendable { var name: String, rules: [String]? }
     public struct Jump: Encodable, Sendable { var chain: String, target: String, comment: String, rule: String }
     public struct SetSpec: Encodable, Sendable { var name: String, type: String, family: String, comment: String }
 
@@ -98,6 +99,14 @@ public struct OperationDocument: Encodable, Sendable {
             op = "deleteRealServer"; virtualServer = vsKey(k)
             realServer = RS(address: r.address.description, port: r.port, weight: nil, forwarding: nil)
         case .setIPVSTimeouts(let t): op = "setIPVSTimeouts"; timeouts = ["tcp": t.tcp, "tcpFin": t.tcpFin, "udp": t.udp]
+        case .deleteJump(let f, let j):
+            op = "deleteJump"; family = f.rawValue; table = j.table.rawValue
+            jump = Jump(chain: j.chain, target: j.target, comment: j.comment, rule: j.ruleText)
+        case .deleteChains(let f, let t, let names):
+            op = "deleteChains"; family = f.rawValue; table = t.rawValue
+            chains = names.map { Chain(name: $0, rules: nil) }
+        case .destroySet(let s): op = "destroySet"; setSpec = spec(s); set = s.name
+        case .deleteDummyLink(let n): op = "deleteDummyLink"; link = n
         }
     }
 }

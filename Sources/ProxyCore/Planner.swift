@@ -5,7 +5,8 @@ import KubeModel
 // Order of a plan: node-wide prerequisites (modules, sysctls, IPVS timeouts, kube-ipvs0, sets,
 // chains, jumps), then each Service's additions and edits (sorted by namespace/name), then the
 // removal of stale state. Only owned objects are ever removed: virtual servers on addresses bound
-// to kube-ipvs0 (or on NodePort node addresses), members of KUBE-* sets, addresses on kube-ipvs0.
+// to kube-ipvs0 (or NodePort virtual servers on node addresses, as the KUBE-* sets record them),
+// members of KUBE-* sets, addresses on kube-ipvs0.
 
 public enum Planner {
     /// The operations that turn `observed` into `desired`. With a `scope`, only those virtual
@@ -101,9 +102,13 @@ public enum Planner {
             let want = desired.families[f]!, have = observed.family(f)
             wantServers.append(want.virtualServers)
             haveServers.append(have.virtualServers)
-            /// Addresses whose virtual servers kube-ipvs owns (bound on kube-ipvs0, or NodePort node addresses).
-            func owned(_ a: IPAddress) -> Bool {
-                have.boundAddresses.contains(a) || want.boundAddresses[a] != nil || want.nodePortAddresses.contains(a)
+            /// Virtual servers kube-ipvs owns: on an address bound on kube-ipvs0 (or to be), or, on a
+            /// NodePort node address, one the KUBE-* sets record (a NodePort's port, an externalIP or
+            /// SCTP NodePort member; `VirtualServerOwnership`), so that a hand-made virtual server on
+            /// a node address with a port no NodePort uses is left alone.
+            func owned(_ key: VirtualServerKey) -> Bool {
+                have.boundAddresses.contains(key.address) || want.boundAddresses[key.address] != nil
+                    || VirtualServerOwnership.of(key, in: have, nodeAddresses: want.nodePortAddresses) != nil
             }
 
             // Addresses on kube-ipvs0.
@@ -151,7 +156,7 @@ public enum Planner {
                 // The item keeps the dictionary's index: making the operations then needs no
                 // second lookup (and no copy of the virtual server here).
                 guard let i = want.virtualServers.index(forKey: key) else {
-                    if have.virtualServers[key] != nil && owned(key.address) && !desired.excludeCIDRs.contains(where: { $0.contains(key.address) }) {
+                    if have.virtualServers[key] != nil && owned(key) && !desired.excludeCIDRs.contains(where: { $0.contains(key.address) }) {
                         staleServers.append(PlannedOperation(.deleteVirtualServer(key)))
                     }
                     continue

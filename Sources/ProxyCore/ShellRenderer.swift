@@ -8,13 +8,16 @@ import KubeModel
 
 public enum ShellRenderer {
     /// The whole script; `title` lines are printed as comments at the top.
-    public static func render(_ plan: Plan, title: [String] = []) -> String {
+    /// `staleHeading` names the section of owner-less deletions (stale state for sync, what is removed for cleanup).
+    public static func render(_ plan: Plan, title: [String] = [],
+                              staleHeading: String = "Stale state that no Service wants any more",
+                              nothingToDo: String = "Nothing to do: the node already matches the desired state.") -> String {
         var out = "#!/bin/sh\n"
         for t in title { out += "# \(t)\n" }
         out += "# \(summary(plan))\n"
         out += "set -e\n"
         if plan.isEmpty {
-            out += "# Nothing to do: the node already matches the desired state.\n"
+            out += "# \(nothingToDo)\n"
             return out
         }
         var section = ""
@@ -22,7 +25,7 @@ public enum ShellRenderer {
         let ops = plan.operations
         while i < ops.count {
             let op = ops[i]
-            let heading = sectionHeading(op)
+            let heading = sectionHeading(op) ?? staleHeading
             if heading != section {
                 out += "\n# \(heading)\n"
                 section = heading
@@ -31,6 +34,7 @@ public enum ShellRenderer {
                 // One iptables-restore per run of operations on the same family and table.
                 var declared: [String] = []
                 var rules: [String] = []
+                var flushes: [String] = [], deletions: [String] = []
                 var j = i
                 while j < ops.count, ops[j].owner == op.owner, let t = iptablesTarget(ops[j].operation), t == target {
                     switch ops[j].operation {
@@ -41,6 +45,11 @@ public enum ShellRenderer {
                         }
                     case .ensureJump(_, let jump):
                         rules.append("-I \(jump.chain) 1 \(jump.ruleText)\n")
+                    case .deleteJump(_, let jump):
+                        rules.append("-D \(jump.chain) \(jump.ruleText)\n")
+                    case .deleteChains(_, _, let names):
+                        // Every chain is flushed before any is deleted: they jump to one another.
+                        for n in names { flushes.append("-F \(n)\n"); deletions.append("-X \(n)\n") }
                     default:
                         break
                     }
@@ -48,7 +57,7 @@ public enum ShellRenderer {
                 }
                 let tool = target.family == .ipv4 ? "iptables-restore" : "ip6tables-restore"
                 out += "\(tool) --noflush <<'EOF'\n*\(target.table.rawValue)\n"
-                out += declared.joined() + rules.joined() + "COMMIT\nEOF\n"
+                out += declared.joined() + rules.joined() + flushes.joined() + deletions.joined() + "COMMIT\nEOF\n"
                 i = j
                 continue
             }
@@ -63,7 +72,8 @@ public enum ShellRenderer {
     static func iptablesTarget(_ op: Operation) -> TableTarget? {
         switch op {
         case .writeChains(let f, let t, _): return TableTarget(family: f, table: t)
-        case .ensureJump(let f, let j): return TableTarget(family: f, table: j.table)
+        case .ensureJump(let f, let j), .deleteJump(let f, let j): return TableTarget(family: f, table: j.table)
+        case .deleteChains(let f, let t, _): return TableTarget(family: f, table: t)
         default: return nil
         }
     }
@@ -75,7 +85,8 @@ public enum ShellRenderer {
         return "\(plan.count) operation\(plan.count == 1 ? "" : "s")" + (parts.isEmpty ? "" : " (\(parts.joined(separator: ", ")))")
     }
 
-    static func sectionHeading(_ op: PlannedOperation) -> String {
+    /// The section an operation is printed under; nil for owner-less deletions (the caller's stale heading).
+    static func sectionHeading(_ op: PlannedOperation) -> String? {
         if let owner = op.owner { return "Service \(owner)" }
         switch op.operation {
         case .loadModule, .setSysctl, .setIPVSTimeouts: return "Kernel modules, sysctls and IPVS timeouts"
@@ -84,7 +95,12 @@ public enum ShellRenderer {
         case .writeChains, .ensureJump:
             let t = iptablesTarget(op.operation)!
             return "iptables: the fixed KUBE-* chains and their jumps (\(t.family.rawValue) \(t.table.rawValue))"
-        default: return "Stale state that no Service wants any more"
+        case .deleteJump, .deleteChains:
+            let t = iptablesTarget(op.operation)!
+            return "iptables: remove the jumps, then the KUBE-* chains kube-ipvs writes (\(t.family.rawValue) \(t.table.rawValue))"
+        case .destroySet: return "KUBE-* ipsets (no rule matches them any more)"
+        case .deleteDummyLink: return "The dummy interface (its addresses go with it)"
+        default: return nil
         }
     }
 
@@ -111,6 +127,13 @@ public enum ShellRenderer {
         case .updateRealServer(let key, let rs): return "ipvsadm -e \(service(key)) -r \(rs.key) \(destinationOptions(rs))"
         case .deleteRealServer(let key, let rk): return "ipvsadm -d \(service(key)) -r \(rk)"
         case .setIPVSTimeouts(let t): return "ipvsadm --set \(t.tcp) \(t.tcpFin) \(t.udp)"
+        case .deleteJump(let f, let j):
+            return "\(f == .ipv4 ? "iptables" : "ip6tables") -t \(j.table.rawValue) -D \(j.chain) \(j.ruleText)"
+        case .deleteChains(let f, let t, let names):
+            let tool = "\(f == .ipv4 ? "iptables" : "ip6tables") -t \(t.rawValue)"
+            return (names.map { "\(tool) -F \($0)" } + names.map { "\(tool) -X \($0)" }).joined(separator: " && ")
+        case .destroySet(let s): return "ipset destroy \(s.name)"
+        case .deleteDummyLink(let name): return "ip link del \(name)"
         }
     }
 

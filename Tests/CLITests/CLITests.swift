@@ -168,4 +168,31 @@ final class CLITests: XCTestCase {
         let runHelp = try run(["run", "--help"])
         XCTAssertTrue(runHelp.stdout.contains("healthCheckNodePort"), runHelp.stdout)
     }
+    func testStatusAndCleanupAreListedAndCheckTheirFlags() throws {
+        let help = try run(["--help"])
+        XCTAssertTrue(help.stdout.contains("  status "), help.stdout)
+        XCTAssertTrue(help.stdout.contains("  cleanup "), help.stdout)
+        let cleanupHelp = try run(["cleanup", "--help"])
+        for flag in ["--dry-run", "--iptables-backend", "--config", "--ipvs-exclude-cidrs"] {
+            XCTAssertTrue(cleanupHelp.stdout.contains(flag), flag)
+        }
+        XCTAssertTrue(cleanupHelp.stdout.contains("KUBE-FIREWALL"), "names the kubelet chains it leaves")
+        let statusHelp = try run(["status", "--help"])
+        for flag in ["--filename", "--kubeconfig", "--output", "--config", "--hostname-override"] {
+            XCTAssertTrue(statusHelp.stdout.contains(flag), flag)
+        }
+        // Bad input: a clear error naming the flag, before anything is read.
+        let badFlavour = try run(["cleanup", "--iptables-backend", "bogus"])
+        XCTAssertNotEqual(badFlavour.status, 0)
+        XCTAssertTrue(badFlavour.stderr.contains("--iptables-backend: \"bogus\" is not auto, legacy or nft"), badFlavour.stderr)
+        let badCIDR = try run(["cleanup", "--dry-run", "--ipvs-exclude-cidrs", "10.0.0.0"])
+        XCTAssertNotEqual(badCIDR.status, 0)
+        XCTAssertTrue(badCIDR.stderr.contains("--ipvs-exclude-cidrs: \"10.0.0.0\" is not a valid CIDR"), badCIDR.stderr)
+        let context = try run(["status", "--context", "x"])
+        XCTAssertNotEqual(context.status, 0)
+        XCTAssertTrue(context.stderr.contains("--context goes with --kubeconfig."), context.stderr)
+        let output = try run(["status", "--output", "yaml"])
+        XCTAssertNotEqual(output.status, 0)
+        XCTAssertTrue(output.stderr.contains("yaml"), output.stderr)
+    }
 }

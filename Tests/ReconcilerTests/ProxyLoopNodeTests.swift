@@ -100,21 +100,26 @@ final class ProxyLoopNodeTests: XCTestCase {
         XCTAssertEqual(r?.nodeAddresses.nodePortAddresses.map(\.description), ["10.0.0.5", "192.168.1.10"])
     }
 
-    /// NodePort addresses make their virtual servers kube-ipvs's: a stale one left on a node address
-    /// (a deleted NodePort Service while the daemon was down) is deleted; one on another address is not.
+    /// NodePort virtual servers are kube-ipvs's: a stale one left on a node address (a deleted
+    /// NodePort Service while the daemon was down, its port still in KUBE-NODE-PORT-TCP) is deleted;
+    /// one on another address is not, nor a hand-made one on a NodePort address whose port no
+    /// NodePort uses.
     func testVirtualServersOnNodePortAddressesAreOwned() async {
         let kernel = FakeKernel(), addresses = FakeAddresses()
         addresses.addresses = Self.eth0 + [FakeAddresses.a("eth1", "192.168.1.10", 24)]
         let stale = VirtualServerKey(address: IPAddress("10.0.0.5")!, proto: .tcp, port: 30080)
         let foreign = VirtualServerKey(address: IPAddress("192.168.1.10")!, proto: .tcp, port: 30080)
-        for k in [stale, foreign] {
+        let handMade = VirtualServerKey(address: IPAddress("10.0.0.5")!, proto: .tcp, port: 8443)
+        for k in [stale, foreign, handMade] {
             kernel.state.families[.ipv4, default: ObservedFamily()].virtualServers[k] =
                 ObservedVirtualServer(server: VirtualServer(key: k, scheduler: "rr"), realServers: [:], stats: [:])
         }
+        kernel.state.families[.ipv4]!.ipsets["KUBE-NODE-PORT-TCP"] = ObservedSet(spec: KubeSet.nodePortTCP.spec(for: .ipv4), entries: ["30080"])
         _ = await loop(kernel, addresses, config: config { $0.nodePortAddresses = ["10.0.0.0/24"] }, services: [])
         let left = Set(kernel.state.family(.ipv4).virtualServers.keys)
-        XCTAssertFalse(left.contains(stale), "on a NodePort address: owned, and wanted by no Service")
+        XCTAssertFalse(left.contains(stale), "a NodePort on a NodePort address: owned, and wanted by no Service")
         XCTAssertTrue(left.contains(foreign), "192.168.1.10 is outside nodePortAddresses: not kube-ipvs's")
+        XCTAssertTrue(left.contains(handMade), "port 8443 is no NodePort: hand-made, not kube-ipvs's")
     }
 
     /// Without an address source (run --dry-run), the Node object's status addresses stand in;

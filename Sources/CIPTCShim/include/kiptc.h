@@ -43,6 +43,8 @@ int kiptc_append(kiptc_handle *h, const char *chain, const void *entry, size_t s
 int kiptc_insert(kiptc_handle *h, const char *chain, const void *entry, size_t size, unsigned pos);
 /// Deletes the rule at 0-based position `pos`.
 int kiptc_delete_num(kiptc_handle *h, const char *chain, unsigned pos);
+/// Deletes an empty, unreferenced user chain. Returns 0, or -1 with kiptc_error() set.
+int kiptc_delete_chain(kiptc_handle *h, const char *chain);
 
 /// sizeof(struct ipt_entry) (family 4) or sizeof(struct ip6t_entry) (family 6), for codec checks.
 size_t kiptc_entry_size(int family);
