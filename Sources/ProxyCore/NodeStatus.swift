@@ -70,7 +70,7 @@ public struct NodeStatus: Sendable, Hashable {
                 let ownership = VirtualServerOwnership.of(key, in: have, nodeAddresses: nodeAddresses)
                 guard let o = have.virtualServers[key] else {
                     let d = want!.virtualServers[key]!
-                    let rs = d.realServers.values.sorted { $0.key < $1.key }.map { RealServerStatus(server: $0, stats: RealServerStats()) }
+                    let rs = d.realServers.map { RealServerStatus(server: $0, stats: RealServerStats()) }  // sorted by key already
                     out.append(VirtualServerStatus(server: d.server, realServers: rs, state: .missing, servicePort: d.servicePort, ownership: ownership))
                     continue
                 }
