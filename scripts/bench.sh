@@ -100,7 +100,11 @@ fi
 if has c || has d; then
     state=/tmp/kube-ipvs-bench-apiserver
     export KUBE_IPVS_APISERVER_STATE=$state
-    if bash Tests/apiserver/start.sh >&2; then
+    if [ -n "${KUBE_IPVS_BENCH_DAEMON_LINES:-}" ]; then
+        # Re-tabulate the guest's BENCH lines of an earlier run (a file) instead of running it again.
+        out=$(cat "$KUBE_IPVS_BENCH_DAEMON_LINES")
+        reused=" The guest lines of (c) and (d) are from an earlier run, re-tabulated: $(head -n 1 "$KUBE_IPVS_BENCH_DAEMON_LINES" | sed -n 's/^# //p')"
+    elif bash Tests/apiserver/start.sh >&2; then
         out=$(KUBE_IPVS_GUEST_BIN=$guest_bin bash Tests/apiserver/bench/daemon-scale.sh $sizes) || true
         bash Tests/apiserver/stop.sh >&2 || true
     else
@@ -113,7 +117,7 @@ if has c || has d; then
     for n in $sizes; do
         mine=$(printf '%s\n' "$changes" | grep " services=$n " || true)
         [ -n "$mine" ] || continue
-        ops=$(printf '%s\n' "$mine" | tr ' ' '\n' | sed -n 's/^ops=//p' | sort -n | uniq -c | awk '{ printf "%s%s x %s", NR > 1 ? ", " : "", $1, $2 }')
+        ops=$(printf '%s\n' "$mine" | tr ' ' '\n' | sed -n 's/^ops=//p' | sort -n | uniq -c | awk '{ printf "%s%s x %s", (NR > 1 ? ", " : ""), $1, $2 }')
         maxops=$(printf '%s\n' "$mine" | tr ' ' '\n' | sed -n 's/^ops=//p' | sort -n | tail -n 1)
         since=$(printf '%s\n' "$mine" | tr ' ' '\n' | sed -n 's/^since_change_ms=//p' | sort -n)
         med=$(printf '%s\n' "$since" | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }')
@@ -132,7 +136,7 @@ if has c || has d; then
         [ "$n" = N ] && continue
         maxops=$(printf '%s\n' "$opslist" | tr ',' '\n' | sort -n | tail -n 1)
         htable+="
-| $n x $m | 21 | $(printf '%s\n' "$opslist" | tr ',' '\n' | sort -n | uniq -c | awk '{ printf "%s%s x %s", NR > 1 ? ", " : "", $1, $2 }') | $med ($min) | $(met "$maxops <= 2 && $med <= 5" "$maxops operations, $med ms") |"
+| $n x $m | 21 | $(printf '%s\n' "$opslist" | tr ',' '\n' | sort -n | uniq -c | awk '{ printf "%s%s x %s", (NR > 1 ? ", " : ""), $1, $2 }') | $med ($min) | $(met "$maxops <= 2 && $med <= 5" "$maxops operations, $med ms") |"
     done <<<"$host"
     echo; echo "(c) the same on this host: the daemon's loop over the in-memory kernel"; echo "$htable"
     starts=$(printf '%s\n' "$out" | grep '^BENCH daemon-start ' || true)
@@ -191,7 +195,7 @@ machine="$(nproc) CPUs ($cpu), $(awk '/MemTotal/ { printf "%.1f GiB", $2 / 10485
 header="Machine: $machine. The guest: QEMU TCG (software emulation, one CPU, 2 GiB), Debian 12's
 cloud kernel. Each part says when it was last measured; \`bash scripts/bench.sh --parts X\`
 replaces only the parts it runs."
-stamp="Measured $(date -u '+%Y-%m-%d %H:%M UTC') at commit $commit with \`bash scripts/bench.sh --parts $parts --runs $runs --sizes \"$sizes\"\`; load average before the run: $load_before."
+stamp="Measured $(date -u '+%Y-%m-%d %H:%M UTC') at commit $commit with \`bash scripts/bench.sh --parts $parts --runs $runs --sizes \"$sizes\"\`; load average before the run: $load_before.${reused:-}"
 
 if [ $write = 1 ]; then
     doc=docs/benchmarks.md
