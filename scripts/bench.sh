@@ -14,6 +14,8 @@
 # KUBE_IPVS_SCRATCH (default .build) selects the swift --scratch-path for (a); the guest binary is
 # built as Tests/vm/run.sh builds it (KUBE_IPVS_GUEST_BIN to give one). (b)-(d) need root, qemu and
 # (for c, d) the cached API server build; they take about 30-40 minutes under TCG emulation.
+# KUBE_IPVS_BENCH_DAEMON_LINES=FILE re-tabulates the guest BENCH lines of an earlier (c)/(d) run
+# (first line "# where they come from") instead of running the guest again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scratch=${KUBE_IPVS_SCRATCH:-.build}
