@@ -78,8 +78,8 @@ done <<<"$lddout"
 # 3. Programs and files used at run time. The exec sites: if this count changes, a program was
 #    added or removed; update the list below and the Containerfile.
 sites=$(grep -rn 'ExternalCommand.run(' Sources --include=*.swift | grep -v 'static func run' | wc -l)
-[ "$sites" = 4 ] && ok "4 exec sites in Sources (Prerequisites: modprobe; IPTablesFlavor: *-save; IPTablesBackend: save, restore)" ||
-    bad "Sources has $sites ExternalCommand.run sites, this check knows 4: review the programs below and deploy/Containerfile"
+[ "$sites" = 5 ] && ok "5 exec sites in Sources (Prerequisites: modprobe; IPTablesFlavor: *-save; IPTablesBackend: save, restore, restore --noflush for cleanup)" ||
+    bad "Sources has $sites ExternalCommand.run sites, this check knows 5: review the programs below and deploy/Containerfile"
 for tool in modprobe iptables-nft-save iptables-nft-restore ip6tables-nft-save ip6tables-nft-restore \
             iptables-legacy-save iptables-legacy-restore ip6tables-legacy-save ip6tables-legacy-restore; do
     p=$(command -v "$tool" || ls /usr/sbin/"$tool" /sbin/"$tool" 2>/dev/null | head -n 1)
