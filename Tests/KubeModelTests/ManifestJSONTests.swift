@@ -5,6 +5,19 @@ import Yams
 /// The fast path of manifest decoding (YAML nodes -> JSON -> JSONDecoder) must read every manifest
 /// as Yams' own decoder does: same objects, same diagnostics.
 final class ManifestJSONTests: XCTestCase {
+    /// The loader with its fast paths and Yams alone read `text` the same way.
+    func assertSameAsYams(_ text: String, file: StaticString = #filePath, line: UInt = #line) {
+        let fast = ManifestLoader().parse(text: text)
+        var slowLoader = ManifestLoader()
+        slowLoader.fastPath = false
+        let slow = slowLoader.parse(text: text)
+        XCTAssertEqual(fast.snapshot, slow.snapshot, file: file, line: line)
+        XCTAssertEqual(fast.diagnostics, slow.diagnostics, file: file, line: line)
+        XCTAssertEqual(fast.warnings, slow.warnings, file: file, line: line)
+        XCTAssertEqual(fast.ignoredKinds, slow.ignoredKinds, file: file, line: line)
+        XCTAssertFalse(fast.snapshot.services.isEmpty, file: file, line: line)
+    }
+
     func testJSONNumbers() {
         for t in ["0", "80", "-1", "1.5", "0.25", "1e3", "1E-3", "-0.5e+2"] { XCTAssertTrue(ManifestJSON.isJSONNumber(t), t) }
         for t in ["", "-", "+1", "01", "0x10", ".5", "1.", "1e", "1_000", "10.244.0.1", "80/TCP", "1.2.3", "inf", "0o14"] {
@@ -109,17 +122,7 @@ final class ManifestJSONTests: XCTestCase {
             - {apiVersion: apps/v1, kind: Deployment, metadata: {name: d}}
             """,
         ]
-        for text in texts {
-            let fast = ManifestLoader().parse(text: text)
-            var slowLoader = ManifestLoader()
-            slowLoader.fastPath = false
-            let slow = slowLoader.parse(text: text)
-            XCTAssertEqual(fast.snapshot, slow.snapshot)
-            XCTAssertEqual(fast.diagnostics, slow.diagnostics)
-            XCTAssertEqual(fast.warnings, slow.warnings)
-            XCTAssertEqual(fast.ignoredKinds, slow.ignoredKinds)
-            XCTAssertFalse(fast.snapshot.services.isEmpty)
-        }
+        for text in texts { assertSameAsYams(text) }
     }
 
     /// JSON text (`kubectl get -o json`) is decoded without the YAML parser; the result is the same,
@@ -148,16 +151,7 @@ final class ManifestJSONTests: XCTestCase {
             list(#", {"metadata": {"name": "x"}}"#),
             #"{"apiVersion": "v1", "kind": "Service", "metadata": {"name": "single"}, "spec": {"clusterIP": "10.0.0.7", "ports": [{"port": 53, "protocol": "UDP"}]}}"#,
         ]
-        for text in cases {
-            let fast = ManifestLoader().parse(text: text)
-            var slowLoader = ManifestLoader()
-            slowLoader.fastPath = false
-            let slow = slowLoader.parse(text: text)
-            XCTAssertEqual(fast.snapshot, slow.snapshot)
-            XCTAssertEqual(fast.diagnostics, slow.diagnostics)
-            XCTAssertEqual(fast.ignoredKinds, slow.ignoredKinds)
-            XCTAssertFalse(fast.snapshot.services.isEmpty)
-        }
+        for text in cases { assertSameAsYams(text) }
         let bad = ManifestLoader().parse(text: cases[2])
         XCTAssertEqual(bad.diagnostics.map(\.object), ["ns/str-port"])
         XCTAssertEqual(bad.diagnostics.map(\.field), ["spec.ports[0].port"])
