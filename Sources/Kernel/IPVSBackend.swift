@@ -192,20 +192,35 @@ public final class IPVSBackend {
         return result
     }
 
-    /// Encodes and sends `ops` pipelined; returns per operation the command used, its errno and ext-ack text.
+    /// Requests encoded into one buffer at a time. The socket pipelines them in windows of at most
+    /// 1024 anyway; encoding a whole cold sync (110k requests at 10k Services) at once held an
+    /// 18 MB buffer through the apply (docs/benchmarks.md, part (d)).
+    static let chunk = 4096
+
+    /// Encodes and sends `ops` pipelined, in order, a chunk at a time; returns per operation the
+    /// command used, its errno and ext-ack text.
     private func send(_ ops: [(Operation, Bool?)]) throws -> [(IPVSGenl.Command, Int32, String)] {
-        let base = socket.reserveSequences(ops.count)
-        var enc = NetlinkEncoder(reservingCapacity: ops.count * 160)
-        var cmds: [IPVSGenl.Command] = []
-        cmds.reserveCapacity(ops.count)
-        for (i, (op, add)) in ops.enumerated() {
-            guard let cmd = IPVSRequest.encode(op, add: add, into: &enc, family: familyID, sequence: base &+ UInt32(i)) else {
-                preconditionFailure("not an IPVS operation: \(op)")
+        var out: [(IPVSGenl.Command, Int32, String)] = []
+        out.reserveCapacity(ops.count)
+        var from = 0
+        while from < ops.count {
+            let to = min(from + Self.chunk, ops.count)
+            let base = socket.reserveSequences(to - from)
+            var enc = NetlinkEncoder(reservingCapacity: (to - from) * 160)
+            var cmds: [IPVSGenl.Command] = []
+            cmds.reserveCapacity(to - from)
+            for i in from..<to {
+                let (op, add) = ops[i]
+                guard let cmd = IPVSRequest.encode(op, add: add, into: &enc, family: familyID, sequence: base &+ UInt32(i - from)) else {
+                    preconditionFailure("not an IPVS operation: \(op)")
+                }
+                cmds.append(cmd)
             }
-            cmds.append(cmd)
+            let codes = try socket.transact(enc, firstSequence: base, operation: "IPVS batch")
+            let texts = socket.lastExtendedAcks
+            for k in 0..<(to - from) { out.append((cmds[k], codes[k], texts[k] ?? "")) }
+            from = to
         }
-        let codes = try socket.transact(enc, firstSequence: base, operation: "IPVS batch")
-        let texts = socket.lastExtendedAcks
-        return (0..<ops.count).map { (cmds[$0], codes[$0], texts[$0] ?? "") }
+        return out
     }
 }

@@ -24,6 +24,10 @@ public enum GracefulTermination {
     /// Rewrites deletions of TCP real servers into weight-0 edits. A real server already at weight 0
     /// is already draining: its deletion is dropped. Returns the new plan and what is draining now.
     public static func drain(_ plan: Plan, observed: ObservedState) -> (Plan, [DrainingRealServer]) {
+        // The usual case, and a cold sync's 140k operations at 10k Services: nothing to drain, no copy.
+        if !plan.operations.contains(where: { if case .deleteRealServer(let key, _) = $0.operation { return key.proto == .tcp }; return false }) {
+            return (plan, [])
+        }
         var ops: [PlannedOperation] = []
         ops.reserveCapacity(plan.count)
         var draining: [DrainingRealServer] = []
