@@ -110,14 +110,8 @@ enum ManifestJSON {
 
     /// The scalar value of `key` in a mapping node, compared as plain text (no tag resolution).
     static func string(_ node: Node, _ key: String) -> String? {
-        guard case .mapping(let m) = node else { return nil }
-        for (k, v) in m {
-            if case .scalar(let ks) = k, ks.string == key {
-                if case .scalar(let vs) = v { return vs.string }
-                return nil
-            }
-        }
-        return nil
+        guard case .scalar(let s)? = value(node, key) else { return nil }
+        return s.string
     }
 
     /// The value node of `key` in a mapping node.

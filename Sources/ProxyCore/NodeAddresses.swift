@@ -100,3 +100,15 @@ public struct NodeAddressSelection: Sendable, Hashable {
 
     static func isIPv6LinkLocal(_ ip: IPAddress) -> Bool { linkLocalV6.contains(ip) }
 }
+
+extension NodeContext {
+    /// The node as the desired state sees it: `name`, the zone and pod CIDRs of its Node object (if
+    /// known), its primary IPs from `hostIPs` (the Node's InternalIP then ExternalIP addresses) and
+    /// the NodePort and local addresses `addresses` selected. `sync`, `status` and the daemon all
+    /// make it this way.
+    public init(name: String, node: NodeInfo?, hostIPs: [IPAddress], addresses: NodeAddressSelection) {
+        self.init(name: name, zone: node?.zone, nodePortAddresses: addresses.nodePortAddresses,
+                  localAddresses: addresses.localAddresses, podCIDRs: node?.podCIDRs ?? [],
+                  nodeIPs: NodeAddressSelection.primaryIPs(hostIPs))
+    }
+}

@@ -11,9 +11,13 @@ import KubeModel
 
 public enum ProxyFamilies {
     /// IPv4, the families of `config.clusterCIDRs`, and IPv6 when one of `services` (those not
-    /// skipped, see `DesiredStateBuilder.skipReason`) has an IPv6 cluster IP.
-    public static func families(config: ProxyConfig, services: some Sequence<ServiceInfo>) -> Set<IPFamily> {
-        families(config: config, ipv6Service: services.contains(where: needsIPv6))
+    /// skipped, see `DesiredStateBuilder.skipReason`) has an IPv6 cluster IP. The array is read by
+    /// index: a loop over it would copy each ServiceInfo (a dozen references retained and
+    /// released), which at 10k Services costs more than the check.
+    public static func families(config: ProxyConfig, services: [ServiceInfo]) -> Set<IPFamily> {
+        let configured = families(config: config, ipv6Service: false)
+        if configured.contains(.ipv6) { return configured }
+        return families(config: config, ipv6Service: services.indices.contains { needsIPv6(services[$0]) })
     }
 
     /// The same, given whether some handled Service has an IPv6 cluster IP (the daemon keeps that
@@ -25,23 +29,8 @@ public enum ProxyFamilies {
         return f
     }
 
-    /// The same for an array, read by index: a loop over the array copies each ServiceInfo (a
-    /// dozen references retained and released), which at 10k Services costs more than the check.
-    public static func families(config: ProxyConfig, services: [ServiceInfo]) -> Set<IPFamily> {
-        var f: Set<IPFamily> = [.ipv4]
-        for c in config.clusterCIDRs { f.insert(c.family) }
-        if f.contains(.ipv6) { return f }
-        for i in services.indices where services[i].clusterIPs.contains(where: { $0.family == .ipv6 }) {
-            if DesiredStateBuilder.skipReason(services[i]) == nil {
-                f.insert(.ipv6)
-                break
-            }
-        }
-        return f
-    }
-
     /// Whether `service` is handled (not skipped) and has an IPv6 cluster IP.
     public static func needsIPv6(_ service: ServiceInfo) -> Bool {
-        DesiredStateBuilder.skipReason(service) == nil && service.clusterIPs.contains(where: { $0.family == .ipv6 })
+        service.clusterIPs.contains(where: { $0.family == .ipv6 }) && DesiredStateBuilder.skipReason(service) == nil
     }
 }

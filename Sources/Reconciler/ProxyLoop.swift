@@ -162,7 +162,7 @@ public actor ProxyLoop {
     /// The address families programmed before any Service is known (IPv4 and clusterCIDR's);
     /// each sync adds IPv6 when a Service has an IPv6 cluster IP (`ProxyFamilies.families`).
     public static func families(for config: ProxyConfig) -> Set<IPFamily> {
-        ProxyFamilies.families(config: config, services: [ServiceInfo]())
+        ProxyFamilies.families(config: config, ipv6Service: false)
     }
 
     public func setObserver(_ f: @escaping @Sendable (SyncResult) -> Void) { observer = f }
@@ -310,12 +310,11 @@ public actor ProxyLoop {
     // MARK: - Syncing
 
     private func nodeContext(_ addresses: NodeAddressSelection) -> NodeContext {
-        NodeContext(name: nodeName, zone: cache.node?.zone, nodePortAddresses: addresses.nodePortAddresses,
-                    localAddresses: addresses.localAddresses, podCIDRs: cache.node?.podCIDRs ?? [],
-                    nodeIPs: NodeAddressSelection.primaryIPs(nodeHostIPs))
+        NodeContext(name: nodeName, node: cache.node, hostIPs: nodeHostIPs, addresses: addresses)
     }
 
-    /// Reads the node's addresses (cheap: two netlink dumps) and selects the NodePort and local ones.
+    /// Reads the node's addresses (cheap: a link dump, then one address dump per link but kube-ipvs0)
+    /// and selects the NodePort and local ones.
     /// Without an address source, the Node's status addresses stand for the node's. A failed read
     /// keeps the previous selection.
     private func refreshNodeAddresses(families: Set<IPFamily>) -> (changed: Bool, error: String?) {
@@ -488,10 +487,10 @@ public actor ProxyLoop {
         }
     }
 
-    /// Runs until cancelled: steps, then sleeps until the next step is due or a change arrives.
     /// Turns of `run`'s loop, for tests: an idle loop must not spin.
     private(set) var runIterations = 0
 
+    /// Runs until cancelled: steps, then sleeps until the next step is due or a change arrives.
     public func run(now: @escaping @Sendable () -> Double) async {
         var it = wakeStream.makeAsyncIterator()
         while !Task.isCancelled {

@@ -112,9 +112,7 @@ extension KubeIPVS {
                     let nodeIPs = nodeInfo?.addresses ?? []
                     let selection = NodeAddressSelection.select(addresses: addresses, ipvsInterface: ipvsInterface,
                                                                 nodePortAddresses: config.nodePortAddresses, nodeIPs: nodeIPs, families: families)
-                    let node = NodeContext(name: nodeName, zone: nodeInfo?.zone, nodePortAddresses: selection.nodePortAddresses,
-                                           localAddresses: selection.localAddresses, podCIDRs: nodeInfo?.podCIDRs ?? [],
-                                           nodeIPs: NodeAddressSelection.primaryIPs(nodeIPs))
+                    let node = NodeContext(name: nodeName, node: nodeInfo, hostIPs: nodeIPs, addresses: selection)
                     desired = DesiredStateBuilder.build(snapshot: snapshot, config: config, node: node)
                 }
                 let kernel = try NodeKernel(sets: try IPSetBackend(), rules: IPTablesFamilies(families: families, flavor: flavor),

@@ -89,6 +89,7 @@ extension KubeIPVS {
 
             let nodeName = proxy.nodeName(config)
             let nodeInfo = loaded.snapshot.nodes.first { $0.name == nodeName }
+            // The builder applies the same rule, so these are also the desired state's families.
             let families = ProxyFamilies.families(config: config, services: loaded.snapshot.services)
             let readsNode = !dryRun || againstNode
 
@@ -111,23 +112,19 @@ extension KubeIPVS {
             }
             let selection = NodeAddressSelection.select(addresses: interfaceAddresses, ipvsInterface: ipvsInterface,
                                                         nodePortAddresses: config.nodePortAddresses, nodeIPs: nodeIPs, families: families)
-            let node = NodeContext(name: nodeName, zone: nodeInfo?.zone, nodePortAddresses: selection.nodePortAddresses,
-                                   localAddresses: selection.localAddresses, podCIDRs: nodeInfo?.podCIDRs ?? [],
-                                   nodeIPs: NodeAddressSelection.primaryIPs(nodeIPs))
+            let node = NodeContext(name: nodeName, node: nodeInfo, hostIPs: nodeIPs, addresses: selection)
             lap("addresses")
             let desired = DesiredStateBuilder.build(snapshot: loaded.snapshot, config: config, node: node)
             lap("build")
-            // The builder uses the same ProxyFamilies rule, so these are the desired state's families.
-            let programmed = families
 
             var kernel: NodeKernel? = nil
             var observed = ObservedState.emptyNode
             if readsNode {
                 let flavor = IPTablesFlavor(flag: iptablesBackend) ?? IPTablesFlavor.detect()
                 do {
-                    kernel = try NodeKernel(sets: try IPSetBackend(), rules: IPTablesFamilies(families: programmed, flavor: flavor),
+                    kernel = try NodeKernel(sets: try IPSetBackend(), rules: IPTablesFamilies(families: families, flavor: flavor),
                                             sysctlNames: desired.sysctls.map(\.name))
-                    observed = try kernel!.observe(families: programmed)
+                    observed = try kernel!.observe(families: families)
                 } catch {
                     printError("error: reading the node's state: \(error)")
                     throw ExitCode.failure
