@@ -6,13 +6,7 @@
 set -uo pipefail
 : "${KUBECTL:?run me through Tests/apiserver/run.sh}" "${KUBE_IPVS_APISERVER_URL:?}"
 cd "${REPO:-.}"
-k() { "$KUBECTL" --request-timeout=30s "$@"; }
-nfail=0
-ok() { echo "ok   $*"; }
-bad() { echo "FAIL $*"; nfail=$((nfail + 1)); }
-expect() { # NAME EXPECTED FOUND
-    if [ "$2" = "$3" ]; then ok "$1: $3"; else bad "$1: expected '$2', found '$3'"; fi
-}
+. Tests/apiserver/lib/checks.sh
 api() { # PATH [curl args...]: GET with the admin token
     local p=$1; shift
     curl -s --max-time 30 --cacert "$KUBE_IPVS_APISERVER_CA" \
@@ -99,5 +93,5 @@ expect "system:kube-proxy cannot create services" no "$(kp auth can-i create ser
 expect "system:kube-proxy lists services" "kubernetes web-service" \
     "$(kp get services -o jsonpath='{.items[*].metadata.name}' 2>&1)"
 
-[ "$nfail" = 0 ] || { echo "$nfail check(s) failed"; exit 1; }
+checks_done
 echo "all checks passed"

@@ -6,12 +6,10 @@
 set -uo pipefail
 : "${KUBE_IPVS_APISERVER_STATE:?run me through Tests/apiserver/run.sh}"
 cd "${REPO:-.}"
-bin=${KUBE_IPVS_BIN:-${KUBE_IPVS_SCRATCH:-.build}/debug/kube-ipvs}
-[ -x "$bin" ] || swift build --scratch-path "${KUBE_IPVS_SCRATCH:-.build}" --product kube-ipvs >/dev/null || { echo "build failed"; exit 1; }
+. Tests/apiserver/lib/checks.sh
+host_kube_ipvs
 d=$(mktemp -d)
 trap 'kill "$pid" 2>/dev/null; rm -rf "$d"; "$KUBECTL" delete service web-service --ignore-not-found >/dev/null 2>&1; "$KUBECTL" delete endpointslice web-service-abc12 --ignore-not-found >/dev/null 2>&1' EXIT
-fail=0
-bad() { echo "FAIL: $*"; fail=1; }
 
 free_port() { p=$1; while (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; do p=$((p + 1)); done; echo "$p"; }
 hport=$(free_port 31256); mport=$(free_port $((hport + 1)))
@@ -52,5 +50,5 @@ wait_for "ipvsadm -D -t 10.254.10.128:80" "$d/out" || bad "no ipvsadm -D after t
 kill -TERM "$pid"; wait "$pid"; rc=$?
 [ "$rc" = 0 ] || bad "exit status $rc after SIGTERM, expected 0"
 grep -q "stopped; the kernel state is left as it is" "$d/err" || bad "no 'stopped' line after SIGTERM"
-if [ "$fail" = 1 ]; then echo "--- stderr"; cat "$d/err"; echo "--- stdout"; grep -v '^$' "$d/out" | tail -n 40; exit 1; fi
+if [ "$nfail" != 0 ]; then echo "--- stderr"; cat "$d/err"; echo "--- stdout"; grep -v '^$' "$d/out" | tail -n 40; exit 1; fi
 echo "run --dry-run: first sync, /healthz and /metrics, one change = 1 ipvsadm -a, deletion, SIGTERM exit 0"

@@ -15,15 +15,8 @@
 set -uo pipefail
 : "${KUBECTL:?run me through Tests/apiserver/run.sh}" "${KUBE_IPVS_APISERVER_URL:?}"
 cd "${REPO:-.}"
-bin=${KUBE_IPVS_BIN:-${KUBE_IPVS_SCRATCH:-.build}/debug/kube-ipvs}
-[ -x "$bin" ] || swift build --scratch-path "${KUBE_IPVS_SCRATCH:-.build}" --product kube-ipvs >/dev/null || { echo "build failed"; exit 1; }
-k() { "$KUBECTL" --request-timeout=30s "$@"; }
-nfail=0
-ok() { echo "ok   $*"; }
-bad() { echo "FAIL $*"; nfail=$((nfail + 1)); }
-expect() { # NAME EXPECTED FOUND
-    if [ "$2" = "$3" ]; then ok "$1: $3"; else bad "$1: expected '$2', found '$3'"; fi
-}
+. Tests/apiserver/lib/checks.sh
+host_kube_ipvs
 d=$(mktemp -d)
 pid=
 cleanup() {
@@ -208,5 +201,5 @@ else
     echo "note: no release build at $rel: Containerfile check not run here (run Tests/deploy/containerfile-libs.sh)"
 fi
 
-[ "$nfail" = 0 ] || { echo "$nfail check(s) failed"; exit 1; }
+checks_done
 echo "deploy/: accepted by the API server, RBAC as intended, config and command accepted by kube-ipvs"

@@ -9,13 +9,8 @@ set -uo pipefail
 : "${KUBECTL:?run me through Tests/apiserver/run.sh}" "${KUBE_IPVS_APISERVER_PORT:?}"
 cd "${REPO:-.}"
 command -v socat >/dev/null || { echo "socat missing (scripts/install-deps.sh)"; exit 77; }
-bin=${KUBE_IPVS_BIN:-${KUBE_IPVS_SCRATCH:-.build}/debug/kube-ipvs}
-[ -x "$bin" ] || swift build --scratch-path "${KUBE_IPVS_SCRATCH:-.build}" --product kube-ipvs >/dev/null || { echo "build failed"; exit 1; }
-bin=$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")
-k() { "$KUBECTL" --kubeconfig "$KUBE_IPVS_KUBECONFIG" --request-timeout=30s "$@"; }
-nfail=0
-ok() { echo "ok   $*"; }
-bad() { echo "FAIL $*"; nfail=$((nfail + 1)); }
+. Tests/apiserver/lib/checks.sh
+host_kube_ipvs
 
 dir=$(mktemp -d)
 sock=$dir/api.sock
@@ -83,4 +78,4 @@ print(d["drift"]["summary"])
 else
     bad "--output json: $(tail -n 3 "$dir/json.out")"
 fi
-[ $nfail = 0 ] || { echo "$nfail check(s) failed"; exit 1; }
+checks_done
