@@ -3,6 +3,7 @@ import PackageDescription
 
 // The layout mirrors the data flow (docs/architecture.md):
 //   KubeModel (API objects, manifests) -> ProxyCore (DesiredState, Plan, renderer)
+//   -> KernelPort (the protocols a kernel implements, the in-memory kernel)
 //   -> Kernel (the only code that talks to the kernel) ; kube-ipvs wires them.
 let package = Package(
     name: "kube-ipvs",
@@ -25,6 +26,9 @@ let package = Package(
         // MARK: - Pure targets (no Glibc, no logging)
         .target(name: "KubeModel", dependencies: [.product(name: "Yams", package: "Yams")]),
         .target(name: "ProxyCore", dependencies: ["KubeModel"]),
+        // The port between the reconcile loop and a kernel: protocols, apply reports and errors, and
+        // the one in-memory kernel. Glibc only for strerror(3) in error texts.
+        .target(name: "KernelPort", dependencies: ["ProxyCore", "KubeModel"]),
 
         // MARK: - C libraries (system-library targets; flags from pkg-config)
         .systemLibrary(name: "CNetlink", pkgConfig: "libnl-genl-3.0 libnl-route-3.0",
@@ -37,10 +41,11 @@ let package = Package(
         .target(name: "CIPTCShim", dependencies: ["CIPTC"]),
 
         // MARK: - The only code that talks to the kernel
-        .target(name: "Kernel", dependencies: ["ProxyCore", "KubeModel", "CNetlink", "CIPSetShim", "CIPTCShim"]),
+        .target(name: "Kernel", dependencies: ["KernelPort", "ProxyCore", "KubeModel", "CNetlink", "CIPSetShim", "CIPTCShim"]),
 
-        // MARK: - The daemon's caches, sync scheduling and graceful termination (no I/O)
-        .target(name: "Reconciler", dependencies: ["ProxyCore", "KubeModel", "Kernel"]),
+        // MARK: - The daemon's caches, sync scheduling and graceful termination (no I/O): it programs
+        // a kernel through KernelPort only, so neither it nor its tests link libnl, libipset or libiptc.
+        .target(name: "Reconciler", dependencies: ["ProxyCore", "KubeModel", "KernelPort"]),
 
         // MARK: - Kubernetes API client: list/watch over HTTPS; knows nothing of IPVS
         .target(name: "KubeClient", dependencies: [
@@ -64,7 +69,7 @@ let package = Package(
         // MARK: - The daemon (`kube-ipvs run`): reflectors -> ProxyLoop -> NodeKernel, plus the
         // /healthz, /livez and /metrics HTTP endpoints, logs and the service lifecycle.
         .target(name: "Daemon", dependencies: [
-            "KubeModel", "ProxyCore", "Kernel", "Reconciler", "KubeClient",
+            "KubeModel", "ProxyCore", "KernelPort", "Kernel", "Reconciler", "KubeClient",
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Metrics", package: "swift-metrics"),
             .product(name: "Prometheus", package: "swift-prometheus"),
@@ -78,28 +83,28 @@ let package = Package(
         .executableTarget(
             name: "kube-ipvs",
             dependencies: [
-                "KubeModel", "ProxyCore", "Kernel", "Daemon", "Reconciler", "KubeClient",
+                "KubeModel", "ProxyCore", "KernelPort", "Kernel", "Daemon", "Reconciler", "KubeClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         // Test driver for the kernel backends inside the QEMU guest (Tests/vm/tests/2*-*.sh); not shipped.
-        .executableTarget(name: "kernel-probe", dependencies: ["Kernel", "ProxyCore", "KubeModel"]),
+        .executableTarget(name: "kernel-probe", dependencies: ["Kernel", "KernelPort", "ProxyCore", "KubeModel"]),
 
         // The pure-core benchmark (`make bench-core`); not shipped.
-        .executableTarget(name: "kube-ipvs-bench", dependencies: ["KubeModel", "ProxyCore", "Reconciler", "Daemon"]),
+        .executableTarget(name: "kube-ipvs-bench", dependencies: ["KubeModel", "ProxyCore", "KernelPort", "Reconciler", "Daemon"]),
 
         // MARK: - Tests
         .testTarget(name: "KubeModelTests", dependencies: ["KubeModel"]),
         .testTarget(name: "ProxyCoreTests", dependencies: ["ProxyCore", "KubeModel"]),
-        .testTarget(name: "KernelTests", dependencies: ["Kernel", "ProxyCore", "KubeModel"],
+        .testTarget(name: "KernelTests", dependencies: ["Kernel", "KernelPort", "ProxyCore", "KubeModel"],
                     resources: [.copy("Fixtures")]),
-        .testTarget(name: "ReconcilerTests", dependencies: ["Reconciler", "ProxyCore", "KubeModel", "Kernel"]),
+        .testTarget(name: "ReconcilerTests", dependencies: ["Reconciler", "ProxyCore", "KubeModel", "KernelPort"]),
         .testTarget(name: "CLITests", dependencies: [], exclude: ["Golden"]),
         .testTarget(name: "KubeClientTests", dependencies: ["KubeClient", "KubeModel", "KubeFakeAPI"]),
         .testTarget(name: "DaemonTests", dependencies: [
-            "Daemon", "Reconciler", "KubeClient", "KubeModel", "ProxyCore", "Kernel", "KubeFakeAPI",
+            "Daemon", "Reconciler", "KubeClient", "KubeModel", "ProxyCore", "KernelPort", "Kernel", "KubeFakeAPI",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),

@@ -1,5 +1,6 @@
 import Foundation
 import Kernel
+import KernelPort
 import KubeClient
 import KubeModel
 import Logging

@@ -1,4 +1,4 @@
-import Kernel
+import KernelPort
 import KubeModel
 import ProxyCore
 
@@ -11,13 +11,6 @@ import ProxyCore
 // TCP real servers are drained (weight 0) and deleted once idle; UDP ones go at once, and the
 // conntrack entries that still send clients to them go right after the apply. `step()` takes
 // explicit time, so tests drive it with a fake clock and an in-memory kernel.
-
-/// Reads one virtual server with fresh counters (graceful-termination checks).
-public protocol VirtualServerReader: AnyObject {
-    func observeVirtualServer(_ key: VirtualServerKey) throws -> ObservedVirtualServer?
-}
-
-extension NodeKernel: VirtualServerReader {}
 
 /// An object that carries endpoints: an EndpointSlice or a core/v1 Endpoints.
 public protocol EndpointSource: Sendable {
@@ -94,13 +87,12 @@ public struct ChangeCounters: Sendable, Equatable {
 }
 
 public actor ProxyLoop {
-    public typealias Kernel = KernelBackend & VirtualServerReader
+    /// What the loop programs: a kernel that also reads one virtual server and the node's addresses.
+    public typealias Kernel = KernelBackend & VirtualServerReader & NodeAddressSource
 
     private let kernel: Kernel
     private let config: ProxyConfig
     private let nodeName: String
-    /// Where the node's addresses come from; nil: the Node object's status addresses (dry-run).
-    private let addressSource: NodeAddressSource?
     private var cache = ClusterCache()
     /// The Node's InternalIP then ExternalIP addresses (`nodePortAddresses: [primary]`, dry-run).
     private var nodeHostIPs: [IPAddress] = []
@@ -143,15 +135,10 @@ public actor ProxyLoop {
     private var hasApplied = false
     public private(set) var lastResult: SyncResult?
 
-    /// - Parameter addressSource: where the node's addresses are read at each sync; by default the
-    ///   kernel when it is a `NodeAddressSource` (NodeKernel), else none: the Node object's status
-    ///   addresses (InternalIP, ExternalIP) are used instead, as for `run --dry-run`.
-    public init(kernel: Kernel, config: ProxyConfig, nodeName: String, reapInterval: Double = 2,
-                addressSource: NodeAddressSource? = nil) {
+    public init(kernel: Kernel, config: ProxyConfig, nodeName: String, reapInterval: Double = 2) {
         self.kernel = kernel
         self.config = config
         self.nodeName = nodeName
-        self.addressSource = addressSource ?? (kernel as? NodeAddressSource)
         self.scheduler = SyncScheduler(minSyncPeriod: config.minSyncPeriod, syncPeriod: config.syncPeriod)
         self.reapInterval = reapInterval
         var cont: AsyncStream<Void>.Continuation!
@@ -319,12 +306,10 @@ public actor ProxyLoop {
     /// keeps the previous selection.
     private func refreshNodeAddresses(families: Set<IPFamily>) -> (changed: Bool, error: String?) {
         var list: [InterfaceAddress]? = nil
-        if let source = addressSource {
-            do { list = try source.interfaceAddresses() } catch { return (false, "\(error)") }
-        }
+        do { list = try kernel.interfaceAddresses() } catch { return (false, "\(error)") }
         let addresses = list ?? nodeHostIPs.map { InterfaceAddress(interface: "", address: $0, prefixLength: $0.family.hostPrefix) }
         let selection = NodeAddressSelection.select(
-            addresses: addresses, ipvsInterface: addressSource?.ipvsInterfaceName ?? "kube-ipvs0",
+            addresses: addresses, ipvsInterface: kernel.ipvsInterfaceName,
             nodePortAddresses: config.nodePortAddresses, nodeIPs: nodeHostIPs, families: families)
         let changed = nodeAddressesKnown && selection != nodeAddresses
         nodeAddresses = selection

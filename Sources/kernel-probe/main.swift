@@ -3,6 +3,7 @@
 // whatever those tests grep. Run `kernel-probe help` for the commands.
 
 import Kernel
+import KernelPort
 import KubeModel
 import ProxyCore
 #if canImport(Glibc)

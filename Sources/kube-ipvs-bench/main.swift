@@ -3,6 +3,7 @@ import Foundation
 import KubeModel
 import ProxyCore
 import Reconciler
+import KernelPort
 
 // Pure computation benchmark (issue 7 (a)): desired state + diff + plan for N Services x M endpoints,
 // from an empty node, as `kube-ipvs sync` computes it (DesiredStateBuilder.build, which fills a

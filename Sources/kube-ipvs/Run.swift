@@ -2,6 +2,7 @@ import ArgumentParser
 import Daemon
 import Foundation
 import Kernel
+import KernelPort
 import KubeClient
 import KubeModel
 import Logging

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Kernel
+import KernelPort
 import KubeModel
 import ProxyCore
 
@@ -99,7 +100,7 @@ extension KubeIPVS {
             // kubelet writes InternalIPs first, which is the order `primary` needs.)
             let nodeIPs = nodeInfo?.addresses ?? []
             var interfaceAddresses = nodeIPs.map { InterfaceAddress(interface: "", address: $0, prefixLength: $0.family.hostPrefix) }
-            var ipvsInterface = "kube-ipvs0"
+            var ipvsInterface = dummyLinkName
             if readsNode {
                 do {
                     let source = try LinkAddressSource()

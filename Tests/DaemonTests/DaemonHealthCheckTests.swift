@@ -8,6 +8,7 @@ import Logging
 import ProxyCore
 import Reconciler
 import XCTest
+import KernelPort
 
 /// The daemon end to end (fake API server, in-memory kernel as in `run --dry-run`): the Node
 /// object's addresses stand for the node's, and an externalTrafficPolicy Local LoadBalancer gets

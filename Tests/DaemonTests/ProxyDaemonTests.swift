@@ -7,6 +7,7 @@ import Logging
 import ProxyCore
 import Reconciler
 import XCTest
+import KernelPort
 
 // The daemon end to end in-process: the in-repo fake API server, the real reflectors and loop, and
 // an in-memory kernel. (The same against a real kube-apiserver and a real kernel is the

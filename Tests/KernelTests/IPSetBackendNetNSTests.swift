@@ -3,6 +3,7 @@ import XCTest
 import KubeModel
 import ProxyCore
 @testable import Kernel
+import KernelPort
 
 /// libipset against the real kernel, in a throwaway network namespace (KUBE_IPVS_NETNS=1).
 final class IPSetBackendNetNSTests: XCTestCase {

@@ -5,6 +5,7 @@ import Glibc
 import KubeModel
 import ProxyCore
 @testable import Kernel
+import KernelPort
 
 final class AddressMessagesTests: XCTestCase {
     /// `ip addr add 10.254.10.128/32 dev <index 3>`: ifaddrmsg, then IFA_LOCAL and IFA_ADDRESS.

@@ -1,5 +1,6 @@
 import XCTest
 @testable import Kernel
+import KernelPort
 
 /// Hex text (spaces and newlines ignored) to bytes.
 func bytes(_ hex: String) -> [UInt8] {

@@ -24,7 +24,7 @@ final class ChangeCountersTests: XCTestCase {
     }
 
     func testCountersCountChangesAndPendingUntilSynced() async {
-        let kernel = FakeKernel()
+        let kernel = memoryKernel()
         var c = ProxyConfig()
         c.minSyncPeriod = 1
         let loop = ProxyLoop(kernel: kernel, config: c, nodeName: "node1")
@@ -61,7 +61,7 @@ final class ChangeCountersTests: XCTestCase {
     }
 
     func testQueueObserverSeesEveryChange() async {
-        let loop = ProxyLoop(kernel: FakeKernel(), config: ProxyConfig(), nodeName: "node1")
+        let loop = ProxyLoop(kernel: memoryKernel(), config: ProxyConfig(), nodeName: "node1")
         let seen = Seen()
         await loop.setQueueObserver { c, t in seen.add(c, t) }
         await loop.upsertService(service("a", ip: "10.254.0.10"), at: 5)

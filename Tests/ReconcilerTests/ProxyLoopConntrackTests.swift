@@ -1,17 +1,17 @@
 import Foundation
 import XCTest
-import Kernel
+import KernelPort
 import KubeModel
 import ProxyCore
 @testable import Reconciler
 
 /// Stale UDP conntrack entries are cleared after the apply that made them stale (ProxyLoopTests'
-/// helpers and FakeKernel).
+/// helpers and memoryKernel).
 extension ProxyLoopTests {
     var udpKey: VirtualServerKey { VirtualServerKey(address: vip, proto: .udp, port: 80) }
 
     func testUDPEndpointRemovedDeletesItsRealServerAtOnceAndClearsItsConntrackEntries() async {
-        let kernel = FakeKernel()
+        let kernel = memoryKernel()
         let loop = await started(kernel, proto: "UDP")
         XCTAssertEqual(kernel.conntrackCalls, [[ConntrackFilter(originalDestination: vip, originalDestinationPort: 80)]],
                        "a UDP service that had no backend gets some: entries to it from meanwhile go")
@@ -37,7 +37,7 @@ extension ProxyLoopTests {
     }
 
     func testUDPServiceGettingItsFirstEndpointClearsEntriesToIt() async {
-        let kernel = FakeKernel()
+        let kernel = memoryKernel()
         let loop = await started(kernel, ips: [], proto: "UDP")
         XCTAssertEqual(kernel.conntrackCalls, [], "no backend yet: nothing to clear")
         await loop.upsertEndpointSource(endpoints(["10.244.1.7"], proto: "UDP"), at: 1)
@@ -46,7 +46,7 @@ extension ProxyLoopTests {
     }
 
     func testTCPEndpointsNeverTouchConntrack() async {
-        let kernel = FakeKernel()
+        let kernel = memoryKernel()
         let loop = await started(kernel)
         await loop.upsertEndpointSource(endpoints(["10.244.1.2"]), at: 1)
         await loop.step(at: 1)  // drained to weight 0
@@ -58,33 +58,27 @@ extension ProxyLoopTests {
     }
 
     func testConntrackFailureIsRecordedButIsNoSyncFailure() async {
-        final class NoConntrack: KernelBackend, VirtualServerReader, @unchecked Sendable {
-            let inner = FakeKernel()
-            func observe(families: Set<IPFamily>) throws -> ObservedState { try inner.observe(families: families) }
-            func apply(_ plan: Plan) throws -> ApplyReport { try inner.apply(plan) }
-            func observeVirtualServer(_ key: VirtualServerKey) throws -> ObservedVirtualServer? { try inner.observeVirtualServer(key) }
-            func clearConntrack(_ filters: [ConntrackFilter]) throws -> Int {
-                var partial = ApplyResult()
-                partial.applied = 3
-                throw KernelBatchError(errors: [KernelError(subsystem: .conntrack, operation: "IPCTNL_MSG_CT_DELETE", errno: EPERM)], partial: partial)
-            }
+        let kernel = memoryKernel()
+        kernel.conntrackFault = { _ in
+            var partial = ApplyResult()
+            partial.applied = 3
+            return KernelBatchError(errors: [KernelError(subsystem: .conntrack, operation: "IPCTNL_MSG_CT_DELETE", errno: EPERM)], partial: partial)
         }
-        let kernel = NoConntrack()
         let loop = ProxyLoop(kernel: kernel, config: config(), nodeName: "node1")
         await loop.replaceServices([service(proto: "UDP")], at: 0)
         await loop.replaceEndpointSources([endpoints(["10.244.1.2", "10.244.1.3"], proto: "UDP")], at: 0)
         await loop.setNode(nil, at: 0)
         await loop.step(at: 0)
-        let observes = kernel.inner.observeCalls
+        let observes = kernel.observeCalls
         await loop.upsertEndpointSource(endpoints(["10.244.1.2"], proto: "UDP"), at: 1)
         await loop.step(at: 1)
         let result = await loop.lastResult
         XCTAssertNil(result?.error, "the plan was applied")
         XCTAssertEqual(result?.conntrackDeleted, 3, "what the failed batch did delete")
         XCTAssertEqual(result?.conntrackError, "conntrack IPCTNL_MSG_CT_DELETE: EPERM (Operation not permitted)")
-        XCTAssertEqual(kernel.inner.state.family(.ipv4).virtualServers[udpKey]?.realServers.count, 1)
+        XCTAssertEqual(kernel.state.family(.ipv4).virtualServers[udpKey]?.realServers.count, 1)
         await loop.upsertEndpointSource(endpoints(["10.244.1.2", "10.244.1.5"], proto: "UDP"), at: 2)
         await loop.step(at: 2)
-        XCTAssertEqual(kernel.inner.observeCalls, observes, "no full resync after a conntrack failure")
+        XCTAssertEqual(kernel.observeCalls, observes, "no full resync after a conntrack failure")
     }
 }

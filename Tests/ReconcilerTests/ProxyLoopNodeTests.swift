@@ -1,6 +1,6 @@
 import Foundation
 import XCTest
-import Kernel
+import KernelPort
 import KubeModel
 import ProxyCore
 @testable import Reconciler
@@ -54,9 +54,9 @@ final class ProxyLoopNodeTests: XCTestCase {
         return decode(#"{"metadata": {"name": "node1"}, "status": {"addresses": [\#(list)]}}"#)
     }
 
-    func loop(_ kernel: FakeKernel, _ addresses: FakeAddresses?, config: ProxyConfig? = nil,
+    func loop(_ kernel: InMemoryKernel, config: ProxyConfig? = nil,
               services: [ServiceResource], slices: [EndpointSliceResource] = [], node: NodeResource? = nil) async -> ProxyLoop {
-        let l = ProxyLoop(kernel: kernel, config: config ?? self.config(), nodeName: "node1", addressSource: addresses)
+        let l = ProxyLoop(kernel: kernel, config: config ?? self.config(), nodeName: "node1")
         await l.replaceServices(services, at: 0)
         await l.replaceEndpointSources(slices, at: 0)
         await l.setNode(node, at: 0)
@@ -72,9 +72,9 @@ final class ProxyLoopNodeTests: XCTestCase {
     /// The addresses are read at every sync and make up the NodeContext; a change rebuilds every
     /// Service's contribution.
     func testAddressesAreReadEverySyncAndAChangeRecomputesEveryService() async {
-        let kernel = FakeKernel(), addresses = FakeAddresses()
+        let addresses = FakeAddresses(), kernel = memoryKernel(addresses)
         addresses.addresses = Self.eth0
-        let l = await loop(kernel, addresses, services: [service("a", ip: "10.254.0.1"), service("b", ip: "10.254.0.2")],
+        let l = await loop(kernel, services: [service("a", ip: "10.254.0.1"), service("b", ip: "10.254.0.2")],
                            slices: [slice("a", [("10.244.1.2", "node1", true)]), slice("b", [("10.244.1.3", "node1", true)])])
         var r = await l.lastResult
         XCTAssertEqual(addresses.reads, 1)
@@ -105,7 +105,7 @@ final class ProxyLoopNodeTests: XCTestCase {
     /// one on another address is not, nor a hand-made one on a NodePort address whose port no
     /// NodePort uses.
     func testVirtualServersOnNodePortAddressesAreOwned() async {
-        let kernel = FakeKernel(), addresses = FakeAddresses()
+        let addresses = FakeAddresses(), kernel = memoryKernel(addresses)
         addresses.addresses = Self.eth0 + [FakeAddresses.a("eth1", "192.168.1.10", 24)]
         let stale = VirtualServerKey(address: IPAddress("10.0.0.5")!, proto: .tcp, port: 30080)
         let foreign = VirtualServerKey(address: IPAddress("192.168.1.10")!, proto: .tcp, port: 30080)
@@ -115,7 +115,7 @@ final class ProxyLoopNodeTests: XCTestCase {
                 ObservedVirtualServer(server: VirtualServer(key: k, scheduler: "rr"), realServers: [:], stats: [:])
         }
         kernel.state.families[.ipv4]!.ipsets["KUBE-NODE-PORT-TCP"] = ObservedSet(spec: KubeSet.nodePortTCP.spec(for: .ipv4), entries: ["30080"])
-        _ = await loop(kernel, addresses, config: config { $0.nodePortAddresses = ["10.0.0.0/24"] }, services: [])
+        _ = await loop(kernel, config: config { $0.nodePortAddresses = ["10.0.0.0/24"] }, services: [])
         let left = Set(kernel.state.family(.ipv4).virtualServers.keys)
         XCTAssertFalse(left.contains(stale), "a NodePort on a NodePort address: owned, and wanted by no Service")
         XCTAssertTrue(left.contains(foreign), "192.168.1.10 is outside nodePortAddresses: not kube-ipvs's")
@@ -125,14 +125,14 @@ final class ProxyLoopNodeTests: XCTestCase {
     /// Without an address source (run --dry-run), the Node object's status addresses stand in;
     /// `primary` takes its first InternalIP even when an ExternalIP is listed first.
     func testDryRunUsesTheNodeObjectsAddresses() async {
-        let kernel = FakeKernel()
+        let kernel = memoryKernel()
         let n = node([("ExternalIP", "203.0.113.9"), ("InternalIP", "10.0.0.5"), ("Hostname", "node1")])
-        var l = await loop(kernel, nil, services: [], node: n)
+        var l = await loop(kernel, services: [], node: n)
         var r = await l.lastResult
         XCTAssertEqual(r?.nodeAddresses.nodePortAddresses.map(\.description), ["10.0.0.5", "203.0.113.9"])
         XCTAssertEqual(r?.nodeAddresses.localAddresses, [IPAddress("10.0.0.5")!, IPAddress("203.0.113.9")!])
 
-        l = await loop(kernel, nil, config: config { $0.nodePortAddresses = ["primary"] }, services: [], node: n)
+        l = await loop(kernel, config: config { $0.nodePortAddresses = ["primary"] }, services: [], node: n)
         r = await l.lastResult
         XCTAssertEqual(r?.nodeAddresses.nodePortAddresses.map(\.description), ["10.0.0.5"])
 
@@ -144,16 +144,16 @@ final class ProxyLoopNodeTests: XCTestCase {
         XCTAssertEqual(r?.nodeAddressesChanged, true)
 
         // No Node object: no address.
-        l = await loop(kernel, nil, services: [], node: nil)
+        l = await loop(kernel, services: [], node: nil)
         r = await l.lastResult
         XCTAssertEqual(r?.nodeAddresses, NodeAddressSelection())
     }
 
     /// A failed read keeps the previous addresses and says why.
     func testAFailedReadKeepsThePreviousAddresses() async {
-        let kernel = FakeKernel(), addresses = FakeAddresses()
+        let addresses = FakeAddresses(), kernel = memoryKernel(addresses)
         addresses.addresses = Self.eth0
-        let l = await loop(kernel, addresses, services: [service("a", ip: "10.254.0.1")])
+        let l = await loop(kernel, services: [service("a", ip: "10.254.0.1")])
         addresses.failure = "RTM_GETADDR: EBUSY"
         await l.upsertService(service("a", ip: "10.254.0.1", extra: #", "sessionAffinity": "ClientIP""#), at: 2)
         await l.step(at: 2)
@@ -169,7 +169,7 @@ final class ProxyLoopNodeTests: XCTestCase {
     /// local externalIP is not bound; a LoadBalancer whose source ranges hold the node's primary IP
     /// lets the node in.
     func testNodePortsExternalIPsAndSourceRangesUseTheNode() async {
-        let kernel = FakeKernel(), addresses = FakeAddresses()
+        let addresses = FakeAddresses(), kernel = memoryKernel(addresses)
         addresses.addresses = Self.eth0
         let np: ServiceResource = decode("""
         {"metadata": {"name": "np", "namespace": "default"},
@@ -182,7 +182,7 @@ final class ProxyLoopNodeTests: XCTestCase {
                   "ports": [{"name": "http", "protocol": "TCP", "port": 80, "targetPort": 8080, "nodePort": 30081}]},
          "status": {"loadBalancer": {"ingress": [{"ip": "198.51.100.7"}]}}}
         """)
-        let l = await loop(kernel, addresses, services: [np, lb],
+        let l = await loop(kernel, services: [np, lb],
                            slices: [slice("np", [("10.244.1.2", "node1", true)]), slice("lb", [("10.244.1.3", "node1", true)])],
                            node: node([("InternalIP", "10.0.0.5")]))
         var vs = Set(kernel.state.family(.ipv4).virtualServers.keys)
@@ -207,8 +207,8 @@ final class ProxyLoopNodeTests: XCTestCase {
 
     /// The first IPv6 Service adds the IPv6 family: the kernel is read for it and its sets appear.
     func testAnIPv6ServiceAddsTheFamily() async {
-        let kernel = FakeKernel()
-        let l = await loop(kernel, nil, services: [service("a", ip: "10.254.0.1")])
+        let kernel = memoryKernel()
+        let l = await loop(kernel, services: [service("a", ip: "10.254.0.1")])
         var r = await l.lastResult
         XCTAssertEqual(r?.families, [.ipv4])
         XCTAssertNil(kernel.state.families[.ipv6]?.ipsets["KUBE-6-CLUSTER-IP"])
@@ -232,10 +232,10 @@ final class ProxyLoopNodeTests: XCTestCase {
     // MARK: - Local endpoints
 
     func testLocalEndpointSummaryFollowsEndpoints() async {
-        let kernel = FakeKernel()
+        let kernel = memoryKernel()
         let lb = service("lb", ip: "10.254.0.3", extra: #", "type": "LoadBalancer", "externalTrafficPolicy": "Local", "healthCheckNodePort": 31234"#)
         let itp = service("itp", ip: "10.254.0.4", extra: #", "internalTrafficPolicy": "Local""#)
-        let l = await loop(kernel, nil, services: [lb, itp, service("plain", ip: "10.254.0.5")],
+        let l = await loop(kernel, services: [lb, itp, service("plain", ip: "10.254.0.5")],
                            slices: [slice("lb", [("10.244.1.2", "node1", true), ("10.244.1.3", "node1", true), ("10.244.2.2", "node2", true)]),
                                     slice("itp", [("10.244.2.3", "node2", true)]),
                                     slice("plain", [("10.244.2.4", "node2", true)])])

@@ -1,35 +1,16 @@
 import Foundation
 import XCTest
-import Kernel
+import KernelPort
 import KubeModel
 import ProxyCore
 @testable import Reconciler
 
-/// The in-memory kernel: applies plans to an ObservedState and counts what it was asked.
-final class FakeKernel: KernelBackend, VirtualServerReader, @unchecked Sendable {
-    var state = ObservedState()
-    var observeCalls = 0
-    var applied: [Plan] = []
-    /// Connection counters reported for real servers (graceful termination).
-    var stats: [RealServerKey: RealServerStats] = [:]
-
-    func observe(families: Set<IPFamily>) throws -> ObservedState { observeCalls += 1; return state }
-    func apply(_ plan: Plan) throws -> ApplyReport {
-        applied.append(plan)
-        state.apply(plan)
-        var r = ApplyReport()
-        r.operations = plan.countsByKind
-        return r
-    }
-    func observeVirtualServer(_ key: VirtualServerKey) throws -> ObservedVirtualServer? {
-        guard var vs = state.family(key.address.family).virtualServers[key] else { return nil }
-        for k in vs.realServers.keys { vs.stats[k] = stats[k] ?? RealServerStats() }
-        return vs
-    }
-    var lastOps: [ProxyCore.Operation] { applied.last?.operations.map(\.operation) ?? [] }
-    /// Filters of every clearConntrack call, in order.
-    var conntrackCalls: [[ConntrackFilter]] = []
-    func clearConntrack(_ filters: [ConntrackFilter]) throws -> Int { conntrackCalls.append(filters); return filters.count }
+/// The in-memory kernel as these tests use it: from a bare ObservedState, recording every plan, one
+/// conntrack entry deleted per filter.
+func memoryKernel(_ addresses: NodeAddressSource? = nil) -> InMemoryKernel {
+    let k = InMemoryKernel(state: ObservedState(), addresses: addresses, recordsPlans: true)
+    k.conntrackEntriesPerFilter = 1
+    return k
 }
 
 final class ProxyLoopTests: XCTestCase {
@@ -61,7 +42,7 @@ final class ProxyLoopTests: XCTestCase {
         """)
     }
 
-    func started(_ kernel: FakeKernel, ips: [String] = ["10.244.1.2", "10.244.1.3"], proto: String = "TCP") async -> ProxyLoop {
+    func started(_ kernel: InMemoryKernel, ips: [String] = ["10.244.1.2", "10.244.1.3"], proto: String = "TCP") async -> ProxyLoop {
         let loop = ProxyLoop(kernel: kernel, config: config(), nodeName: "node1")
         await loop.replaceServices([service(proto: proto)], at: 0)
         await loop.replaceEndpointSources([endpoints(ips, proto: proto)], at: 0)
@@ -71,7 +52,7 @@ final class ProxyLoopTests: XCTestCase {
     }
 
     func testNothingIsProgrammedBeforeEveryFirstList() async {
-        let kernel = FakeKernel()
+        let kernel = memoryKernel()
         let loop = ProxyLoop(kernel: kernel, config: config(), nodeName: "node1")
         await loop.replaceServices([service()], at: 0)
         await loop.replaceEndpointSources([endpoints(["10.244.1.2"])], at: 0)
@@ -86,7 +67,7 @@ final class ProxyLoopTests: XCTestCase {
     }
 
     func testFirstSyncProgramsTheSeedAndThenNothing() async {
-        let kernel = FakeKernel()
+        let kernel = memoryKernel()
         let loop = await started(kernel)
         XCTAssertEqual(kernel.state.family(.ipv4).virtualServers[vsKey]?.realServers.count, 2)
         XCTAssertTrue(kernel.state.family(.ipv4).boundAddresses.contains(vip))
@@ -96,7 +77,7 @@ final class ProxyLoopTests: XCTestCase {
     }
 
     func testOneEndpointChangeIsOneOperationWithoutReadingTheKernel() async {
-        let kernel = FakeKernel()
+        let kernel = memoryKernel()
         let loop = await started(kernel)
         let observes = kernel.observeCalls
         await loop.upsertEndpointSource(endpoints(["10.244.1.2", "10.244.1.3", "10.244.1.4"]), at: 0.2)
@@ -114,7 +95,7 @@ final class ProxyLoopTests: XCTestCase {
     /// The running loop wakes for a change, syncs it, and then sleeps: it used to spin (each
     /// cancelled timer woke the next turn), burning a CPU and memory from the first change on.
     func testRunningLoopIsIdleAfterAChange() async throws {
-        let kernel = FakeKernel()
+        let kernel = memoryKernel()
         let loop = await started(kernel)
         let t0 = Date().timeIntervalSince1970
         let task = Task { await loop.run(now: { Date().timeIntervalSince1970 - t0 + 100 }) }
@@ -134,7 +115,7 @@ final class ProxyLoopTests: XCTestCase {
     }
 
     func testChangesAreCoalesced() async {
-        let kernel = FakeKernel()
+        let kernel = memoryKernel()
         let loop = await started(kernel)
         await loop.upsertEndpointSource(endpoints(["10.244.1.2", "10.244.1.3", "10.244.1.4"]), at: 0.1)
         await loop.upsertEndpointSource(endpoints(["10.244.1.2", "10.244.1.3", "10.244.1.4", "10.244.1.5"]), at: 0.3)
@@ -145,7 +126,7 @@ final class ProxyLoopTests: XCTestCase {
     }
 
     func testTCPRealServersDrainThenGo() async {
-        let kernel = FakeKernel()
+        let kernel = memoryKernel()
         let loop = await started(kernel)
         let gone = RealServerKey(address: IPAddress("10.244.1.3")!, port: 8080)
         kernel.stats[gone] = RealServerStats(activeConnections: 2, inactiveConnections: 0)
@@ -164,7 +145,7 @@ final class ProxyLoopTests: XCTestCase {
     }
 
     func testReturningEndpointGetsItsWeightBack() async {
-        let kernel = FakeKernel()
+        let kernel = memoryKernel()
         let loop = await started(kernel)
         let back = RealServerKey(address: IPAddress("10.244.1.3")!, port: 8080)
         kernel.stats[back] = RealServerStats(activeConnections: 1)
@@ -180,7 +161,7 @@ final class ProxyLoopTests: XCTestCase {
     }
 
     func testUDPRealServersGoAtOnce() async {
-        let kernel = FakeKernel()
+        let kernel = memoryKernel()
         let loop = await started(kernel, proto: "UDP")
         let key = VirtualServerKey(address: vip, proto: .udp, port: 80)
         await loop.upsertEndpointSource(endpoints(["10.244.1.2"], proto: "UDP"), at: 1)
@@ -189,7 +170,7 @@ final class ProxyLoopTests: XCTestCase {
     }
 
     func testFullResyncRepairsDriftEverySyncPeriod() async {
-        let kernel = FakeKernel()
+        let kernel = memoryKernel()
         let loop = await started(kernel)
         kernel.state.families[.ipv4]!.virtualServers[vsKey] = nil  // someone deleted it by hand
         await loop.step(at: 10)
@@ -202,7 +183,7 @@ final class ProxyLoopTests: XCTestCase {
     }
 
     func testRestartOnAProgrammedNodeAppliesNothing() async {
-        let kernel = FakeKernel()
+        let kernel = memoryKernel()
         _ = await started(kernel)
         let before = kernel.applied.count
         let again = await started(kernel)  // a new daemon, the same kernel
@@ -212,7 +193,7 @@ final class ProxyLoopTests: XCTestCase {
     }
 
     func testServiceDeletionRemovesItsState() async {
-        let kernel = FakeKernel()
+        let kernel = memoryKernel()
         let loop = await started(kernel)
         await loop.deleteService(service(), at: 1)
         await loop.step(at: 1)
@@ -223,7 +204,7 @@ final class ProxyLoopTests: XCTestCase {
     }
 
     func testInvalidUpdateIsReportedAndLeavesOthersAlone() async {
-        let kernel = FakeKernel()
+        let kernel = memoryKernel()
         let loop = await started(kernel)
         final class Box: @unchecked Sendable { var lines: [String] = [] }
         let box = Box()
@@ -235,32 +216,27 @@ final class ProxyLoopTests: XCTestCase {
     }
 
     func testApplyFailureLeadsToAFullResync() async {
-        final class FlakyKernel: KernelBackend, VirtualServerReader, @unchecked Sendable {
-            let inner = FakeKernel()
-            var failNext = false
-            func observe(families: Set<IPFamily>) throws -> ObservedState { try inner.observe(families: families) }
-            func apply(_ plan: Plan) throws -> ApplyReport {
-                if failNext { failNext = false; throw ApplyFailure(report: ApplyReport()) }
-                return try inner.apply(plan)
-            }
-            func observeVirtualServer(_ key: VirtualServerKey) throws -> ObservedVirtualServer? { try inner.observeVirtualServer(key) }
-            func clearConntrack(_ filters: [ConntrackFilter]) throws -> Int { try inner.clearConntrack(filters) }
+        struct Failure: Error {}
+        var failNext = false
+        let kernel = memoryKernel()
+        kernel.applyFault = { _ in
+            defer { failNext = false }
+            return failNext ? Failure() : nil
         }
-        let kernel = FlakyKernel()
         let loop = ProxyLoop(kernel: kernel, config: config(), nodeName: "node1")
         await loop.replaceServices([service()], at: 0)
         await loop.replaceEndpointSources([endpoints(["10.244.1.2"])], at: 0)
         await loop.setNode(nil, at: 0)
         await loop.step(at: 0)
-        kernel.failNext = true
+        failNext = true
         await loop.upsertEndpointSource(endpoints(["10.244.1.2", "10.244.1.3"]), at: 1)
         await loop.step(at: 1)
         let failed = await loop.lastResult
         XCTAssertNotNil(failed?.error)
-        let observes = kernel.inner.observeCalls
+        let observes = kernel.observeCalls
         await loop.upsertEndpointSource(endpoints(["10.244.1.2", "10.244.1.3"]), at: 2.5)
         await loop.step(at: 2.5)
-        XCTAssertEqual(kernel.inner.observeCalls, observes + 1, "after a failure the kernel is read again")
-        XCTAssertEqual(kernel.inner.state.family(.ipv4).virtualServers[vsKey]?.realServers.count, 2)
+        XCTAssertEqual(kernel.observeCalls, observes + 1, "after a failure the kernel is read again")
+        XCTAssertEqual(kernel.state.family(.ipv4).virtualServers[vsKey]?.realServers.count, 2)
     }
 }

@@ -1,5 +1,5 @@
 #!/bin/sh
-# The IPVS backend (Sources/Kernel/IPVSBackend.swift, generic netlink) against the guest kernel,
+# The IPVS backend (Sources/Kernel/IPVS/IPVSBackend.swift, generic netlink) against the guest kernel,
 # with ipvsadm as the referee: batched adds of TCP/UDP/SCTP, IPv4/IPv6, persistent and
 # scheduler-flag services; idempotent re-apply (EEXIST -> edit); edits of missing objects become
 # adds; deletes of missing objects are no-ops; real errors are typed (errno, command, object);

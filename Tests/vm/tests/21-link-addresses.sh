@@ -1,5 +1,5 @@
 #!/bin/sh
-# The rtnetlink link/address backend (Sources/Kernel/LinkBackend.swift) and the start-up checks
+# The rtnetlink link/address backend (Sources/Kernel/Link/LinkBackend.swift) and the start-up checks
 # (Prerequisites.swift) in the guest: kube-ipvs0 absent is reported, created as a dummy link and
 # left DOWN; /32 and /128 VIPs added and deleted (pipelined, idempotent); VIPs get local routes and
 # accept traffic (from the node and from a pod) with the link down and up; IPv6 VIPs are not

@@ -1,5 +1,5 @@
 #!/bin/sh
-# The whole sync through NodeKernel (Sources/Kernel/NodeKernel.swift) on a bare guest node:
+# The whole sync through NodeKernel (Sources/Kernel/Node/NodeKernel.swift) on a bare guest node:
 # the seed's web-service manifest -> DesiredState -> observe -> Plan -> apply, with every backend
 # (modules, sysctls, kube-ipvs0 and its VIP, ipsets, iptables legacy, IPVS). Then: the second
 # sync plans nothing; the VIP answers from both pods; one endpoint removal is applied in at most

@@ -1,6 +1,7 @@
 import CNetlink
 import KubeModel
 import ProxyCore
+import KernelPort
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -26,7 +27,7 @@ public final class LinkBackend {
     private var knownPrefix: [IPAddress: Int] = [:]
 
     /// Opens a NETLINK_ROUTE socket; touches nothing.
-    public init(linkName: String = "kube-ipvs0") throws {
+    public init(linkName: String = dummyLinkName) throws {
         socket = try NetlinkSocket(protocol: NETLINK_ROUTE, subsystem: .link)
         self.linkName = linkName
     }

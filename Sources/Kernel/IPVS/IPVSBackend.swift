@@ -1,6 +1,7 @@
 import CNetlink
 import KubeModel
 import ProxyCore
+import KernelPort
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -1,6 +1,7 @@
 import CIPSetShim
 import KubeModel
 import ProxyCore
+import KernelPort
 
 // MARK: - ipset backend (libipset)
 //

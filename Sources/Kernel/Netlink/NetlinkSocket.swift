@@ -1,4 +1,5 @@
 import CNetlink
+import KernelPort
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -11,7 +11,7 @@ import KubeModel
 // endpoints, ClearEntriesForIP/ClearEntriesForPort for Services that gained their first endpoint).
 // Here the filters are computed from the applied Plan and the state it was planned against, so
 // they are pure and cost nothing when no UDP real server changes; the Kernel target deletes the
-// matching entries (Sources/Kernel/Conntrack.swift).
+// matching entries (Sources/Kernel/Conntrack/Conntrack.swift).
 
 /// Which conntrack entries to delete: every entry of protocol `proto` whose original destination is
 /// `originalDestination` (and port, when given) and, when given, whose reply source (the backend the

@@ -1,3 +1,4 @@
+import KernelPort
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -1,5 +1,6 @@
 import KubeModel
 import ProxyCore
+import KernelPort
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -24,61 +25,6 @@ import Glibc
 //
 // Conntrack is not part of a Plan (entries are not desired state): after an apply, the caller passes
 // the filters of ConntrackCleanup to `clearConntrack`, which deletes the stale UDP entries.
-
-/// Reads the node's kernel state and applies Plans to it.
-public protocol KernelBackend: AnyObject {
-    /// The kernel state of the given families (node-wide parts are always read).
-    func observe(families: Set<IPFamily>) throws -> ObservedState
-    /// Applies `plan`; throws `ApplyFailure` when some operations failed (the report says what was done).
-    func apply(_ plan: Plan) throws -> ApplyReport
-    /// Deletes the conntrack entries the filters select (`ConntrackCleanup.filters`); returns how many
-    /// were deleted. Throws `KernelBatchError` (whose `partial.applied` is the count) when some failed.
-    func clearConntrack(_ filters: [ConntrackFilter]) throws -> Int
-}
-
-/// What an apply did.
-public struct ApplyReport: Sendable {
-    /// Operations of the plan per subsystem (all attempted).
-    public var operations: [OperationKind: Int] = [:]
-    /// Per-subsystem outcomes: requests sent, retries, already-absent deletes.
-    public var results: [OperationKind: ApplyResult] = [:]
-    /// Wall time of the whole apply.
-    public var elapsed: Duration = .zero
-    /// Wall time per subsystem.
-    public var elapsedByKind: [OperationKind: Duration] = [:]
-    /// Failures of single operations (the rest was applied).
-    public var errors: [KernelError] = []
-
-    public init() {}
-
-    /// Kernel requests sent in all, retries included.
-    public var requestsSent: Int { results.values.reduce(0) { $0 + $1.requestsSent } }
-
-    /// One line for logs: `ipvs 3 ops 3 requests, link 1 ops 1 requests; 1.2 ms`.
-    public var summary: String {
-        let parts = OperationKind.allCases.compactMap { k -> String? in
-            guard let n = operations[k], n > 0 else { return nil }
-            return "\(k.rawValue) \(n) ops \(results[k]?.requestsSent ?? 0) requests"
-        }
-        let ms = elapsed.milliseconds
-        return (parts.isEmpty ? "nothing to do" : parts.joined(separator: ", ")) + "; " + String(format3(ms)) + " ms"
-    }
-
-    private func format3(_ v: Double) -> String {
-        let scaled = (v * 1000).rounded() / 1000
-        return "\(scaled)"
-    }
-}
-
-/// An apply in which some operations failed; `report` says what was done and what failed.
-public struct ApplyFailure: Error, Sendable, CustomStringConvertible {
-    public var report: ApplyReport
-    public init(report: ApplyReport) { self.report = report }
-    public var description: String {
-        let head = report.errors.prefix(3).map(\.description).joined(separator: "; ")
-        return "\(report.errors.count) kernel operation(s) failed: \(head)\(report.errors.count > 3 ? "; ..." : "")"
-    }
-}
 
 // MARK: - Seams for the ipset and iptables backends
 
@@ -122,7 +68,7 @@ public final class NodeKernel: KernelBackend {
 
     /// Opens the rtnetlink socket; IPVS is opened on first use (ip_vs may not be loaded yet).
     /// Pass nil for `sets` or `rules` to run without that subsystem (its operations then fail).
-    public init(sets: SetsBackend?, rules: RulesBackend?, linkName: String = "kube-ipvs0", linkUp: Bool = false,
+    public init(sets: SetsBackend?, rules: RulesBackend?, linkName: String = dummyLinkName, linkUp: Bool = false,
                 sysctlNames: [String] = Prerequisites.specSysctls(strictARP: true), prerequisites: Prerequisites = Prerequisites()) throws {
         self.prerequisites = prerequisites
         self.link = try LinkBackend(linkName: linkName)

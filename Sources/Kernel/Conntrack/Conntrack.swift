@@ -1,5 +1,6 @@
 import KubeModel
 import ProxyCore
+import KernelPort
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -1,4 +1,5 @@
 import ProxyCore
+import KernelPort
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -4,6 +4,7 @@ import Glibc
 import CIPTCShim
 import KubeModel
 import ProxyCore
+import KernelPort
 
 // MARK: - iptables backend (one family, one flavour)
 //
