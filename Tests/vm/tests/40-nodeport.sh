@@ -4,12 +4,9 @@
 # 192.168.50.2), fetches 192.168.50.1:30080 and both pods answer. NodePort virtual servers exist
 # on every node address (also 10.244.1.1 on the pod bridge), none on kube-ipvs0's addresses.
 # vm: needs-binary timeout=240
-. /vm/lib/testlib.sh
-. /vm/lib/pods.sh
 . /vm/lib/traffic.sh
 
-pods_up || die "pods_up failed"
-clients_up client1=192.168.50.2 || die "clients_up failed"
+traffic_setup
 {
     cat <<'M'
 apiVersion: v1
@@ -22,8 +19,7 @@ spec:
 M
     slice web-np TCP 8080 10.244.1.2 10.244.1.3
 } >np.yaml
-kube_sync np.yaml sync.txt || { vm_fail "kube-ipvs sync failed: $(tail -n 1 sync.txt)"; exit 1; }
-ipvsadm -Ln >ipvs-all.txt; show "ipvsadm -Ln" ipvs-all.txt
+sync_or_fail np.yaml
 ipset list KUBE-NODE-PORT-TCP >set.txt 2>&1; show "ipset list KUBE-NODE-PORT-TCP" set.txt
 
 case_begin client1

@@ -5,12 +5,9 @@
 # there by both pods. Its second externalIP 192.168.50.1 is the node's own address: answered
 # too, but not bound on kube-ipvs0.
 # vm: needs-binary timeout=240
-. /vm/lib/testlib.sh
-. /vm/lib/pods.sh
 . /vm/lib/traffic.sh
 
-pods_up || die "pods_up failed"
-clients_up client1=192.168.50.2 || die "clients_up failed"
+traffic_setup
 {
     cat <<'M'
 apiVersion: v1
@@ -24,8 +21,7 @@ spec:
 M
     slice web-ext TCP 8080 10.244.1.2 10.244.1.3
 } >ext.yaml
-kube_sync ext.yaml sync.txt || { vm_fail "kube-ipvs sync failed: $(tail -n 1 sync.txt)"; exit 1; }
-ipvsadm -Ln >ipvs-all.txt; show "ipvsadm -Ln" ipvs-all.txt
+sync_or_fail ext.yaml
 ip -4 -o addr show >addr.txt; show "ip -4 -o addr show" addr.txt
 ipset list KUBE-EXTERNAL-IP >set.txt 2>&1; show "ipset list KUBE-EXTERNAL-IP" set.txt
 

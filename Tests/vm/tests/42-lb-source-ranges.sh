@@ -6,12 +6,9 @@
 # no source ranges), so client2 itself is fine. The node, outside the ranges, is dropped too
 # (KUBE-IPVS-OUT-FILTER).
 # vm: needs-binary timeout=300
-. /vm/lib/testlib.sh
-. /vm/lib/pods.sh
 . /vm/lib/traffic.sh
 
-pods_up || die "pods_up failed"
-clients_up client1=192.168.50.2 client2=192.168.50.3 || die "clients_up failed"
+traffic_setup client1=192.168.50.2 client2=192.168.50.3
 {
     cat <<'M'
 apiVersion: v1
@@ -40,8 +37,7 @@ M
     slice lb-fw TCP 8080 10.244.1.2 10.244.1.3
     slice lb-open TCP 8080 10.244.1.2 10.244.1.3
 } >lb.yaml
-kube_sync lb.yaml sync.txt || { vm_fail "kube-ipvs sync failed: $(tail -n 1 sync.txt)"; exit 1; }
-ipvsadm -Ln >ipvs-all.txt; show "ipvsadm -Ln" ipvs-all.txt
+sync_or_fail lb.yaml
 for s in KUBE-LOAD-BALANCER KUBE-LOAD-BALANCER-FW KUBE-LOAD-BALANCER-SOURCE-CIDR; do ipset list $s; done >sets.txt 2>&1
 show "ipsets" sets.txt
 iptables-save -t filter >filter.txt; show "iptables-save -t filter" filter.txt

@@ -5,12 +5,9 @@
 # three). Through the NodePort of an ETP=Cluster Service they see the node's address on the pod
 # bridge, 10.244.1.1 (masqueraded). The pods report the peer with /cgi-bin/peer.
 # vm: needs-binary timeout=240
-. /vm/lib/testlib.sh
-. /vm/lib/pods.sh
 . /vm/lib/traffic.sh
 
-pods_up || die "pods_up failed"
-clients_up client1=192.168.50.2 || die "clients_up failed"
+traffic_setup
 {
     cat <<'M'
 apiVersion: v1
@@ -37,8 +34,7 @@ M
     slice lb-local TCP 8080 10.244.1.2 10.244.1.3 10.244.2.9@node2
     slice np-cluster TCP 8080 10.244.1.2 10.244.1.3
 } >etp.yaml
-kube_sync etp.yaml sync.txt || { vm_fail "kube-ipvs sync failed: $(tail -n 1 sync.txt)"; exit 1; }
-ipvsadm -Ln >ipvs-all.txt; show "ipvsadm -Ln" ipvs-all.txt
+sync_or_fail etp.yaml
 for s in KUBE-NODE-PORT-TCP KUBE-NODE-PORT-LOCAL-TCP KUBE-LOAD-BALANCER KUBE-LOAD-BALANCER-LOCAL; do ipset list $s; done >sets.txt 2>&1
 show "ipsets" sets.txt
 

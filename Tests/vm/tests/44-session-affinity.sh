@@ -4,12 +4,9 @@
 # cluster IP, are each answered by one pod only; through the NodePort of the Service plain (no
 # affinity) both pods answer.
 # vm: needs-binary timeout=240
-. /vm/lib/testlib.sh
-. /vm/lib/pods.sh
 . /vm/lib/traffic.sh
 
-pods_up || die "pods_up failed"
-clients_up client1=192.168.50.2 || die "clients_up failed"
+traffic_setup
 {
     cat <<'M'
 apiVersion: v1
@@ -33,8 +30,7 @@ M
     slice sticky TCP 8080 10.244.1.2 10.244.1.3
     slice plain TCP 8080 10.244.1.2 10.244.1.3
 } >aff.yaml
-kube_sync aff.yaml sync.txt || { vm_fail "kube-ipvs sync failed: $(tail -n 1 sync.txt)"; exit 1; }
-ipvsadm -Ln >ipvs-all.txt; show "ipvsadm -Ln" ipvs-all.txt
+sync_or_fail aff.yaml
 
 case_begin clientip-nodeport
 expect_vs_sched "TCP  192.168.50.1:30440" "rr persistent 600"

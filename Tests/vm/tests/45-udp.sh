@@ -6,8 +6,6 @@
 # client1 are answered by both pods. The client's socket is connected, so a reply counts only
 # if it comes back from the address and port the datagram was sent to.
 # vm: needs-binary timeout=300
-. /vm/lib/testlib.sh
-. /vm/lib/pods.sh
 . /vm/lib/traffic.sh
 
 pods_up || die "pods_up failed"
@@ -25,8 +23,7 @@ spec:
 M
     slice dns UDP 5353 10.244.1.2 10.244.1.3
 } >dns.yaml
-kube_sync dns.yaml sync.txt || { vm_fail "kube-ipvs sync failed: $(tail -n 1 sync.txt)"; exit 1; }
-ipvsadm -Ln >ipvs-all.txt; show "ipvsadm -Ln" ipvs-all.txt
+sync_or_fail dns.yaml
 
 case_begin clusterip
 expect_vs "UDP  10.254.45.10:53" 10.244.1.2:5353 10.244.1.3:5353

@@ -4,8 +4,6 @@
 # kube-ipvs0 and an IPv6 virtual server; both pods answer through the IPv6 VIP from the node, as
 # through the IPv4 one; a second sync applies 0 operations (the IPv6 state reads back as written).
 # vm: needs-binary timeout=300
-. /vm/lib/testlib.sh
-. /vm/lib/pods.sh
 . /vm/lib/traffic.sh
 
 VIP4=10.254.46.10

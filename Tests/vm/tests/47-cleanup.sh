@@ -9,8 +9,6 @@
 # KUBE-* sets, kube-ipvs0) and leaves the foreign state byte-identical; a second cleanup finds
 # nothing, exits 0 and changes nothing; a sync afterwards programs the node from scratch.
 # vm: needs-binary fresh-boot timeout=900
-. /vm/lib/testlib.sh
-. /vm/lib/pods.sh
 . /vm/lib/traffic.sh
 
 CONFIG=/vm/examples/kube-proxy-config.yaml
@@ -18,8 +16,7 @@ VIP=10.254.10.128
 # The chains kube-ipvs writes (behavior-spec §3), as iptables-save declares them.
 OWN_CHAINS='^:KUBE-(SERVICES|POSTROUTING|NODE-PORT|LOAD-BALANCER|MARK-MASQ|FORWARD|PROXY-FIREWALL|SOURCE-RANGES-FIREWALL|IPVS-FILTER|IPVS-OUT-FILTER) '
 
-pods_up || die "pods_up failed"
-clients_up client1=192.168.50.2 || die "clients_up failed"
+traffic_setup
 
 # Foreign state, made before kube-ipvs runs.
 modprobe ip_vs

@@ -1,4 +1,5 @@
 # Outside clients and helpers for the traffic tests (4N-*). Source after testlib.sh and pods.sh:
+#   (traffic_setup and sync_or_fail, below, are the set-up most of them share)
 #   . /vm/lib/traffic.sh
 #
 #   clients_up [NAME=IP ...]  default: client1=192.168.50.2. Each client is a network namespace
@@ -33,6 +34,8 @@
 #   expect_bound IP / expect_not_bound IP                     IP/32 on kube-ipvs0 or not
 # Several results per script: case_begin NAME ... case_end (PASS|FAIL $VM_TEST/NAME), then
 # cases_done (exit status).
+. /vm/lib/testlib.sh
+. /vm/lib/pods.sh
 
 CLIENT_GATEWAY=${CLIENT_GATEWAY:-192.168.50.1}
 KUBE_IPVS_CONFIG=${KUBE_IPVS_CONFIG:-/vm/examples/kube-proxy-config.yaml}
@@ -91,6 +94,20 @@ slice() {
         case $_ep in *@*) _node=${_ep#*@}; _ep=${_ep%@*} ;; esac
         printf -- '- {addresses: [%s], conditions: {ready: true}, nodeName: %s}\n' "$_ep" "$_node"
     done
+}
+
+# traffic_setup [NAME=IP ...]: the two pods and the clients (default client1) up, or the test dies.
+traffic_setup() {
+    pods_up || die "pods_up failed"
+    clients_up "$@" || die "clients_up failed"
+}
+
+# sync_or_fail FILE [OUT]: kube_sync of FILE (output in OUT, default sync.txt), then `ipvsadm -Ln`
+# into ipvs-all.txt, shown; a failed sync fails the test and ends it.
+sync_or_fail() {
+    _out=${2:-sync.txt}
+    kube_sync "$1" "$_out" || { vm_fail "kube-ipvs sync failed: $(tail -n 1 "$_out")"; exit 1; }
+    ipvsadm -Ln >ipvs-all.txt; show "ipvsadm -Ln" ipvs-all.txt
 }
 
 kube_sync() {
