@@ -372,14 +372,14 @@ public actor ProxyLoop {
             var fresh = DesiredStateIndex(config: config, node: node, families: families)
             localStatus = [:]
             for ref in cache.services.keys {
-                if let c = contribution(ref, node: node) { fresh.set(owner: c.owner, to: c) }
+                if let c = contribution(ref, node: node) { fresh.add(c) }
                 refreshLocalStatus(ref)
             }
             index = fresh
             recomputed = cache.services.count
         } else {
             for ref in dirty {
-                scope.formUnion(index!.update(owner: ref.description, with: contribution(ref, node: node)))
+                scope.formUnion(index!.replace(owner: ref.description, with: contribution(ref, node: node)))
                 refreshLocalStatus(ref)
             }
             recomputed = dirty.count
