@@ -12,5 +12,6 @@ public struct ProxyLoopObservers: Sendable {
     /// metrics: the queued timestamp).
     public var changeQueued: @Sendable (ChangeCounters, Double) -> Void = { _, _ in }
 
+    /// No observer: every event is dropped.
     public init() {}
 }

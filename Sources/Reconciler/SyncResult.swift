@@ -54,6 +54,7 @@ public struct ChangeCounters: Sendable, Equatable {
     public var servicesPending = 0
     /// Endpoint objects with a change not yet applied.
     public var endpointsPending = 0
+    /// Counters with these values (all zero by default).
     public init(serviceChangesTotal: Int = 0, endpointChangesTotal: Int = 0, servicesPending: Int = 0, endpointsPending: Int = 0) {
         self.serviceChangesTotal = serviceChangesTotal; self.endpointChangesTotal = endpointChangesTotal
         self.servicesPending = servicesPending; self.endpointsPending = endpointsPending

@@ -5,6 +5,7 @@ import XCTest
 public final class Locked<V: Sendable>: @unchecked Sendable {
     private var v: V
     private let lock = NSLock()
+    /// A box holding `v`.
     public init(_ v: V) { self.v = v }
     /// The value now.
     public var value: V { lock.lock(); defer { lock.unlock() }; return v }
