@@ -96,15 +96,18 @@ let package = Package(
         .executableTarget(name: "kube-ipvs-bench", dependencies: ["KubeModel", "ProxyCore", "KernelPort", "Reconciler", "Daemon"]),
 
         // MARK: - Tests
+        // What several test targets build their inputs with (API objects as JSON, the in-memory
+        // kernel as the loop tests use it, polling and a locked box); not shipped.
+        .target(name: "TestSupport", dependencies: ["KernelPort", "ProxyCore"], path: "Tests/TestSupport"),
         .testTarget(name: "KubeModelTests", dependencies: ["KubeModel"]),
         .testTarget(name: "ProxyCoreTests", dependencies: ["ProxyCore", "KubeModel"]),
         .testTarget(name: "KernelTests", dependencies: ["Kernel", "KernelPort", "ProxyCore", "KubeModel"],
                     resources: [.copy("Fixtures")]),
-        .testTarget(name: "ReconcilerTests", dependencies: ["Reconciler", "ProxyCore", "KubeModel", "KernelPort"]),
+        .testTarget(name: "ReconcilerTests", dependencies: ["Reconciler", "ProxyCore", "KubeModel", "KernelPort", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: [], exclude: ["Golden"]),
-        .testTarget(name: "KubeClientTests", dependencies: ["KubeClient", "KubeModel", "KubeFakeAPI"]),
+        .testTarget(name: "KubeClientTests", dependencies: ["KubeClient", "KubeModel", "KubeFakeAPI", "TestSupport"]),
         .testTarget(name: "DaemonTests", dependencies: [
-            "Daemon", "Reconciler", "KubeClient", "KubeModel", "ProxyCore", "KernelPort", "Kernel", "KubeFakeAPI",
+            "Daemon", "Reconciler", "KubeClient", "KubeModel", "ProxyCore", "KernelPort", "Kernel", "KubeFakeAPI", "TestSupport",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),

@@ -49,7 +49,7 @@ public struct DaemonHooks: Sendable {
     public var syncFinished: @Sendable (SyncResult, Double) -> Void = { _, _ in }
     /// When a change arrives from the API server.
     public var changeQueued: @Sendable (ChangeCounters, Double) -> Void = { _, _ in }
-    /// When an invalid object is skipped; the argument is its resource (services, endpointslices, ...).
+    /// When an invalid object is received (not applied); the argument is its resource (services, endpointslices, ...).
     public var invalidObject: @Sendable (String) -> Void = { _ in }
     /// Whether this node is eligible for traffic (false while the Node is being deleted).
     public var nodeEligible: @Sendable (Bool) -> Void = { _ in }
@@ -120,8 +120,7 @@ public final class ProxyDaemon: Service, Sendable {
     public func run() async throws {
         let kernel = try makeKernel()
         let client = try APIClient(config: settings.kubeConfig, options: clientOptions)
-        let loop = ProxyLoop(kernel: kernel, config: settings.config, nodeName: settings.nodeName)
-        await configure(loop)
+        let loop = ProxyLoop(kernel: kernel, config: settings.config, nodeName: settings.nodeName, observers: observers())
         await onLoop(loop)
         logger.info("starting", metadata: [
             "node": "\(settings.nodeName)", "server": "\(settings.kubeConfig.server)",
@@ -138,10 +137,12 @@ public final class ProxyDaemon: Service, Sendable {
         logger.info("stopped; the kernel state is left as it is")
     }
 
-    private func configure(_ loop: ProxyLoop) async {
+    /// The loop's observers: logs, and the hooks.
+    private func observers() -> ProxyLoopObservers {
         let logger = self.logger
         let hooks = self.hooks
-        await loop.setObserver { result in
+        var o = ProxyLoopObservers()
+        o.syncFinished = { result in
             let now = Date().timeIntervalSince1970
             hooks.syncFinished(result, now)
             var meta: Logger.Metadata = [
@@ -182,12 +183,13 @@ public final class ProxyDaemon: Service, Sendable {
             // big plan: give those pages back (MallocTuning).
             if result.error == nil && (result.first || result.servicesRecomputed >= 1000) { MallocTuning.trim() }
         }
-        await loop.setDiagnosticSink { d in
-            logger.error("invalid object skipped: \(d)")
+        o.invalidObject = { d in
+            logger.error("invalid object not applied; its last valid version, if any, stays programmed: \(d)")
             hooks.invalidObject(d.kind)
         }
-        await loop.setWarningSink { d in logger.warning("\(d)") }
-        await loop.setQueueObserver { counters, now in hooks.changeQueued(counters, now) }
+        o.warning = { d in logger.warning("\(d)") }
+        o.changeQueued = { counters, now in hooks.changeQueued(counters, now) }
+        return o
     }
 
     private func runAll(client: APIClient, loop: ProxyLoop) async {

@@ -4,8 +4,8 @@ import KubeModel
 
 /// Services, endpoint sets and this node's Node object, as last seen from the API server.
 ///
-/// Only validated objects enter (the caller logs the diagnostics of invalid ones and treats an
-/// invalid update as a deletion: the object as written cannot be programmed). Every change marks
+/// Only validated objects enter (the caller reports the diagnostics of invalid ones and keeps their
+/// last valid version: a bad update must not take down what is programmed). Every change marks
 /// the affected Services dirty.
 public struct ClusterCache: Sendable {
     public private(set) var services: [ObjectRef: ServiceInfo] = [:]

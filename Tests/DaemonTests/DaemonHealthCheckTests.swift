@@ -9,6 +9,7 @@ import ProxyCore
 import Reconciler
 import XCTest
 import KernelPort
+import TestSupport
 
 /// The daemon end to end (fake API server, in-memory kernel as in `run --dry-run`): the Node
 /// object's addresses stand for the node's, and an externalTrafficPolicy Local LoadBalancer gets
@@ -26,21 +27,6 @@ final class DaemonHealthCheckTests: XCTestCase {
         try await fake.shutdown()
     }
 
-    final class Last: @unchecked Sendable {
-        private let lock = NSLock()
-        private var value: SyncResult?
-        func set(_ r: SyncResult) { lock.lock(); value = r; lock.unlock() }
-        var result: SyncResult? { lock.lock(); defer { lock.unlock() }; return value }
-    }
-
-    func wait(_ what: String, timeout: Double = 10, _ condition: () async -> Bool) async throws {
-        let deadline = Date().addingTimeInterval(timeout)
-        while !(await condition()) {
-            if Date() > deadline { XCTFail("timed out waiting for \(what)"); throw CancellationError() }
-            try await Task.sleep(nanoseconds: 20_000_000)
-        }
-    }
-
     func status(_ port: UInt16) async -> Int? {
         guard let r = try? await HTTPClient.shared.execute(HTTPClientRequest(url: "http://127.0.0.1:\(port)/"), timeout: .seconds(5)) else { return nil }
         _ = try? await r.body.collect(upTo: 1 << 16)
@@ -48,12 +34,7 @@ final class DaemonHealthCheckTests: XCTestCase {
     }
 
     func slice(_ node: String) -> Data {
-        Data("""
-        {"apiVersion":"discovery.k8s.io/v1","kind":"EndpointSlice","metadata":{"name":"lb-abc","namespace":"default",
-         "labels":{"kubernetes.io/service-name":"lb"}},"addressType":"IPv4",
-         "endpoints":[{"addresses":["10.244.1.2"],"nodeName":"\(node)","conditions":{"ready":true}}],
-         "ports":[{"name":"http","port":8080,"protocol":"TCP"}]}
-        """.utf8)
+        KubeJSON.slice(service: "lb", [KubeJSON.sliceEndpoint("10.244.1.2", node: node)], portName: "http").utf8Data
     }
 
     func testLoadBalancerWithLocalPolicy() async throws {
@@ -80,9 +61,9 @@ final class DaemonHealthCheckTests: XCTestCase {
         let metrics = ProxyMetrics()
         let checks = ServiceHealthServers(logger: logger, health: health)
         var hooks = DaemonHooks.reporting(to: health, metrics: metrics, healthChecks: checks, config: config)
-        let last = Last()
+        let last = Locked<SyncResult?>(nil)
         let report = hooks.syncFinished
-        hooks.syncFinished = { r, now in report(r, now); last.set(r) }
+        hooks.syncFinished = { r, now in report(r, now); last.mutate { $0 = r } }
         var reflector = ReflectorOptions()
         reflector.backoff = Backoff(initial: 0.05, maximum: 0.2)
         let daemon = ProxyDaemon(settings: DaemonSettings(config: config, nodeName: "node1", kubeConfig: KubeConfig(server: fake.url),
@@ -91,21 +72,21 @@ final class DaemonHealthCheckTests: XCTestCase {
         let task = Task { try await daemon.run() }
         defer { task.cancel() }
 
-        try await wait("the health check answers 200") { await status(port) == 200 }
-        XCTAssertEqual(last.result?.nodeAddresses.nodePortAddresses, [IPAddress("10.0.0.5")!], "the Node object's InternalIP (dry-run)")
+        try await waitFor("the health check answers 200") { await status(port) == 200 }
+        XCTAssertEqual(last.value?.nodeAddresses.nodePortAddresses, [IPAddress("10.0.0.5")!], "the Node object's InternalIP (dry-run)")
         var text = try Exposition(metrics.render())
         XCTAssertEqual(text[ProxyMetrics.Name.noLocalEndpoints, ["traffic_policy": "external"]], 0)
 
         // The endpoint moves to another node: 503, and the Service counts as having no local endpoint.
         try fake.put("/apis/discovery.k8s.io/v1/endpointslices", json: slice("node2"))
-        try await wait("the health check answers 503") { await status(port) == 503 }
-        try await wait("the metric") {
+        try await waitFor("the health check answers 503") { await status(port) == 503 }
+        try await waitFor("the metric") {
             (try? Exposition(metrics.render()))?[ProxyMetrics.Name.noLocalEndpoints, ["traffic_policy": "external"]] == 1
         }
 
         // The Service goes: the port closes.
         try fake.delete("/api/v1/services", namespace: "default", name: "lb")
-        try await wait("the port closed") { await status(port) == nil }
+        try await waitFor("the port closed") { await status(port) == nil }
         text = try Exposition(metrics.render())
         XCTAssertEqual(text[ProxyMetrics.Name.noLocalEndpoints, ["traffic_policy": "external"]], 0)
         task.cancel()

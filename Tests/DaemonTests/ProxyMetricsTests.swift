@@ -118,12 +118,8 @@ final class ProxyMetricsTests: XCTestCase {
     }
 
     func counts(services: Int, endpoints: Int, servicesPending: Int, endpointsPending: Int) -> ChangeCounters {
-        var c = ChangeCounters()
-        c.serviceChangesTotal = services
-        c.endpointChangesTotal = endpoints
-        c.servicesPending = servicesPending
-        c.endpointsPending = endpointsPending
-        return c
+        ChangeCounters(serviceChangesTotal: services, endpointChangesTotal: endpoints, servicesPending: servicesPending,
+                       endpointsPending: endpointsPending)
     }
 
     func testChangeCountsFollowTotalsAndPending() throws {

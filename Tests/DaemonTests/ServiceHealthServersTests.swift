@@ -7,6 +7,7 @@ import NIOHTTP1
 import NIOPosix
 import ProxyCore
 @testable import Reconciler
+import TestSupport
 import XCTest
 @testable import Daemon
 
@@ -45,14 +46,6 @@ final class ServiceHealthServersTests: XCTestCase {
         }
     }
 
-    func wait(_ what: String, timeout: Double = 10, _ condition: () async -> Bool) async throws {
-        let deadline = Date().addingTimeInterval(timeout)
-        while !(await condition()) {
-            if Date() > deadline { XCTFail("timed out waiting for \(what)"); throw CancellationError() }
-            try await Task.sleep(nanoseconds: 20_000_000)
-        }
-    }
-
     func listening(_ s: ServiceHealthServers, _ ref: ObjectRef) -> Bool {
         if case .listening = s.listenerStates[ref] { return true }
         return false
@@ -71,7 +64,7 @@ final class ServiceHealthServersTests: XCTestCase {
         defer { Task { await servers.stop() } }
         let port = try await freePort()
         servers.update([front: HealthCheckNodePort(port: port, localEndpoints: 2)], hosts: loopback)
-        try await wait("listening") { listening(servers, front) }
+        try await waitFor("listening") { listening(servers, front) }
 
         var r = try await fetch(port, "/any/path?x=1")
         XCTAssertEqual(r.status, 200)
@@ -114,30 +107,30 @@ final class ServiceHealthServersTests: XCTestCase {
         let p1 = try await freePort(), p2 = try await freePort(), p3 = try await freePort()
 
         servers.update([front: HealthCheckNodePort(port: p1, localEndpoints: 1), back: HealthCheckNodePort(port: p2, localEndpoints: 0)], hosts: loopback)
-        try await wait("both listening") { listening(servers, front) && listening(servers, back) }
+        try await waitFor("both listening") { listening(servers, front) && listening(servers, back) }
         do { let got = try await fetch(p1).status; XCTAssertEqual(got, 200) }
         do { let got = try await fetch(p2).body; XCTAssertEqual(got, body("shop", "back", 0, true)) }
 
         // back goes away: its port closes; front is left alone.
         servers.update([front: HealthCheckNodePort(port: p1, localEndpoints: 1)], hosts: loopback)
-        try await wait("back's port closed") { !(await accepts(p2)) }
+        try await waitFor("back's port closed") { !(await accepts(p2)) }
         XCTAssertNil(servers.listenerStates[back])
         do { let got = try await fetch(p1).status; XCTAssertEqual(got, 200) }
 
         // front's port changes: the old one closes, the new one answers.
         servers.update([front: HealthCheckNodePort(port: p3, localEndpoints: 1)], hosts: loopback)
-        try await wait("front on its new port") { if !listening(servers, front) { return false }; return await accepts(p3) }
-        try await wait("front's old port closed") { !(await accepts(p1)) }
+        try await waitFor("front on its new port") { if !listening(servers, front) { return false }; return await accepts(p3) }
+        try await waitFor("front's old port closed") { !(await accepts(p1)) }
         do { let got = try await fetch(p3).body; XCTAssertEqual(got, body("shop", "front", 1, true)) }
 
         // Nothing left: every port closes.
         servers.update([:], hosts: loopback)
-        try await wait("all closed") { !(await accepts(p3)) }
+        try await waitFor("all closed") { !(await accepts(p3)) }
         XCTAssertTrue(servers.listenerStates.isEmpty)
 
         // stop() closes everything and ignores later updates.
         servers.update([back: HealthCheckNodePort(port: p2, localEndpoints: 1)], hosts: loopback)
-        try await wait("back again") { listening(servers, back) }
+        try await waitFor("back again") { listening(servers, back) }
         await servers.stop()
         do { let open = await accepts(p2); XCTAssertFalse(open) }
         servers.update([back: HealthCheckNodePort(port: p2, localEndpoints: 1)], hosts: loopback)
@@ -155,17 +148,17 @@ final class ServiceHealthServersTests: XCTestCase {
         let free = try await freePort()
 
         servers.update([front: HealthCheckNodePort(port: busy, localEndpoints: 1), back: HealthCheckNodePort(port: free, localEndpoints: 1)], hosts: loopback)
-        try await wait("the bind failure reported") {
+        try await waitFor("the bind failure reported") {
             if case .retrying = servers.listenerStates[front] { return true }
             return false
         }
         guard case .retrying(let message) = servers.listenerStates[front] else { return XCTFail() }
         XCTAssertEqual(message, "healthCheckNodePort of Service shop/front: cannot listen on 127.0.0.1:\(busy): address already in use (errno \(EADDRINUSE))")
-        try await wait("back served meanwhile") { listening(servers, back) }
+        try await waitFor("back served meanwhile") { listening(servers, back) }
         do { let got = try await fetch(free).status; XCTAssertEqual(got, 200) }
 
         await blocker.close()
-        try await wait("front bound after the retry") { listening(servers, front) }
+        try await waitFor("front bound after the retry") { listening(servers, front) }
         do { let got = try await fetch(busy).body; XCTAssertEqual(got, body("shop", "front", 1, true)) }
     }
 
@@ -185,10 +178,10 @@ final class ServiceHealthServersTests: XCTestCase {
         defer { Task { await servers.stop() } }
         let port = try await freePort()
         servers.update([front: HealthCheckNodePort(port: port, localEndpoints: 1)], hosts: [])
-        try await wait("registered without an address") { servers.listenerStates[front] == .listening([]) }
+        try await waitFor("registered without an address") { servers.listenerStates[front] == .listening([]) }
         do { let open = await accepts(port); XCTAssertFalse(open) }
         servers.update([front: HealthCheckNodePort(port: port, localEndpoints: 1)], hosts: loopback)
-        try await wait("listening on 127.0.0.1") { servers.listenerStates[front] == .listening([Int(port)]) }
+        try await waitFor("listening on 127.0.0.1") { servers.listenerStates[front] == .listening([Int(port)]) }
         do { let got = try await fetch(port).status; XCTAssertEqual(got, 200) }
     }
 
@@ -211,7 +204,7 @@ final class ServiceHealthServersTests: XCTestCase {
         let text = try Exposition(metrics.render())
         XCTAssertEqual(text[ProxyMetrics.Name.noLocalEndpoints, ["traffic_policy": "internal"]], 2)
         XCTAssertEqual(text[ProxyMetrics.Name.noLocalEndpoints, ["traffic_policy": "external"]], 1)
-        try await wait("listening on the NodePort address") { servers.listenerStates[front] == .listening([Int(port)]) }
+        try await waitFor("listening on the NodePort address") { servers.listenerStates[front] == .listening([Int(port)]) }
         do { let got = try await fetch(port).headers.first(name: "X-Load-Balancing-Endpoint-Weight"); XCTAssertEqual(got, "4") }
 
         // The next sync: no more Local Services.
@@ -220,7 +213,7 @@ final class ServiceHealthServersTests: XCTestCase {
         let after = try Exposition(metrics.render())
         XCTAssertEqual(after[ProxyMetrics.Name.noLocalEndpoints, ["traffic_policy": "internal"]], 0)
         XCTAssertEqual(after[ProxyMetrics.Name.noLocalEndpoints, ["traffic_policy": "external"]], 0)
-        try await wait("closed") { !(await accepts(port)) }
+        try await waitFor("closed") { !(await accepts(port)) }
 
         // A reap (deleting drained real servers) is not a sync: nothing changes.
         var reap = r

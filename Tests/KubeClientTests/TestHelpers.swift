@@ -2,6 +2,7 @@ import Foundation
 import KubeClient
 import KubeFakeAPI
 import KubeModel
+import TestSupport
 import XCTest
 
 // MARK: - Objects, files and clients for the KubeClient tests
@@ -68,15 +69,6 @@ final class DiagnosticLog: Sendable {
     private let lines = Locked<[String]>([])
     func append(_ d: ReflectorDiagnostic) { lines.mutate { $0.append(d.description) } }
     var all: [String] { lines.value }
-}
-
-/// A tiny lock-protected box for test bookkeeping.
-final class Locked<V: Sendable>: @unchecked Sendable {
-    private var v: V
-    private let lock = NSLock()
-    init(_ v: V) { self.v = v }
-    var value: V { lock.lock(); defer { lock.unlock() }; return v }
-    func mutate<R>(_ f: (inout V) -> R) -> R { lock.lock(); defer { lock.unlock() }; return f(&v) }
 }
 
 /// Records reflector events as short strings: `replaced[a,b]`, `added a@105`, ...

@@ -66,7 +66,7 @@ final class DesiredStateIndexTests: XCTestCase {
                 if rng.next() % 4 == 0 { svc.scheduler = "mh" }
                 w.services[ref] = svc
             }
-            let scope = index.update(owner: ref.description, with: contribution(w, ref, node: node))
+            let scope = index.replace(owner: ref.description, with: contribution(w, ref, node: node))
             index.refreshNodeWide()
             let full = DesiredStateBuilder.build(snapshot: w.snapshot, config: Fx.seedConfig, node: node)
             XCTAssertEqual(index.state.families[.ipv4]!.virtualServers.mapValues(\.server), full.families[.ipv4]!.virtualServers.mapValues(\.server), "step \(step)")
@@ -94,7 +94,7 @@ final class DesiredStateIndexTests: XCTestCase {
             services.append(svc)
             let eps = Fx.endpoints(svc.ref.name, (0..<10).map { Fx.ep("10.244.\(i % 250).\($0 + 2)") })
             if case .success(let c) = DesiredStateBuilder.contribution(service: svc, endpoints: [eps], config: Fx.seedConfig, node: Fx.node) {
-                index.update(owner: c.owner, with: c)
+                index.replace(owner: c.owner, with: c)
             }
         }
         index.refreshNodeWide()
@@ -107,7 +107,7 @@ final class DesiredStateIndexTests: XCTestCase {
         guard case .success(let c) = DesiredStateBuilder.contribution(service: svc, endpoints: [eps], config: Fx.seedConfig, node: Fx.node) else {
             return XCTFail("no contribution")
         }
-        let scope = index.update(owner: c.owner, with: c)
+        let scope = index.replace(owner: c.owner, with: c)
         index.refreshNodeWide()
         XCTAssertEqual(scope.virtualServers.count, 1)
         let plan = Planner.plan(desired: index.state, observed: kernel, scope: scope)
@@ -128,15 +128,15 @@ final class DesiredStateIndexTests: XCTestCase {
             c.setMembers = [SetMember(.externalIP, .ipv4, IPSetEntry.ipPort(shared, .tcp, port))]
             return c
         }
-        index.update(owner: "a/one", with: c("a/one", port: 80))
-        index.update(owner: "b/two", with: c("b/two", port: 443))
+        index.replace(owner: "a/one", with: c("a/one", port: 80))
+        index.replace(owner: "b/two", with: c("b/two", port: 443))
         XCTAssertEqual(index.state.families[.ipv4]!.boundAddresses[shared], "a/one")
-        let scope = index.update(owner: "a/one", with: nil)
+        let scope = index.replace(owner: "a/one", with: nil)
         XCTAssertEqual(index.state.families[.ipv4]!.boundAddresses[shared], "b/two", "the next claimant takes the address over")
         XCTAssertEqual(index.state.families[.ipv4]!.sets["KUBE-IPVS-IPS"]!.entries["192.0.2.10"], "b/two")
         XCTAssertEqual(index.state.families[.ipv4]!.virtualServers.keys.map(\.port), [443])
         XCTAssertTrue(scope.addresses.contains(shared))
-        index.update(owner: "b/two", with: nil)
+        index.replace(owner: "b/two", with: nil)
         XCTAssertEqual(index.state.families[.ipv4]!.boundAddresses, [:])
         XCTAssertEqual(index.state.families[.ipv4]!.sets["KUBE-IPVS-IPS"]!.entries, [:])
     }

@@ -210,7 +210,7 @@ final class OneShotBuildTests: XCTestCase {
             for svc in order {
                 let sets = eps.filter { $0.service == svc.ref }
                 if case .success(let c) = DesiredStateBuilder.contribution(service: svc, endpoints: sets, config: Fx.seedConfig, node: Fx.node) {
-                    index.update(owner: c.owner, with: c)
+                    index.replace(owner: c.owner, with: c)
                 }
             }
             index.refreshNodeWide()

@@ -2,25 +2,14 @@ import Foundation
 import KubeModel
 import ProxyCore
 @testable import Reconciler
+import TestSupport
 import XCTest
 
 final class ChangeCountersTests: XCTestCase {
-    func decode<T: Decodable>(_ json: String) -> T { try! JSONDecoder().decode(T.self, from: Data(json.utf8)) }
-
-    func service(_ name: String, ip: String) -> ServiceResource {
-        decode("""
-        {"metadata": {"name": "\(name)", "namespace": "default"},
-         "spec": {"clusterIP": "\(ip)", "ports": [{"protocol": "TCP", "port": 80, "targetPort": 8080}]}}
-        """)
-    }
+    func service(_ name: String, ip: String) -> ServiceResource { decode(KubeJSON.service(name, ip: ip)) }
 
     func endpoints(_ name: String, _ ips: [String], trigger: String? = nil) -> EndpointsResource {
-        let addrs = ips.map { "{\"ip\": \"\($0)\"}" }.joined(separator: ",")
-        let ann = trigger.map { ", \"annotations\": {\"endpoints.kubernetes.io/last-change-trigger-time\": \"\($0)\"}" } ?? ""
-        return decode("""
-        {"metadata": {"name": "\(name)", "namespace": "default"\(ann)},
-         "subsets": [{"addresses": [\(addrs)], "ports": [{"port": 8080, "protocol": "TCP"}]}]}
-        """)
+        decode(KubeJSON.endpoints(ips, name: name, trigger: trigger))
     }
 
     func testCountersCountChangesAndPendingUntilSynced() async {
@@ -32,10 +21,7 @@ final class ChangeCountersTests: XCTestCase {
         await loop.replaceEndpointSources([endpoints("a", ["10.244.1.2"])], at: 0)
         await loop.setNode(nil, at: 0)
         var n = await loop.changeCounters
-        XCTAssertEqual(n.serviceChangesTotal, 2)
-        XCTAssertEqual(n.endpointChangesTotal, 1)
-        XCTAssertEqual(n.servicesPending, 2)
-        XCTAssertEqual(n.endpointsPending, 1)
+        XCTAssertEqual(n, ChangeCounters(serviceChangesTotal: 2, endpointChangesTotal: 1, servicesPending: 2, endpointsPending: 1))
         await loop.step(at: 0)
         let firstResult = await loop.lastResult
         XCTAssertEqual(firstResult?.first, true)
@@ -48,10 +34,7 @@ final class ChangeCountersTests: XCTestCase {
         await loop.upsertEndpointSource(endpoints("a", ["10.244.1.3"]), at: 0.3)
         await loop.deleteService(service("b", ip: "10.254.0.11"), at: 0.4)
         n = await loop.changeCounters
-        XCTAssertEqual(n.endpointChangesTotal, 3)
-        XCTAssertEqual(n.endpointsPending, 1)
-        XCTAssertEqual(n.serviceChangesTotal, 3)
-        XCTAssertEqual(n.servicesPending, 1)
+        XCTAssertEqual(n, ChangeCounters(serviceChangesTotal: 3, endpointChangesTotal: 3, servicesPending: 1, endpointsPending: 1))
         await loop.step(at: 1.5)
         let r = await loop.lastResult
         XCTAssertEqual(r?.endpointChangeTimes, [RFC3339.seconds("2026-11-23T10:00:00Z")!, 0.3])
@@ -61,14 +44,62 @@ final class ChangeCountersTests: XCTestCase {
     }
 
     func testQueueObserverSeesEveryChange() async {
-        let loop = ProxyLoop(kernel: memoryKernel(), config: ProxyConfig(), nodeName: "node1")
-        let seen = Seen()
-        await loop.setQueueObserver { c, t in seen.add(c, t) }
+        let seen = Locked<[(ChangeCounters, Double)]>([])
+        var observers = ProxyLoopObservers()
+        observers.changeQueued = { c, t in seen.mutate { $0.append((c, t)) } }
+        let loop = ProxyLoop(kernel: memoryKernel(), config: ProxyConfig(), nodeName: "node1", observers: observers)
         await loop.upsertService(service("a", ip: "10.254.0.10"), at: 5)
         await loop.upsertEndpointSource(endpoints("a", ["10.244.1.2"]), at: 6)
-        XCTAssertEqual(seen.items.map(\.1), [5, 6])
-        XCTAssertEqual(seen.items.last?.0.endpointChangesTotal, 1)
-        XCTAssertEqual(seen.items.last?.0.serviceChangesTotal, 1)
+        XCTAssertEqual(seen.value.map(\.1), [5, 6])
+        XCTAssertEqual(seen.value.last?.0.endpointChangesTotal, 1)
+        XCTAssertEqual(seen.value.last?.0.serviceChangesTotal, 1)
+    }
+
+    /// While syncs keep failing, the times of the changes queued behind them stay bounded: an
+    /// evenly spread sample that keeps the oldest, reported by the sync that finally succeeds.
+    func testEndpointChangeTimesStayBoundedWhileSyncsFail() async {
+        struct Failure: Error {}
+        let failing = Locked(false)
+        let kernel = memoryKernel()
+        kernel.applyFault = { _ in failing.value ? Failure() : nil }
+        var c = ProxyConfig()
+        c.minSyncPeriod = 1
+        let loop = ProxyLoop(kernel: kernel, config: c, nodeName: "node1")
+        await loop.limitEndpointChangeTimes(to: 8)
+        await loop.replaceServices([service("a", ip: "10.254.0.10")], at: 0)
+        await loop.replaceEndpointSources([endpoints("a", ["10.244.1.1"])], at: 0)
+        await loop.setNode(nil, at: 0)
+        await loop.step(at: 0)
+        failing.mutate { $0 = true }
+        for round in 1...10 {
+            for j in 0..<10 {
+                await loop.upsertEndpointSource(endpoints("a", ["10.244.1.\(round * 10 + j)"]), at: Double(round) + Double(j) / 100)
+            }
+            await loop.step(at: Double(round) + 0.5)
+            let failed = await loop.lastResult
+            XCTAssertNotNil(failed?.error)
+        }
+        failing.mutate { $0 = false }
+        await loop.upsertEndpointSource(endpoints("a", ["10.244.1.200"]), at: 11.2)
+        await loop.step(at: 11.5)
+        let r = await loop.lastResult
+        XCTAssertNil(r?.error)
+        XCTAssertEqual(r?.counters.endpointChangesTotal, 102)
+        let times = r?.endpointChangeTimes ?? []
+        XCTAssertLessThanOrEqual(times.count, 8)
+        XCTAssertEqual(times.min(), 1, "the oldest change")
+        XCTAssertGreaterThanOrEqual(times.max() ?? 0, 8, "later changes are sampled too")
+    }
+
+    func testChangeTimeSampleKeepsTheOldestAndAnEvenSpread() {
+        var sample = ChangeTimeSample(limit: 4)
+        sample.append(100)
+        sample.append(50)  // a trigger time older than the first change: dropped by the thinning, reported anyway
+        for t in 101..<120 { sample.append(Double(t)) }
+        XCTAssertEqual(sample.times, [50, 100, 107, 115], "every 8th change of 21")
+        sample.removeAll()
+        for t in 0..<3 { sample.append(Double(t)) }
+        XCTAssertEqual(sample.times, [0, 1, 2], "below the limit every time is kept")
     }
 
     func testRFC3339() {
@@ -81,11 +112,4 @@ final class ChangeCountersTests: XCTestCase {
             XCTAssertNil(RFC3339.seconds(bad), bad)
         }
     }
-}
-
-private final class Seen: @unchecked Sendable {
-    private let lock = NSLock()
-    private var _items: [(ChangeCounters, Double)] = []
-    func add(_ c: ChangeCounters, _ t: Double) { lock.lock(); _items.append((c, t)); lock.unlock() }
-    var items: [(ChangeCounters, Double)] { lock.lock(); defer { lock.unlock() }; return _items }
 }

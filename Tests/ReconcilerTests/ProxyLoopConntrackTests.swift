@@ -4,9 +4,10 @@ import KernelPort
 import KubeModel
 import ProxyCore
 @testable import Reconciler
+import TestSupport
 
 /// Stale UDP conntrack entries are cleared after the apply that made them stale (ProxyLoopTests'
-/// helpers and memoryKernel).
+/// helpers; memoryKernel from TestSupport).
 extension ProxyLoopTests {
     var udpKey: VirtualServerKey { VirtualServerKey(address: vip, proto: .udp, port: 80) }
 

@@ -4,6 +4,7 @@ import KernelPort
 import KubeModel
 import ProxyCore
 @testable import Reconciler
+import TestSupport
 
 /// The node's addresses as a test sets them; counts its reads.
 final class FakeAddresses: NodeAddressSource, @unchecked Sendable {
@@ -31,28 +32,16 @@ final class ProxyLoopNodeTests: XCTestCase {
         return c
     }
 
-    func decode<T: Decodable>(_ json: String) -> T { try! JSONDecoder().decode(T.self, from: Data(json.utf8)) }
-
     func service(_ name: String, ip: String, extra: String = "") -> ServiceResource {
-        decode("""
-        {"metadata": {"name": "\(name)", "namespace": "default"},
-         "spec": {"clusterIP": "\(ip)", "ports": [{"name": "http", "protocol": "TCP", "port": 80, "targetPort": 8080}]\(extra)}}
-        """)
+        decode(KubeJSON.service(name, ip: ip, portName: "http", extra: extra))
     }
 
     func slice(_ name: String, _ eps: [(ip: String, node: String, ready: Bool)], family: String = "IPv4") -> EndpointSliceResource {
-        let list = eps.map { #"{"addresses": ["\#($0.ip)"], "nodeName": "\#($0.node)", "conditions": {"ready": \#($0.ready), "serving": true, "terminating": \#(!$0.ready)}}"# }
-        return decode("""
-        {"metadata": {"name": "\(name)-x", "namespace": "default", "labels": {"kubernetes.io/service-name": "\(name)"}},
-         "addressType": "\(family)", "endpoints": [\(list.joined(separator: ","))],
-         "ports": [{"name": "http", "protocol": "TCP", "port": 8080}]}
-        """)
+        let list = eps.map { KubeJSON.sliceEndpoint($0.ip, node: $0.node, ready: $0.ready, serving: true, terminating: !$0.ready) }
+        return decode(KubeJSON.slice(service: name, name: "\(name)-x", list, portName: "http", addressType: family))
     }
 
-    func node(_ addresses: [(type: String, ip: String)]) -> NodeResource {
-        let list = addresses.map { #"{"type": "\#($0.type)", "address": "\#($0.ip)"}"# }.joined(separator: ",")
-        return decode(#"{"metadata": {"name": "node1"}, "status": {"addresses": [\#(list)]}}"#)
-    }
+    func node(_ addresses: [(type: String, ip: String)]) -> NodeResource { decode(KubeJSON.node(addresses: addresses)) }
 
     func loop(_ kernel: InMemoryKernel, config: ProxyConfig? = nil,
               services: [ServiceResource], slices: [EndpointSliceResource] = [], node: NodeResource? = nil) async -> ProxyLoop {

@@ -4,14 +4,7 @@ import KernelPort
 import KubeModel
 import ProxyCore
 @testable import Reconciler
-
-/// The in-memory kernel as these tests use it: from a bare ObservedState, recording every plan, one
-/// conntrack entry deleted per filter.
-func memoryKernel(_ addresses: NodeAddressSource? = nil) -> InMemoryKernel {
-    let k = InMemoryKernel(state: ObservedState(), addresses: addresses, recordsPlans: true)
-    k.conntrackEntriesPerFilter = 1
-    return k
-}
+import TestSupport
 
 final class ProxyLoopTests: XCTestCase {
     let vip = IPAddress("10.254.10.128")!
@@ -25,30 +18,32 @@ final class ProxyLoopTests: XCTestCase {
         return c
     }
 
-    func decode<T: Decodable>(_ json: String) -> T { try! JSONDecoder().decode(T.self, from: Data(json.utf8)) }
-
     func service(proto: String = "TCP", name: String = "web-service", port: Int = 80) -> ServiceResource {
-        decode("""
-        {"metadata": {"name": "\(name)", "namespace": "default"},
-         "spec": {"clusterIP": "10.254.10.128", "ports": [{"protocol": "\(proto)", "port": \(port), "targetPort": 8080}]}}
-        """)
+        decode(KubeJSON.service(name, proto: proto, port: port))
     }
 
     func endpoints(_ ips: [String], proto: String = "TCP") -> EndpointsResource {
-        let addrs = ips.map { "{\"ip\": \"\($0)\"}" }.joined(separator: ",")
-        return decode("""
-        {"metadata": {"name": "web-service", "namespace": "default"},
-         "subsets": [{"addresses": [\(addrs)], "ports": [{"port": 8080, "protocol": "\(proto)"}]}]}
-        """)
+        decode(KubeJSON.endpoints(ips, proto: proto))
     }
 
-    func started(_ kernel: InMemoryKernel, ips: [String] = ["10.244.1.2", "10.244.1.3"], proto: String = "TCP") async -> ProxyLoop {
-        let loop = ProxyLoop(kernel: kernel, config: config(), nodeName: "node1")
+    func started(_ kernel: InMemoryKernel, ips: [String] = ["10.244.1.2", "10.244.1.3"], proto: String = "TCP",
+                 observers: ProxyLoopObservers = ProxyLoopObservers()) async -> ProxyLoop {
+        let loop = ProxyLoop(kernel: kernel, config: config(), nodeName: "node1", observers: observers)
         await loop.replaceServices([service(proto: proto)], at: 0)
         await loop.replaceEndpointSources([endpoints(ips, proto: proto)], at: 0)
         await loop.setNode(nil, at: 0)
         await loop.step(at: 0)
         return loop
+    }
+
+    func realServerCount(_ kernel: InMemoryKernel) -> Int? { kernel.state.family(.ipv4).virtualServers[vsKey]?.realServers.count }
+
+    /// Observers that record the diagnostic of every invalid object.
+    func recordingInvalidObjects() -> (ProxyLoopObservers, Locked<[Diagnostic]>) {
+        let seen = Locked<[Diagnostic]>([])
+        var observers = ProxyLoopObservers()
+        observers.invalidObject = { d in seen.mutate { $0.append(d) } }
+        return (observers, seen)
     }
 
     func testNothingIsProgrammedBeforeEveryFirstList() async {
@@ -205,14 +200,65 @@ final class ProxyLoopTests: XCTestCase {
 
     func testInvalidUpdateIsReportedAndLeavesOthersAlone() async {
         let kernel = memoryKernel()
-        let loop = await started(kernel)
-        final class Box: @unchecked Sendable { var lines: [String] = [] }
-        let box = Box()
-        await loop.setDiagnosticSink { box.lines.append($0.description) }
+        let (observers, invalid) = recordingInvalidObjects()
+        let loop = await started(kernel, observers: observers)
         await loop.upsertService(service(name: "broken", port: 0), at: 1)
         await loop.step(at: 1)
-        XCTAssertEqual(box.lines, ["Service default/broken: spec.ports[0].port: 0 is out of range (1-65535)"])
+        XCTAssertEqual(invalid.value.map(\.description), ["Service default/broken: spec.ports[0].port: 0 is out of range (1-65535)"])
         XCTAssertEqual(kernel.state.family(.ipv4).virtualServers[vsKey]?.realServers.count, 2)
+    }
+
+    /// Sends an invalid version as an update at 1 s, then in a relist at 2.5 s: each time it is
+    /// reported and the Service keeps its two real servers.
+    func assertKeptThroughUpdateAndRelist(_ kernel: InMemoryKernel, _ loop: ProxyLoop, _ invalid: Locked<[Diagnostic]>, kind: String,
+                                          update: (Double) async -> Void, relist: (Double) async -> Void,
+                                          file: StaticString = #filePath, line: UInt = #line) async {
+        await update(1)
+        await loop.step(at: 1)
+        XCTAssertEqual(invalid.value.map(\.kind), [kind], file: file, line: line)
+        XCTAssertEqual(realServerCount(kernel), 2, "after the update", file: file, line: line)
+        await relist(2.5)
+        await loop.step(at: 2.5)
+        XCTAssertEqual(invalid.value.map(\.kind), [kind, kind], file: file, line: line)
+        XCTAssertEqual(realServerCount(kernel), 2, "after the relist", file: file, line: line)
+    }
+
+    /// An update that fails validation is reported and the Service's last valid version stays
+    /// programmed, also through a relist; only its deletion removes it.
+    func testInvalidServiceUpdateKeepsTheLastValidVersion() async {
+        let kernel = memoryKernel()
+        let (observers, invalid) = recordingInvalidObjects()
+        let loop = await started(kernel, observers: observers)
+        let bad: ServiceResource = decode(KubeJSON.service(ip: "10.254.10.999"))
+        await assertKeptThroughUpdateAndRelist(kernel, loop, invalid, kind: "Service",
+                                               update: { await loop.upsertService(bad, at: $0) },
+                                               relist: { await loop.replaceServices([bad], at: $0) })
+        XCTAssertTrue(kernel.state.family(.ipv4).boundAddresses.contains(vip))
+        await loop.deleteService(bad, at: 4)
+        await loop.step(at: 4)
+        XCTAssertNil(kernel.state.family(.ipv4).virtualServers[vsKey])
+        XCTAssertFalse(kernel.state.family(.ipv4).boundAddresses.contains(vip))
+    }
+
+    /// An endpoint object that fails validation as a whole keeps its last valid endpoint sets, also
+    /// through a relist; its deletion still removes them.
+    func testInvalidEndpointSliceUpdateKeepsTheLastValidSets() async {
+        let kernel = memoryKernel()
+        let (observers, invalid) = recordingInvalidObjects()
+        let loop = ProxyLoop(kernel: kernel, config: config(), nodeName: "node1", observers: observers)
+        let good: EndpointSliceResource = decode(KubeJSON.slice(service: "web-service", ["10.244.1.2", "10.244.1.3"].map { KubeJSON.sliceEndpoint($0) }))
+        let bad: EndpointSliceResource = decode(KubeJSON.slice(service: "web-service", [KubeJSON.sliceEndpoint("10.244.1.4")], addressType: "IPv7"))
+        await loop.replaceServices([service()], at: 0)
+        await loop.replaceEndpointSources([good], at: 0)
+        await loop.setNode(nil, at: 0)
+        await loop.step(at: 0)
+        XCTAssertEqual(realServerCount(kernel), 2)
+        await assertKeptThroughUpdateAndRelist(kernel, loop, invalid, kind: "EndpointSlice",
+                                               update: { await loop.upsertEndpointSource(bad, at: $0) },
+                                               relist: { await loop.replaceEndpointSources([bad], at: $0) })
+        await loop.deleteEndpointSource(bad, at: 4)
+        await loop.step(at: 4)
+        XCTAssertEqual(realServerCount(kernel), 0)
     }
 
     func testApplyFailureLeadsToAFullResync() async {

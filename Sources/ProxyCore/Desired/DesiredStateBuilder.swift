@@ -79,7 +79,7 @@ public enum DesiredStateBuilder {
             for i in services.indices.reversed() where groups.isLast[i] {
                 if case .success(let c) = contribution(service: services[i], endpoints: groups.endpoints(of: i, in: sets),
                                                        config: config, node: node) {
-                    index.set(owner: c.owner, to: c)
+                    index.add(c)
                 }
             }
         }
@@ -244,7 +244,7 @@ public enum DesiredStateBuilder {
                                 families: Set<IPFamily>) -> DesiredState {
         var index = DesiredStateIndex(config: config, node: node, families: families)
         index.reserveCapacity(for: contributions)
-        for c in contributions { index.set(owner: c.owner, to: c) }
+        for c in contributions { index.add(c) }
         index.refreshNodeWide()
         return index.state
     }

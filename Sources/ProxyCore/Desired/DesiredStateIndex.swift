@@ -137,19 +137,20 @@ public struct DesiredStateIndex: Sendable {
     public var owners: Dictionary<String, ServiceContribution>.Keys { contributions.keys }
 
     /// Replaces `owner`'s contribution (nil removes it) and returns the keys whose desired value may
-    /// have changed. Call `refreshNodeWide()` after a batch of updates.
+    /// have changed: what the planner must compare. Call `refreshNodeWide()` after a batch.
     @discardableResult
-    public mutating func update(owner: String, with new: ServiceContribution?) -> PlanScope {
+    public mutating func replace(owner: String, with new: ServiceContribution?) -> PlanScope {
         var scope: PlanScope? = PlanScope()
         replace(owner: owner, with: new, scope: &scope)
-        return scope!
+        return scope ?? PlanScope()
     }
 
-    /// `update` without the scope, for a full build (the planner then compares everything): with
-    /// 10k Services, collecting scopes nobody reads costs more than the claims themselves.
-    public mutating func set(owner: String, to new: ServiceContribution?) {
+    /// Adds the contribution of an owner that has none yet, without collecting the keys it touches,
+    /// for a full build (the planner then compares everything): with 10k Services, collecting
+    /// scopes nobody reads costs more than the claims themselves.
+    public mutating func add(_ contribution: ServiceContribution) {
         var scope: PlanScope? = nil
-        replace(owner: owner, with: new, scope: &scope)
+        replace(owner: contribution.owner, with: contribution, scope: &scope)
     }
 
     private mutating func replace(owner: String, with new: ServiceContribution?, scope: inout PlanScope?) {

@@ -1,0 +1,17 @@
+import KubeModel
+
+/// Who hears from a `ProxyLoop`, given when it is made; every observer is optional.
+public struct ProxyLoopObservers: Sendable {
+    /// After every sync and every deletion of drained real servers (metrics, logs).
+    public var syncFinished: @Sendable (SyncResult) -> Void = { _ in }
+    /// An object failed validation: it is not programmed as received (its last valid version stays).
+    public var invalidObject: @Sendable (Diagnostic) -> Void = { _ in }
+    /// A problem with an optional field of an object that is still used (a bad scheduler annotation).
+    public var warning: @Sendable (Diagnostic) -> Void = { _ in }
+    /// A change was queued, with the counters then and its time (health: an update is pending;
+    /// metrics: the queued timestamp).
+    public var changeQueued: @Sendable (ChangeCounters, Double) -> Void = { _, _ in }
+
+    /// No observer: every event is dropped.
+    public init() {}
+}
