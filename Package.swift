@@ -101,7 +101,7 @@ let package = Package(
         .testTarget(name: "KernelTests", dependencies: ["Kernel", "KernelPort", "ProxyCore", "KubeModel"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "ReconcilerTests", dependencies: ["Reconciler", "ProxyCore", "KubeModel", "KernelPort"]),
-        .testTarget(name: "CLITests", dependencies: [], exclude: ["Golden"]),
+        .testTarget(name: "CLITests", dependencies: ["KubeFakeAPI"], exclude: ["Golden"]),
         .testTarget(name: "KubeClientTests", dependencies: ["KubeClient", "KubeModel", "KubeFakeAPI"]),
         .testTarget(name: "DaemonTests", dependencies: [
             "Daemon", "Reconciler", "KubeClient", "KubeModel", "ProxyCore", "KernelPort", "Kernel", "KubeFakeAPI",
