@@ -99,7 +99,7 @@ extension KubeIPVS {
             let selection: NodeAddressSelection
             var desired: DesiredState?
             do {
-                // The kernel, read-only: its addresses, and (with a source) the desired state for them.
+                // Its addresses, and (with a source) the desired state for them.
                 let nodeInfo = snapshot.nodes.first { $0.name == nodeName }
                 let nodeIPs = hasSource ? nodeInfo?.addresses ?? [] : []
                 selection = try NodeAddresses.select(from: try LinkAddressSource(), nodeIPs: nodeIPs,
@@ -114,9 +114,8 @@ extension KubeIPVS {
                 printError("error: reading the node's state: \(error)")
                 throw ExitCode.failure
             }
-            let local = selection.localAddresses
             let status = NodeStatus.build(observed: observed, desired: desired, services: hasSource ? snapshot.services.count : nil,
-                                          nodeAddresses: local)
+                                          nodeAddresses: selection.localAddresses)
 
             switch output {
             case .text:
