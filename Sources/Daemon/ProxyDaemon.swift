@@ -123,7 +123,7 @@ public final class ProxyDaemon: Service, Sendable {
         let loop = ProxyLoop(kernel: kernel, config: settings.config, nodeName: settings.nodeName, observers: observers())
         await onLoop(loop)
         logger.info("starting", metadata: [
-            "node": "\(settings.nodeName)", "server": "\(settings.kubeConfig.server)",
+            "node": "\(settings.nodeName)", "server": "\(settings.kubeConfig.redactedServer)",
             "endpoints-source": "\(settings.endpointsSource.rawValue)",
             "families": "\(ProxyLoop.families(for: settings.config).map { "\($0)" }.sorted().joined(separator: ","))",
             "minSyncPeriod": "\(settings.config.minSyncPeriod)s", "syncPeriod": "\(settings.config.syncPeriod)s",

@@ -142,7 +142,7 @@ public final class APIClient: Sendable {
             }
             let response: HTTPClientResponse
             let trace = options.trace
-            trace?("GET \(request.url): sending")
+            trace?("GET \(RedactedURL(request.url)): sending")
             do {
                 // The deadline here covers the response head only; callers bound the body.
                 response = try await http.execute(request, timeout: .nanoseconds(Int64(options.requestTimeout * 1e9)))

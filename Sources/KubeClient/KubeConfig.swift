@@ -171,7 +171,7 @@ private struct KubeconfigParser {
         }
         guard let url = URL(string: server), let scheme = url.scheme?.lowercased(), scheme == "https" || scheme == "http",
               let host = url.host, !host.isEmpty else {
-            throw error(clPath + ".server", "not an http(s) URL with a host: \(server)")
+            throw error(clPath + ".server", "not an http(s) URL with a host: \(RedactedURL(server))")
         }
         for unsupported in ["proxy-url", "tls-server-name"] where cluster[unsupported] != nil {
             throw error(clPath + "." + unsupported, "not supported by kube-ipvs")

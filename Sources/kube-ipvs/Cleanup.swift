@@ -30,17 +30,19 @@ extension KubeIPVS {
             --dry-run it prints the commands as a shell script (as `sync --dry-run`) and changes \
             nothing.
 
+            Without --dry-run it takes the node lock (/run/kube-ipvs.lock, or $KUBE_IPVS_LOCK_FILE) \
+            first, waiting up to 5 s: stop `kube-ipvs run` on the node before cleaning up.
+
             Exit status: 0 when everything owned was removed (or nothing was there), 1 when \
             reading the node or some removal failed (the message names the object; run it again \
-            once the cause is fixed).
+            once the cause is fixed) or another kube-ipvs holds the node lock.
             """
         )
 
         @Flag(name: .customLong("dry-run"), help: "Print the commands instead of running them.")
         var dryRun = false
 
-        @Option(name: .customLong("iptables-backend"), help: "iptables flavour: auto (the one holding more rules, as kube-proxy's wrapper), legacy or nft.")
-        var iptablesBackend: String = "auto"
+        @OptionGroup var kernelOptions: KernelOptions
 
         @Option(name: .customLong("config"), help: "A KubeProxyConfiguration YAML file; only ipvs.excludeCIDRs is used.")
         var configFile: String?
@@ -48,33 +50,29 @@ extension KubeIPVS {
         @Option(name: .customLong("ipvs-exclude-cidrs"), help: "Comma-separated CIDRs whose virtual servers are never deleted (ipvs.excludeCIDRs; wins over --config).")
         var excludeCIDRs: String?
 
-        func validate() throws {
-            if !["auto", "legacy", "nft"].contains(iptablesBackend) {
-                throw ValidationError("--iptables-backend: \"\(iptablesBackend)\" is not auto, legacy or nft")
+        /// ipvs.excludeCIDRs from --config (the whole file is checked), replaced by --ipvs-exclude-cidrs when given.
+        func loadExcludeCIDRs() throws -> [CIDR] {
+            let fromFile = try configFile.map(ProxyOptions.readConfigFile)?.excludeCIDRs ?? []
+            guard let excludeCIDRs else { return fromFile }
+            do { return try ProxyOptions.excludeCIDRs(excludeCIDRs) } catch let e as ConfigError {
+                throw ValidationError(e.description)
             }
         }
 
-        /// ipvs.excludeCIDRs from --config, replaced by --ipvs-exclude-cidrs when given.
-        func loadExcludeCIDRs() throws -> [CIDR] {
-            var options = try ProxyOptions.parse(configFile.map { ["--config", $0] } ?? [])
-            options.excludeCIDRs = excludeCIDRs
-            return try options.load().excludeCIDRs
-        }
-
         func run() throws {
+            // Only a cleanup that writes takes the node lock; it is held until the process exits.
+            let lock = dryRun ? nil : try NodeLocking.take(command: "cleanup", defaultTimeout: NodeLocking.commandTimeout)
+            defer { withExtendedLifetime(lock) {} }
             let exclude = try loadExcludeCIDRs()
             let families: Set<IPFamily> = [.ipv4, .ipv6]
-            let flavor = IPTablesFlavor(flag: iptablesBackend) ?? IPTablesFlavor.detect()
+            let flavor = kernelOptions.flavor()
             let kernel: NodeKernel
             let observed: ObservedState
             let nodeAddresses: Set<IPAddress>
             do {
-                kernel = try NodeKernel(sets: try IPSetBackend(), rules: IPTablesFamilies(families: families, flavor: flavor),
-                                        sysctlNames: [])
+                kernel = try kernelOptions.nodeKernel(families: families, flavor: flavor, sysctlNames: [])
                 observed = try kernel.observe(families: families)
-                let addresses = try kernel.interfaceAddresses() ?? []
-                nodeAddresses = NodeAddressSelection.select(addresses: addresses, ipvsInterface: kernel.ipvsInterfaceName,
-                                                            nodePortAddresses: [], nodeIPs: [], families: families).localAddresses
+                nodeAddresses = try NodeAddresses.select(from: kernel, nodeIPs: [], nodePortAddresses: [], families: families).localAddresses
             } catch {
                 printError("error: reading the node's state: \(error)")
                 throw ExitCode.failure

@@ -45,15 +45,7 @@ struct ProxyOptions: ParsableArguments {
 
     /// The configuration file merged with the flags; errors name the file and field or the flag.
     func load() throws -> ProxyConfig {
-        var c = ProxyConfig()
-        if let path = configFile {
-            guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
-                throw ValidationError("--config \(path): cannot read the file")
-            }
-            do { c = try ProxyConfig.parse(yaml: text) } catch let e as ConfigError {
-                throw ValidationError("--config \(path): \(e)")
-            }
-        }
+        var c = try configFile.map(Self.readConfigFile) ?? ProxyConfig()
         do {
             if let v = clusterCIDR { try c.setClusterCIDRs(v, field: "--cluster-cidr") }
             if let v = scheduler { try c.setScheduler(v, field: "--ipvs-scheduler") }
@@ -64,12 +56,7 @@ struct ProxyOptions: ParsableArguments {
             if let v = nodePortAddresses {
                 try c.setNodePortAddresses(v.split(separator: ",").map(String.init), field: "--nodeport-addresses")
             }
-            if let v = excludeCIDRs {
-                c.excludeCIDRs = try v.split(separator: ",").map { s in
-                    guard let cidr = CIDR(String(s)), s.contains("/") else { throw ConfigError("--ipvs-exclude-cidrs", "\"\(s)\" is not a valid CIDR") }
-                    return cidr
-                }
-            }
+            if let v = excludeCIDRs { c.excludeCIDRs = try Self.excludeCIDRs(v) }
             if let v = tcpTimeout { c.tcpTimeout = try seconds(v, "--ipvs-tcp-timeout") }
             if let v = tcpFinTimeout { c.tcpFinTimeout = try seconds(v, "--ipvs-tcpfin-timeout") }
             if let v = udpTimeout { c.udpTimeout = try seconds(v, "--ipvs-udp-timeout") }
@@ -83,6 +70,27 @@ struct ProxyOptions: ParsableArguments {
             throw ValidationError(e.description)
         }
         return c
+    }
+
+    /// The KubeProxyConfiguration file at `path`; errors name the file and the field. Read to its
+    /// end through a handle, so that a pipe works too (`--config /dev/stdin`, `<(...)`).
+    static func readConfigFile(_ path: String) throws -> ProxyConfig {
+        let handle = FileHandle(forReadingAtPath: path)
+        defer { try? handle?.close() }
+        guard let handle, let data = try? handle.readToEnd() ?? Data(), let text = String(data: data, encoding: .utf8) else {
+            throw ValidationError("--config \(path): cannot read the file")
+        }
+        do { return try ProxyConfig.parse(yaml: text) } catch let e as ConfigError {
+            throw ValidationError("--config \(path): \(e)")
+        }
+    }
+
+    /// The value of `--ipvs-exclude-cidrs`: comma-separated CIDRs.
+    static func excludeCIDRs(_ value: String) throws -> [CIDR] {
+        try value.split(separator: ",").map { s in
+            guard let cidr = CIDR(String(s)), s.contains("/") else { throw ConfigError("--ipvs-exclude-cidrs", "\"\(s)\" is not a valid CIDR") }
+            return cidr
+        }
     }
 
     private func seconds(_ text: String, _ flag: String) throws -> UInt32 {

@@ -43,7 +43,11 @@ extension KubeIPVS {
 
             With --dry-run nothing is written to the kernel: each sync is printed as shell \
             commands, planned against an in-memory copy of an empty node (or of this node's state \
-            at start with --against-node).
+            at start with --against-node), and the health-check node ports answer 503.
+
+            One writer per node: run, sync and cleanup take the node lock (/run/kube-ipvs.lock, or \
+            $KUBE_IPVS_LOCK_FILE). run waits up to 60 s for it ($KUBE_IPVS_LOCK_TIMEOUT), then \
+            exits with status 1 naming the holder's pid; --dry-run takes no lock.
             """
         )
 
@@ -70,8 +74,7 @@ extension KubeIPVS {
         @Option(name: .customLong("ipvs-min-sync-period"), help: "Shortest time between syncs, e.g. 1s (minSyncPeriod).")
         var minSyncPeriod: String?
 
-        @Option(name: .customLong("iptables-backend"), help: "iptables flavour: auto (the one holding more rules, as kube-proxy's wrapper), legacy or nft.")
-        var iptablesBackend: String = "auto"
+        @OptionGroup var kernelOptions: KernelOptions
 
         @Flag(name: .customLong("dry-run"), help: "Write nothing to the kernel; print each sync as shell commands.")
         var dryRun = false
@@ -88,9 +91,6 @@ extension KubeIPVS {
         func validate() throws {
             if EndpointsSourceKind(rawValue: endpointsSource) == nil {
                 throw ValidationError("--endpoints-source: \"\(endpointsSource)\" is not endpointslices or endpoints")
-            }
-            if !["auto", "legacy", "nft"].contains(iptablesBackend) {
-                throw ValidationError("--iptables-backend: \"\(iptablesBackend)\" is not auto, legacy or nft")
             }
             if againstNode && !dryRun { throw ValidationError("--against-node goes with --dry-run.") }
         }
@@ -141,6 +141,10 @@ extension KubeIPVS {
                 return h
             }
             let logger = Logger(label: "kube-ipvs")
+            // One writer per node: the daemon holds the node lock for its whole life (a dry-run writes
+            // nothing and takes none). Waiting covers a rolling update's old pod still stopping.
+            let lock = dryRun ? nil : try NodeLocking.take(command: "run", defaultTimeout: NodeLocking.runTimeout) { logger.warning("\($0)") }
+            defer { withExtendedLifetime(lock) {} }
             let nodeName = proxy.nodeName(config)
             let settings = DaemonSettings(config: config, nodeName: nodeName, kubeConfig: kube,
                                           endpointsSource: EndpointsSourceKind(rawValue: endpointsSource)!)
@@ -150,8 +154,7 @@ extension KubeIPVS {
                 let start: ObservedState
                 let againstNode = self.againstNode
                 if againstNode {
-                    let flavor = IPTablesFlavor(flag: iptablesBackend) ?? IPTablesFlavor.detect()
-                    start = try ProxyDaemon.nodeKernel(config: config, flavor: flavor).observe(families: ProxyLoop.families(for: config))
+                    start = try ProxyDaemon.nodeKernel(config: config, flavor: kernelOptions.flavor()).observe(families: ProxyLoop.families(for: config))
                 } else {
                     start = .emptyNode
                 }
@@ -166,7 +169,7 @@ extension KubeIPVS {
                     }
                 }
             } else {
-                let flavor = IPTablesFlavor(flag: iptablesBackend) ?? IPTablesFlavor.detect()
+                let flavor = kernelOptions.flavor()
                 logger.info("iptables flavour: \(flavor)")
                 if let w = Prerequisites().bridgeNetfilterWarning() { logger.warning("\(w)") }
                 makeKernel = { try ProxyDaemon.nodeKernel(config: config, flavor: flavor) }
@@ -175,8 +178,6 @@ extension KubeIPVS {
             // Health and metrics: bad addresses fail here, naming the setting; a busy port is retried.
             let health = ProxyHealth(syncPeriod: config.syncPeriod)
             let metrics = ProxyMetrics()
-            // Health-check node ports are served in dry-run too: they change nothing in the kernel,
-            // and they show what load balancers would be told (docs/daemon.md).
             let healthChecks = ServiceHealthServers(logger: logger, health: health)
             let healthServer: HTTPServer, metricsServer: HTTPServer
             do {
@@ -191,7 +192,7 @@ extension KubeIPVS {
             var clientOptions = APIClient.Options()
             if level <= .trace { clientOptions.trace = { logger.trace("\($0)") } }
             let daemon = ProxyDaemon(settings: settings, logger: logger,
-                                     hooks: .reporting(to: health, metrics: metrics, healthChecks: healthChecks, config: config),
+                                     hooks: Self.hooks(health: health, metrics: metrics, healthChecks: healthChecks, config: config, dryRun: dryRun),
                                      clientOptions: clientOptions, makeKernel: makeKernel)
             let group = ServiceGroup(configuration: .init(
                 services: [.init(service: daemon),
@@ -202,6 +203,25 @@ extension KubeIPVS {
                 logger: logger))
             try await group.run()
         }
+    }
+}
+
+extension KubeIPVS.Run {
+    /// The daemon's reporting. With --dry-run the health-check node ports answer as if no endpoint
+    /// were local (503): nothing is programmed, so no load balancer may send traffic here.
+    static func hooks(health: ProxyHealth, metrics: ProxyMetrics, healthChecks: ServiceHealthServers,
+                      config: ProxyConfig, dryRun: Bool) -> DaemonHooks {
+        guard dryRun else { return .reporting(to: health, metrics: metrics, healthChecks: healthChecks, config: config) }
+        var hooks = DaemonHooks.reporting(to: health, metrics: metrics, healthChecks: nil, config: config)
+        let report = hooks.syncFinished
+        hooks.syncFinished = { result, now in
+            if !result.reap, let local = result.localEndpoints {
+                let none = local.healthChecks.mapValues { HealthCheckNodePort(port: $0.port, localEndpoints: 0) }
+                healthChecks.update(none, hosts: ServiceHealthServers.hosts(config: config, nodeAddresses: result.nodeAddresses))
+            }
+            report(result, now)
+        }
+        return hooks
     }
 }
 

@@ -46,15 +46,11 @@ extension KubeIPVS {
         @Option(name: .customLong("output"), help: "text (ipvsadm -Ln layout with labels) or json.")
         var output: StatusOutput = .text
 
-        @Option(name: .customLong("iptables-backend"), help: "iptables flavour: auto (the one holding more rules, as kube-proxy's wrapper), legacy or nft.")
-        var iptablesBackend: String = "auto"
+        @OptionGroup var kernelOptions: KernelOptions
 
         @OptionGroup var proxy: ProxyOptions
 
         func validate() throws {
-            if !["auto", "legacy", "nft"].contains(iptablesBackend) {
-                throw ValidationError("--iptables-backend: \"\(iptablesBackend)\" is not auto, legacy or nft")
-            }
             if context != nil && kubeconfig == nil { throw ValidationError("--context goes with --kubeconfig.") }
         }
 
@@ -98,34 +94,28 @@ extension KubeIPVS {
 
             // The kernel, read-only.
             let families: Set<IPFamily> = hasSource ? ProxyFamilies.families(config: config, services: snapshot.services) : [.ipv4, .ipv6]
-            let flavor = IPTablesFlavor(flag: iptablesBackend) ?? IPTablesFlavor.detect()
+            let flavor = kernelOptions.flavor()
             let observed: ObservedState
-            let addresses: [InterfaceAddress]
-            let ipvsInterface: String
+            let selection: NodeAddressSelection
             var desired: DesiredState?
             do {
-                let source = try LinkAddressSource()
-                addresses = try source.interfaceAddresses() ?? []
-                ipvsInterface = source.ipvsInterfaceName
+                // Its addresses, and (with a source) the desired state for them.
                 let nodeInfo = snapshot.nodes.first { $0.name == nodeName }
+                let nodeIPs = hasSource ? nodeInfo?.addresses ?? [] : []
+                selection = try NodeAddresses.select(from: try LinkAddressSource(), nodeIPs: nodeIPs,
+                                                     nodePortAddresses: hasSource ? config.nodePortAddresses : [], families: families)
                 if hasSource {
-                    let nodeIPs = nodeInfo?.addresses ?? []
-                    let selection = NodeAddressSelection.select(addresses: addresses, ipvsInterface: ipvsInterface,
-                                                                nodePortAddresses: config.nodePortAddresses, nodeIPs: nodeIPs, families: families)
                     let node = NodeContext(name: nodeName, node: nodeInfo, hostIPs: nodeIPs, addresses: selection)
                     desired = DesiredStateBuilder.build(snapshot: snapshot, config: config, node: node)
                 }
-                let kernel = try NodeKernel(sets: try IPSetBackend(), rules: IPTablesFamilies(families: families, flavor: flavor),
-                                            sysctlNames: desired?.sysctls.map(\.name) ?? [])
+                let kernel = try kernelOptions.nodeKernel(families: families, flavor: flavor, sysctlNames: desired?.sysctls.map(\.name) ?? [])
                 observed = try kernel.observe(families: families)
             } catch {
                 printError("error: reading the node's state: \(error)")
                 throw ExitCode.failure
             }
-            let local = NodeAddressSelection.select(addresses: addresses, ipvsInterface: ipvsInterface, nodePortAddresses: [],
-                                                    nodeIPs: [], families: families).localAddresses
             let status = NodeStatus.build(observed: observed, desired: desired, services: hasSource ? snapshot.services.count : nil,
-                                          nodeAddresses: local)
+                                          nodeAddresses: selection.localAddresses)
 
             switch output {
             case .text:

@@ -33,8 +33,11 @@ extension KubeIPVS {
             kernel, read-only; with --dry-run alone, from this node's Node object in the manifests \
             (its InternalIP and ExternalIP addresses), if there is one.
 
+            Without --dry-run it takes the node lock (/run/kube-ipvs.lock, or $KUBE_IPVS_LOCK_FILE) \
+            first, waiting up to 5 s, so that it never runs beside `kube-ipvs run` or another sync.
+
             Exit status: 0 when every object was valid, \(partialFailureExitCode) when some were \
-            skipped, 1 on other errors (unreadable file, bad configuration).
+            skipped, 1 on other errors (unreadable file, bad configuration, the node lock held).
             """
         )
 
@@ -50,8 +53,7 @@ extension KubeIPVS {
         @Option(name: .customLong("output"), help: "Dry-run output format: shell or json.")
         var output: PlanOutput = .shell
 
-        @Option(name: .customLong("iptables-backend"), help: "iptables flavour: auto (the one holding more rules, as kube-proxy's wrapper), legacy or nft.")
-        var iptablesBackend: String = "auto"
+        @OptionGroup var kernelOptions: KernelOptions
 
         @Flag(name: .customLong("timings"), help: "Print how long each phase took on standard error: load (manifests), addresses, build, observe, plan, then apply or render.")
         var timings = false
@@ -61,12 +63,12 @@ extension KubeIPVS {
         func validate() throws {
             if filenames.isEmpty { throw ValidationError("Give at least one manifest with -f FILE|DIR.") }
             if againstNode && !dryRun { throw ValidationError("--against-node goes with --dry-run.") }
-            if !["auto", "legacy", "nft"].contains(iptablesBackend) {
-                throw ValidationError("--iptables-backend: \"\(iptablesBackend)\" is not auto, legacy or nft")
-            }
         }
 
         func run() throws {
+            // Only a sync that writes takes the node lock; it is held until the process exits.
+            let lock = dryRun ? nil : try NodeLocking.take(command: "sync", defaultTimeout: NodeLocking.commandTimeout)
+            defer { withExtendedLifetime(lock) {} }
             // --timings: wall-clock time of each phase, printed on standard error at the end (or
             // when the apply fails); the benchmarks of docs/benchmarks.md read it.
             let clock = ContinuousClock()
@@ -99,20 +101,14 @@ extension KubeIPVS {
             // addresses when a manifest holds this node's Node. (NodeInfo keeps them in status order;
             // kubelet writes InternalIPs first, which is the order `primary` needs.)
             let nodeIPs = nodeInfo?.addresses ?? []
-            var interfaceAddresses = nodeIPs.map { InterfaceAddress(interface: "", address: $0, prefixLength: $0.family.hostPrefix) }
-            var ipvsInterface = dummyLinkName
-            if readsNode {
-                do {
-                    let source = try LinkAddressSource()
-                    interfaceAddresses = try source.interfaceAddresses() ?? []
-                    ipvsInterface = source.ipvsInterfaceName
-                } catch {
-                    printError("error: reading the node's addresses: \(error)")
-                    throw ExitCode.failure
-                }
+            let selection: NodeAddressSelection
+            do {
+                selection = try NodeAddresses.select(from: readsNode ? try LinkAddressSource() : nil, nodeIPs: nodeIPs,
+                                                     nodePortAddresses: config.nodePortAddresses, families: families)
+            } catch {
+                printError("error: reading the node's addresses: \(error)")
+                throw ExitCode.failure
             }
-            let selection = NodeAddressSelection.select(addresses: interfaceAddresses, ipvsInterface: ipvsInterface,
-                                                        nodePortAddresses: config.nodePortAddresses, nodeIPs: nodeIPs, families: families)
             let node = NodeContext(name: nodeName, node: nodeInfo, hostIPs: nodeIPs, addresses: selection)
             lap("addresses")
             let desired = DesiredStateBuilder.build(snapshot: loaded.snapshot, config: config, node: node)
@@ -121,10 +117,9 @@ extension KubeIPVS {
             var kernel: NodeKernel? = nil
             var observed = ObservedState.emptyNode
             if readsNode {
-                let flavor = IPTablesFlavor(flag: iptablesBackend) ?? IPTablesFlavor.detect()
+                let flavor = kernelOptions.flavor()
                 do {
-                    kernel = try NodeKernel(sets: try IPSetBackend(), rules: IPTablesFamilies(families: families, flavor: flavor),
-                                            sysctlNames: desired.sysctls.map(\.name))
+                    kernel = try kernelOptions.nodeKernel(families: families, flavor: flavor, sysctlNames: desired.sysctls.map(\.name))
                     observed = try kernel!.observe(families: families)
                 } catch {
                     printError("error: reading the node's state: \(error)")

@@ -184,7 +184,8 @@ final class CLITests: XCTestCase {
         // Bad input: a clear error naming the flag, before anything is read.
         let badFlavour = try run(["cleanup", "--iptables-backend", "bogus"])
         XCTAssertNotEqual(badFlavour.status, 0)
-        XCTAssertTrue(badFlavour.stderr.contains("--iptables-backend: \"bogus\" is not auto, legacy or nft"), badFlavour.stderr)
+        XCTAssertTrue(badFlavour.stderr.contains("The value 'bogus' is invalid for '--iptables-backend <iptables-backend>'"), badFlavour.stderr)
+        XCTAssertTrue(badFlavour.stderr.contains("auto (the one holding more rules, as kube-proxy's wrapper), legacy or nft"), badFlavour.stderr)
         let badCIDR = try run(["cleanup", "--dry-run", "--ipvs-exclude-cidrs", "10.0.0.0"])
         XCTAssertNotEqual(badCIDR.status, 0)
         XCTAssertTrue(badCIDR.stderr.contains("--ipvs-exclude-cidrs: \"10.0.0.0\" is not a valid CIDR"), badCIDR.stderr)

@@ -35,14 +35,19 @@ public final class IPTablesBackend {
     /// Path used for each table by the last observe/apply.
     public private(set) var lastPath: [IPTablesTable: Path] = [:]
 
-    public init(family: IPFamily, flavor: IPTablesFlavor) {
+    /// The save and restore tools, resolved once (the plain names on nodes that have only those).
+    private let saveTool: String, restoreTool: String
+
+    public init(family: IPFamily, flavor: IPTablesFlavor, tools: IPTablesTools = .system) {
         self.family = family; self.flavor = flavor
+        // A tool installed under neither name keeps the flavour's own name: running it then fails naming it.
+        let named = { (verb: String) in "\(family == .ipv4 ? "iptables" : "ip6tables")-\(flavor.rawValue)-\(verb)" }
+        saveTool = tools.tool("save", family: family, flavor: flavor) ?? named("save")
+        restoreTool = tools.tool("restore", family: family, flavor: flavor) ?? named("restore")
     }
 
-    /// `iptables-nft-save`, `ip6tables-legacy-restore`, ...
-    func tool(_ verb: String) -> String {
-        "\(family == .ipv4 ? "iptables" : "ip6tables")-\(flavor == .legacy ? "legacy" : "nft")-\(verb)"
-    }
+    /// `iptables-nft-save`, `ip6tables-legacy-restore`, ... (or `iptables-save` etc. of that flavour).
+    func tool(_ verb: String) -> String { verb == "save" ? saveTool : restoreTool }
 
     // MARK: - Observing
 

@@ -16,9 +16,9 @@ struct ExternalCommand {
     static let searchPath = ["/usr/sbin", "/sbin", "/usr/bin", "/bin", "/usr/local/sbin"]
 
     /// The absolute path of `tool` (a name with `/` is taken as a path), or nil when it is not installed.
-    static func locate(_ tool: String) -> String? {
+    static func locate(_ tool: String, in directories: [String] = searchPath) -> String? {
         if tool.contains("/") { return access(tool, X_OK) == 0 ? tool : nil }
-        for dir in searchPath where access("\(dir)/\(tool)", X_OK) == 0 { return "\(dir)/\(tool)" }
+        for dir in directories where access("\(dir)/\(tool)", X_OK) == 0 { return "\(dir)/\(tool)" }
         return nil
     }
 
@@ -31,8 +31,9 @@ struct ExternalCommand {
     /// Runs `tool args...`; the input (if any) is given through an unlinked temporary file, stderr
     /// goes to another, and stdout is read from a pipe, so no pipe can fill up and deadlock.
     /// Errors are reported under `subsystem`.
-    static func run(_ tool: String, _ args: [String], input: String? = nil, subsystem: KernelSubsystem = .iptables) throws -> Output {
-        guard let path = locate(tool) else {
+    static func run(_ tool: String, _ args: [String], input: String? = nil, subsystem: KernelSubsystem = .iptables,
+                    searchPath directories: [String] = searchPath) throws -> Output {
+        guard let path = locate(tool, in: directories) else {
             throw KernelError(subsystem: subsystem, operation: "exec", object: tool, errno: ENOENT, message: "\(tool) is not installed")
         }
         // An unlinked temporary file (memfd_create needs _GNU_SOURCE, which Swift's Glibc lacks).

@@ -64,6 +64,8 @@ mounts = {m["mountPath"]: m.get("readOnly", False) for m in c["volumeMounts"]}
 vols = {v["name"]: v for v in spec["volumes"]}
 facts["/lib/modules read-only"] = mounts.get("/lib/modules")
 facts["xtables lock"] = [v["hostPath"] for v in spec["volumes"] if v.get("hostPath", {}).get("path") == "/run/xtables.lock"]
+facts["node lock"] = [v["hostPath"] for v in spec["volumes"] if v.get("hostPath", {}).get("path") == "/run/kube-ipvs.lock"]
+facts["node lock mounted"] = "/run/kube-ipvs.lock" in mounts and not mounts["/run/kube-ipvs.lock"]
 facts["env"] = sorted(e["name"] for e in c["env"])
 with open(d + "/facts", "w") as f:
     for k, v in facts.items(): f.write("%s=%s\n" % (k, json.dumps(v, sort_keys=True)))
@@ -81,6 +83,8 @@ expect "liveness probe" '"/livez:10256"' "$(fact liveness)"
 expect "updateStrategy" '"RollingUpdate maxUnavailable=1"' "$(fact updateStrategy)"
 expect "/lib/modules read-only" true "$(fact '\/lib\/modules read-only')"
 expect "xtables lock hostPath" '[{"path": "/run/xtables.lock", "type": "FileOrCreate"}]' "$(fact 'xtables lock')"
+expect "node lock hostPath" '[{"path": "/run/kube-ipvs.lock", "type": "FileOrCreate"}]' "$(fact 'node lock')"
+expect "node lock mounted read-write" true "$(fact 'node lock mounted')"
 expect "env" '["KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT", "NODE_NAME"]' "$(fact env)"
 expect "memory limit" '"512Mi"' "$(fact limits.memory)"
 
