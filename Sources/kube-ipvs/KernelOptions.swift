@@ -27,8 +27,11 @@ struct KernelOptions: ParsableArguments {
         }
     }
 
-    /// The node's kernel for `families`, touching only the sysctls named (read and written).
+    /// The node's kernel for `families`, touching only the sysctls named (read and written). A
+    /// one-shot command waits up to `IPTablesBackend.commandLockWait` for the xtables lock.
     func nodeKernel(families: Set<IPFamily>, flavor: IPTablesFlavor, sysctlNames: [String]) throws -> NodeKernel {
-        try NodeKernel(sets: try IPSetBackend(), rules: IPTablesFamilies(families: families, flavor: flavor), sysctlNames: sysctlNames)
+        try NodeKernel(sets: try IPSetBackend(),
+                       rules: IPTablesFamilies(families: families, flavor: flavor, lockWait: IPTablesBackend.commandLockWait),
+                       sysctlNames: sysctlNames)
     }
 }

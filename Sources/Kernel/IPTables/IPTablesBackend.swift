@@ -37,14 +37,22 @@ public final class IPTablesBackend {
 
     /// The save and restore tools, resolved once (the plain names on nodes that have only those).
     private let saveTool: String, restoreTool: String
+    /// Seconds to wait for the xtables lock (legacy) before the table's apply fails.
+    public let lockWait: Double
 
-    public init(family: IPFamily, flavor: IPTablesFlavor, tools: IPTablesTools = .system) {
-        self.family = family; self.flavor = flavor
+    public init(family: IPFamily, flavor: IPTablesFlavor, tools: IPTablesTools = .system, lockWait: Double = IPTablesBackend.daemonLockWait) {
+        self.family = family; self.flavor = flavor; self.lockWait = lockWait
         // A tool installed under neither name keeps the flavour's own name: running it then fails naming it.
         let named = { (verb: String) in "\(family == .ipv4 ? "iptables" : "ip6tables")-\(flavor.rawValue)-\(verb)" }
         saveTool = tools.tool("save", family: family, flavor: flavor) ?? named("save")
         restoreTool = tools.tool("restore", family: family, flavor: flavor) ?? named("restore")
     }
+
+    /// The daemon waits as long as kube-proxy's `iptables-restore -w 5`: a failed table is retried at
+    /// the next sync, and a longer wait would hold back the IPVS changes applied after it.
+    public static let daemonLockWait: Double = 5
+    /// A one-shot command (`sync`, `cleanup`) waits longer: it has no next sync to retry at.
+    public static let commandLockWait: Double = 30
 
     /// `iptables-nft-save`, `ip6tables-legacy-restore`, ... (or `iptables-save` etc. of that flavour).
     func tool(_ verb: String) -> String { verb == "save" ? saveTool : restoreTool }
@@ -137,7 +145,7 @@ public final class IPTablesBackend {
             }
             let parsedJumps = jumps.map { IPTablesRule(text: $0.ruleText, family: family) }
             if let parsed, !parsedJumps.contains(where: { $0 == nil }) {
-                let lock = try XtablesLock()
+                let lock = try XtablesLock(timeout: lockWait)
                 defer { lock.release() }
                 let h = try LibIPTC(family: family, table: table)
                 try h.write(chains: parsed, jumps: zip(jumps, parsedJumps.map { $0! }).map { ($0.0, $0.1) })
@@ -177,7 +185,7 @@ extension IPTablesBackend {
     /// chain still referenced by another rule makes the whole table fail, changing nothing.
     func remove(table: IPTablesTable, jumps: [JumpRule], chains: [String]) throws {
         if flavor == .legacy {
-            let lock = try XtablesLock()
+            let lock = try XtablesLock(timeout: lockWait)
             defer { lock.release() }
             let h = try LibIPTC(family: family, table: table)
             try h.remove(jumps: jumps, chains: chains)
@@ -212,9 +220,9 @@ public final class IPTablesFamilies: RulesBackend {
     public let backends: [IPFamily: IPTablesBackend]
 
     /// One backend per family, all of `flavor` (detect it once with `IPTablesFlavor.detect()`).
-    public init(families: Set<IPFamily>, flavor: IPTablesFlavor) {
+    public init(families: Set<IPFamily>, flavor: IPTablesFlavor, lockWait: Double = IPTablesBackend.daemonLockWait) {
         var b: [IPFamily: IPTablesBackend] = [:]
-        for f in families { b[f] = IPTablesBackend(family: f, flavor: flavor) }
+        for f in families { b[f] = IPTablesBackend(family: f, flavor: flavor, lockWait: lockWait) }
         backends = b
     }
 

@@ -12,7 +12,7 @@ struct XtablesLock {
     private var fd: Int32 = -1
 
     /// Takes the lock, waiting up to `timeout` seconds.
-    init(timeout: Double = 5) throws {
+    init(timeout: Double) throws {
         let path = getenv("XTABLES_LOCKFILE").map { String(cString: $0) } ?? "/run/xtables.lock"
         fd = open(path, O_CREAT | O_CLOEXEC | O_RDWR, 0o600)
         guard fd >= 0 else { throw KernelError(subsystem: .iptables, operation: "open", object: path, errno: errno) }
