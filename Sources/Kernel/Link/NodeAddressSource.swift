@@ -14,6 +14,8 @@ public final class LinkAddressSource: NodeAddressSource {
     public convenience init(linkName: String = dummyLinkName) throws { self.init(link: try LinkBackend(linkName: linkName)) }
     public func interfaceAddresses() throws -> [InterfaceAddress]? { try link.interfaceAddresses() }
     public var ipvsInterfaceName: String { link.linkName }
+    /// Read-only: `modprobe -n` says whether a module could be loaded, nothing is loaded.
+    public func unavailableSchedulers(_ names: Set<String>) -> Set<String> { Prerequisites().missingSchedulers(names, load: false) }
 }
 
 extension NodeKernel: NodeAddressSource {
