@@ -70,6 +70,8 @@ public struct SyncResult: Sendable {
     public var addressError: String? = nil
     /// Health-check node ports and Services without local endpoints (nil for a reap).
     public var localEndpoints: LocalEndpointSummary? = nil
+    /// Services served with another scheduler than theirs, because the kernel lacks it.
+    public var schedulerFallbacks: [ObjectRef: SchedulerFallback] = [:]
     public var total: Int { operations.values.reduce(0, +) }
 }
 
@@ -107,6 +109,10 @@ public actor ProxyLoop {
     /// to date from the changed Services: scanning all of them at each sync made a one-endpoint
     /// change cost O(Services).
     private var ipv6Services: Set<ObjectRef> = []
+    /// The `kube-ipvs.io/scheduler` of the Services that have one, kept as `ipv6Services` is.
+    private var annotatedSchedulers: [ObjectRef: String] = [:]
+    /// Services served with a fallback scheduler (`SyncResult.schedulerFallbacks`).
+    private var schedulerFallbacks: [ObjectRef: SchedulerFallback] = [:]
     private var index: DesiredStateIndex?
     private var observed: ObservedState?
     private var scheduler: SyncScheduler
@@ -296,8 +302,18 @@ public actor ProxyLoop {
 
     // MARK: - Syncing
 
-    private func nodeContext(_ addresses: NodeAddressSelection) -> NodeContext {
-        NodeContext(name: nodeName, node: cache.node, hostIPs: nodeHostIPs, addresses: addresses)
+    private func nodeContext(_ addresses: NodeAddressSelection, unavailableSchedulers: Set<String>) -> NodeContext {
+        NodeContext(name: nodeName, node: cache.node, hostIPs: nodeHostIPs, addresses: addresses, unavailableSchedulers: unavailableSchedulers)
+    }
+
+    /// Records whether `ref` is served with a fallback scheduler; a new one is reported once.
+    private func refreshSchedulerFallback(_ ref: ObjectRef, node: NodeContext) {
+        let fallback = cache.services[ref].flatMap { DesiredStateBuilder.schedulerFallback(service: $0, config: config, node: node) }
+        if let fallback, schedulerFallbacks[ref] != fallback {
+            let field = annotatedSchedulers[ref] != nil ? "metadata.annotations[\(schedulerAnnotation)]" : "ipvs.scheduler"
+            warningSink?(Diagnostic(kind: "Service", object: ref.description, field: field, message: fallback.description))
+        }
+        schedulerFallbacks[ref] = fallback
     }
 
     /// Reads the node's addresses (cheap: a link dump, then one address dump per link but kube-ipvs0)
@@ -356,13 +372,15 @@ public actor ProxyLoop {
         let start = clock.now
         let oldest = scheduler.oldestPendingChange
         let (dirty, all) = cache.takeDirty()
-        if all { ipv6Services = [] }
+        if all { ipv6Services = []; annotatedSchedulers = [:] }
         for ref in all ? Set(cache.services.keys) : dirty {
             if let svc = cache.services[ref], ProxyFamilies.needsIPv6(svc) { ipv6Services.insert(ref) } else { ipv6Services.remove(ref) }
+            annotatedSchedulers[ref] = cache.services[ref]?.scheduler
         }
         let families = ProxyFamilies.families(config: config, ipv6Service: !ipv6Services.isEmpty)
         let (addressesChanged, addressError) = refreshNodeAddresses(families: families)
-        let node = nodeContext(nodeAddresses)
+        let wantedSchedulers = Set(DesiredStateIndex.baselineSchedulers + [config.scheduler]).union(annotatedSchedulers.values)
+        let node = nodeContext(nodeAddresses, unavailableSchedulers: kernel.unavailableSchedulers(wantedSchedulers))
         var recomputed = 0
         var scope = PlanScope()
         // An index is built for one NodeContext and one set of families: when either changes (a node
@@ -371,9 +389,11 @@ public actor ProxyLoop {
         if rebuild {
             var fresh = DesiredStateIndex(config: config, node: node, families: families)
             localStatus = [:]
+            for ref in schedulerFallbacks.keys where cache.services[ref] == nil { schedulerFallbacks[ref] = nil }
             for ref in cache.services.keys {
                 if let c = contribution(ref, node: node) { fresh.set(owner: c.owner, to: c) }
                 refreshLocalStatus(ref)
+                refreshSchedulerFallback(ref, node: node)
             }
             index = fresh
             recomputed = cache.services.count
@@ -381,6 +401,7 @@ public actor ProxyLoop {
             for ref in dirty {
                 scope.formUnion(index!.update(owner: ref.description, with: contribution(ref, node: node)))
                 refreshLocalStatus(ref)
+                refreshSchedulerFallback(ref, node: node)
             }
             recomputed = dirty.count
         }
@@ -394,6 +415,7 @@ public actor ProxyLoop {
         result.nodeAddressesChanged = addressesChanged
         result.addressError = addressError
         result.localEndpoints = LocalEndpointSummary(localStatus)
+        result.schedulerFallbacks = schedulerFallbacks
         do {
             // The kernel is read on a full resync, after a failure, and when a family is added or
             // dropped. A rebuilt index has no scope of its own: plan everything, as for a full resync.

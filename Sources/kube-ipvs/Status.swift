@@ -112,7 +112,13 @@ extension KubeIPVS {
                     let nodeIPs = nodeInfo?.addresses ?? []
                     let selection = NodeAddressSelection.select(addresses: addresses, ipvsInterface: ipvsInterface,
                                                                 nodePortAddresses: config.nodePortAddresses, nodeIPs: nodeIPs, families: families)
-                    let node = NodeContext(name: nodeName, node: nodeInfo, hostIPs: nodeIPs, addresses: selection)
+                    // Read-only probe (`modprobe -n`): Services whose scheduler the kernel lacks show their fallback.
+                    let schedulers = Set(DesiredStateIndex.baselineSchedulers + [config.scheduler]).union(snapshot.services.compactMap(\.scheduler))
+                    let node = NodeContext(name: nodeName, node: nodeInfo, hostIPs: nodeIPs, addresses: selection,
+                                           unavailableSchedulers: source.unavailableSchedulers(schedulers))
+                    for svc in snapshot.services {
+                        if let f = DesiredStateBuilder.schedulerFallback(service: svc, config: config, node: node) { printError("warning: Service \(svc.ref): \(f)") }
+                    }
                     desired = DesiredStateBuilder.build(snapshot: snapshot, config: config, node: node)
                 }
                 let kernel = try NodeKernel(sets: try IPSetBackend(), rules: IPTablesFamilies(families: families, flavor: flavor),

@@ -1,5 +1,6 @@
 import XCTest
 import ProxyCore
+import KubeModel
 @testable import Daemon
 @testable import Reconciler
 
@@ -28,6 +29,7 @@ final class ProxyMetricsTests: XCTestCase {
             (ProxyMetrics.Name.syncFailures, "counter", ProxyMetrics.Help.syncFailures),
             (ProxyMetrics.Name.conntrackDeleted, "counter", ProxyMetrics.Help.conntrackDeleted),
             (ProxyMetrics.Name.conntrackFailures, "counter", ProxyMetrics.Help.conntrackFailures),
+            (ProxyMetrics.Name.schedulerFallbacks, "gauge", ProxyMetrics.Help.schedulerFallbacks),
         ]
         for (name, type, help) in expected {
             XCTAssertEqual(text.types[name], type, name)
@@ -115,6 +117,19 @@ final class ProxyMetricsTests: XCTestCase {
         XCTAssertEqual(text[ProxyMetrics.Name.conntrackDeleted], 4)
         XCTAssertEqual(text[ProxyMetrics.Name.conntrackFailures], 1)
         XCTAssertEqual(text[ProxyMetrics.Name.syncFailures], 0, "a conntrack failure is not a sync failure")
+    }
+
+    /// Services served with a fallback scheduler, as the last sync counted them.
+    func testSchedulerFallbacks() throws {
+        let m = ProxyMetrics()
+        XCTAssertEqual(try Exposition(m.render())[ProxyMetrics.Name.schedulerFallbacks], 0)
+        var r = result(full: true, ms: 1)
+        r.schedulerFallbacks = [ObjectRef(namespace: "a", name: "b"): SchedulerFallback(wanted: "twos", used: "rr"),
+                                ObjectRef(namespace: "a", name: "c"): SchedulerFallback(wanted: "twos", used: "rr")]
+        m.syncFinished(r, at: t0)
+        XCTAssertEqual(try Exposition(m.render())[ProxyMetrics.Name.schedulerFallbacks], 2)
+        m.syncFinished(result(full: false, ms: 1), at: t0 + 1)
+        XCTAssertEqual(try Exposition(m.render())[ProxyMetrics.Name.schedulerFallbacks], 0)
     }
 
     func counts(services: Int, endpoints: Int, servicesPending: Int, endpointsPending: Int) -> ChangeCounters {
