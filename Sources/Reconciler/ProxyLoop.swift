@@ -109,8 +109,10 @@ public actor ProxyLoop {
     /// to date from the changed Services: scanning all of them at each sync made a one-endpoint
     /// change cost O(Services).
     private var ipv6Services: Set<ObjectRef> = []
-    /// The `kube-ipvs.io/scheduler` of the Services that have one, kept as `ipv6Services` is.
+    /// The `kube-ipvs.io/scheduler` of the Services that have one, kept as `ipv6Services` is, and
+    /// how many Services name each: the schedulers whose availability each sync asks the kernel.
     private var annotatedSchedulers: [ObjectRef: String] = [:]
+    private var annotatedSchedulerCounts: [String: Int] = [:]
     /// Services served with a fallback scheduler (`SyncResult.schedulerFallbacks`).
     private var schedulerFallbacks: [ObjectRef: SchedulerFallback] = [:]
     private var index: DesiredStateIndex?
@@ -372,14 +374,19 @@ public actor ProxyLoop {
         let start = clock.now
         let oldest = scheduler.oldestPendingChange
         let (dirty, all) = cache.takeDirty()
-        if all { ipv6Services = []; annotatedSchedulers = [:] }
+        if all { ipv6Services = []; annotatedSchedulers = [:]; annotatedSchedulerCounts = [:] }
         for ref in all ? Set(cache.services.keys) : dirty {
             if let svc = cache.services[ref], ProxyFamilies.needsIPv6(svc) { ipv6Services.insert(ref) } else { ipv6Services.remove(ref) }
+            if let old = annotatedSchedulers[ref] {
+                annotatedSchedulerCounts[old, default: 0] -= 1
+                if annotatedSchedulerCounts[old]! <= 0 { annotatedSchedulerCounts[old] = nil }
+            }
             annotatedSchedulers[ref] = cache.services[ref]?.scheduler
+            if let new = annotatedSchedulers[ref] { annotatedSchedulerCounts[new, default: 0] += 1 }
         }
         let families = ProxyFamilies.families(config: config, ipv6Service: !ipv6Services.isEmpty)
         let (addressesChanged, addressError) = refreshNodeAddresses(families: families)
-        let wantedSchedulers = Set(DesiredStateIndex.baselineSchedulers + [config.scheduler]).union(annotatedSchedulers.values)
+        let wantedSchedulers = Set(DesiredStateIndex.baselineSchedulers + [config.scheduler]).union(annotatedSchedulerCounts.keys)
         let node = nodeContext(nodeAddresses, unavailableSchedulers: kernel.unavailableSchedulers(wantedSchedulers))
         var recomputed = 0
         var scope = PlanScope()
