@@ -72,6 +72,8 @@ public struct SyncResult: Sendable {
     public var localEndpoints: LocalEndpointSummary? = nil
     /// Services served with another scheduler than theirs, because the kernel lacks it.
     public var schedulerFallbacks: [ObjectRef: SchedulerFallback] = [:]
+    /// Modules or sysctls that could not be set, all else applied (not a failed sync; a full resync retries them).
+    public var prerequisiteError: String? = nil
     public var total: Int { operations.values.reduce(0, +) }
 }
 
@@ -436,7 +438,12 @@ public actor ProxyLoop {
             let (drained, nowDraining) = GracefulTermination.drain(plan, observed: observed!)
             draining.formUnion(nowDraining)
             if !drained.isEmpty {
-                _ = try kernel.apply(drained)  // on failure the cache is dropped below and the kernel read again
+                // On failure the cache is dropped below and the kernel read again; but a module or
+                // sysctl that cannot be set (read-only /proc/sys) must not fail every sync: the rest
+                // was applied, and the full resync every syncPeriod reads them again and retries.
+                do { _ = try kernel.apply(drained) } catch let f as ApplyFailure where f.onlyPrerequisitesFailed {
+                    result.prerequisiteError = "\(f)"
+                }
                 clearStaleConntrack(after: drained, observed: observed!, into: &result)
                 observed!.apply(drained)
             }

@@ -30,6 +30,7 @@ final class ProxyMetricsTests: XCTestCase {
             (ProxyMetrics.Name.conntrackDeleted, "counter", ProxyMetrics.Help.conntrackDeleted),
             (ProxyMetrics.Name.conntrackFailures, "counter", ProxyMetrics.Help.conntrackFailures),
             (ProxyMetrics.Name.schedulerFallbacks, "gauge", ProxyMetrics.Help.schedulerFallbacks),
+            (ProxyMetrics.Name.prerequisiteFailures, "counter", ProxyMetrics.Help.prerequisiteFailures),
         ]
         for (name, type, help) in expected {
             XCTAssertEqual(text.types[name], type, name)
@@ -130,6 +131,18 @@ final class ProxyMetricsTests: XCTestCase {
         XCTAssertEqual(try Exposition(m.render())[ProxyMetrics.Name.schedulerFallbacks], 2)
         m.syncFinished(result(full: false, ms: 1), at: t0 + 1)
         XCTAssertEqual(try Exposition(m.render())[ProxyMetrics.Name.schedulerFallbacks], 0)
+    }
+
+    /// A sysctl or module that could not be set is counted, and is not a failed sync.
+    func testPrerequisiteFailures() throws {
+        let m = ProxyMetrics()
+        var r = result(full: true, ms: 1)
+        r.prerequisiteError = "sysctl open net.ipv6.conf.all.forwarding: ENOENT"
+        m.syncFinished(r, at: t0)
+        let text = try Exposition(m.render())
+        XCTAssertEqual(text[ProxyMetrics.Name.prerequisiteFailures], 1)
+        XCTAssertEqual(text[ProxyMetrics.Name.syncFailures], 0)
+        XCTAssertEqual(text[ProxyMetrics.Name.lastTimestamp], t0)
     }
 
     func counts(services: Int, endpoints: Int, servicesPending: Int, endpointsPending: Int) -> ChangeCounters {
