@@ -3,7 +3,8 @@
 // kube-proxy serves these with Go's net/http; here they are a few routes on a SwiftNIO HTTP/1.1
 // server pipeline, so the daemon needs no web framework. GET and HEAD only; keep-alive; one task
 // per connection, all of them children of `run()`, so that a graceful shutdown (or cancellation)
-// ends them together and then closes the listening socket.
+// ends them together and then closes the listening socket. Idle connections are closed and their
+// number is capped (ConnectionLimits.swift).
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -138,6 +139,9 @@ public final class HTTPServer: Service, Sendable {
     private let routes: Routes
     private let logger: Logger
     private let group: any EventLoopGroup
+    /// The idle timeout and the connection cap (see ConnectionLimits.swift).
+    public let limits: ConnectionLimits
+    let connections: ConnectionTracker
 
     private enum State {
         case idle
@@ -148,9 +152,11 @@ public final class HTTPServer: Service, Sendable {
 
     public init(address: BindAddress, setting: String, logger: Logger,
                 eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
-                routes: @escaping Routes) {
+                limits: ConnectionLimits = ConnectionLimits(), routes: @escaping Routes) {
         self.address = address; self.setting = setting; self.logger = logger
         self.group = eventLoopGroup; self.routes = routes
+        self.limits = limits
+        self.connections = ConnectionTracker(maxConnections: limits.maxConnections)
     }
 
     /// The port it listens on once `start()` has returned (the real one when asked for port 0).
@@ -298,11 +304,15 @@ public final class HTTPServer: Service, Sendable {
                                   reason: .invalidAddress("\"\(host)\" is not an IP address"))
         }
         do {
+            let idle = limits.idleTimeout, connections = self.connections
             return try await ServerBootstrap(group: group)
                 .serverChannelOption(ChannelOptions.socketOption(.so_reuseaddr), value: 1)
                 .serverChannelOption(ChannelOptions.backlog, value: 128)
                 .bind(to: socketAddress) { channel in
                     channel.eventLoop.makeCompletedFuture {
+                        connections.opened(channel)
+                        try channel.pipeline.syncOperations.addHandler(IdleStateHandler(allTimeout: idle))
+                        try channel.pipeline.syncOperations.addHandler(IdleConnectionCloser())
                         try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
                         return try Connection(wrappingChannelSynchronously: channel)
                     }

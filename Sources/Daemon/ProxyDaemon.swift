@@ -153,6 +153,9 @@ public final class ProxyDaemon: Service, Sendable {
             for (k, n) in result.operations.sorted(by: { $0.key.rawValue < $1.key.rawValue }) where n > 0 { meta["ops-\(k.rawValue)"] = "\(n)" }
             if result.conntrackDeleted > 0 { meta["conntrack-deleted"] = "\(result.conntrackDeleted)" }
             if let t = result.oldestChange { meta["since-change-ms"] = "\(String(format: "%.1f", (now - t) * 1000))" }
+            if let e = result.prerequisiteError {
+                logger.warning("kernel modules or sysctls could not be set; everything else was applied and the next full resync tries again: \(e)")
+            }
             if let e = result.conntrackError {
                 logger.warning("deleting stale UDP conntrack entries failed: \(e)")
             }

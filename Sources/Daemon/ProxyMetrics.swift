@@ -42,6 +42,8 @@ public final class ProxyMetrics: Sendable {
     private let syncFailures: Counter
     private let conntrackDeleted: Counter
     private let conntrackFailures: Counter
+    private let schedulerFallbacks: Gauge
+    private let prerequisiteFailures: Counter
 
     /// The change totals last reported, so that the counters follow them (they only go up).
     private let reportedTotals = Mutex((services: 0, endpoints: 0))
@@ -67,6 +69,8 @@ public final class ProxyMetrics: Sendable {
         public static let conntrackDeleted = "kubeipvs_conntrack_entries_deleted_total"
         public static let conntrackFailures = "kubeipvs_conntrack_cleanup_failures_total"
         public static let invalidObjects = "kubeipvs_invalid_objects_total"
+        public static let schedulerFallbacks = "kubeipvs_services_scheduler_fallback"
+        public static let prerequisiteFailures = "kubeipvs_prerequisite_failures_total"
     }
 
     /// Upstream's ExponentialBuckets(0.001, 2, 15): 1 ms to 16.384 s.
@@ -97,6 +101,8 @@ public final class ProxyMetrics: Sendable {
         public static let conntrackDeleted = "Stale UDP conntrack entries deleted after removed endpoints"
         public static let conntrackFailures = "Conntrack cleanups that failed (the sync itself succeeded)"
         public static let invalidObjects = "API objects skipped because they failed validation, per resource"
+        public static let schedulerFallbacks = "Services served with a fallback IPVS scheduler because the kernel lacks theirs"
+        public static let prerequisiteFailures = "Syncs in which kernel modules or sysctls could not be set (everything else was applied)"
     }
 
     /// The full name as is (no namespace or unit is added) with its help text.
@@ -132,6 +138,8 @@ public final class ProxyMetrics: Sendable {
         syncFailures = r.makeCounter(descriptor: Self.d(Name.syncFailures, Help.syncFailures))
         conntrackDeleted = r.makeCounter(descriptor: Self.d(Name.conntrackDeleted, Help.conntrackDeleted))
         conntrackFailures = r.makeCounter(descriptor: Self.d(Name.conntrackFailures, Help.conntrackFailures))
+        schedulerFallbacks = r.makeGauge(descriptor: Self.d(Name.schedulerFallbacks, Help.schedulerFallbacks))
+        prerequisiteFailures = r.makeCounter(descriptor: Self.d(Name.prerequisiteFailures, Help.prerequisiteFailures))
     }
 
     // MARK: - Inputs
@@ -148,6 +156,8 @@ public final class ProxyMetrics: Sendable {
             return
         }
         syncDuration.record(r.elapsed)
+        schedulerFallbacks.set(Double(r.schedulerFallbacks.count))
+        if r.prerequisiteError != nil { prerequisiteFailures.increment() }
         (r.full ? fullSyncs : partialSyncs).increment()
         for (kind, count) in r.operations where count > 0 {
             operations[kind]?.increment(by: Int64(count))

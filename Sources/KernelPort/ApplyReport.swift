@@ -40,6 +40,10 @@ public struct ApplyReport: Sendable {
 public struct ApplyFailure: Error, Sendable, CustomStringConvertible {
     public var report: ApplyReport
     public init(report: ApplyReport) { self.report = report }
+    /// Whether only modules or sysctls failed: then everything else of the plan was applied.
+    public var onlyPrerequisitesFailed: Bool {
+        !report.errors.isEmpty && report.errors.allSatisfy { $0.subsystem == .module || $0.subsystem == .sysctl }
+    }
     public var description: String {
         let head = report.errors.prefix(3).map(\.description).joined(separator: "; ")
         return "\(report.errors.count) kernel operation(s) failed: \(head)\(report.errors.count > 3 ? "; ..." : "")"

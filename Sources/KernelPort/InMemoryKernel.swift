@@ -31,6 +31,8 @@ public final class InMemoryKernel: KernelBackend, VirtualServerReader, NodeAddre
     /// Entries `clearConntrack` reports deleted per filter: conntrack is not modelled, so 0 unless
     /// a test says otherwise.
     public var conntrackEntriesPerFilter = 0
+    /// Schedulers this kernel lacks (tests); `addresses`, when given, is asked as well.
+    public var missingSchedulers: Set<String> = []
     /// A fault to inject: when it returns an error for a plan, `apply` throws it and applies nothing.
     public var applyFault: ((Plan) -> Error?)?
     /// A fault to inject into `clearConntrack`: when it returns an error, that is thrown.
@@ -52,6 +54,9 @@ public final class InMemoryKernel: KernelBackend, VirtualServerReader, NodeAddre
     /// The node's addresses from `addresses`; nil without it (the Node object's stand in).
     public func interfaceAddresses() throws -> [InterfaceAddress]? { try addresses?.interfaceAddresses() }
     public var ipvsInterfaceName: String { addresses?.ipvsInterfaceName ?? dummyLinkName }
+    public func unavailableSchedulers(_ names: Set<String>) -> Set<String> {
+        names.intersection(missingSchedulers).union(addresses?.unavailableSchedulers(names) ?? [])
+    }
 
     public func observe(families: Set<IPFamily>) throws -> ObservedState {
         observeCalls += 1

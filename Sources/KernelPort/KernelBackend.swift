@@ -34,4 +34,13 @@ public protocol NodeAddressSource: AnyObject {
     func interfaceAddresses() throws -> [InterfaceAddress]?
     /// The link kube-ipvs binds Service addresses on (`kube-ipvs0`); its addresses are not node addresses.
     var ipvsInterfaceName: String { get }
+    /// Of the IPVS schedulers `names` (rr, twos...), those the kernel lacks: their ip_vs_<name>
+    /// module is neither loaded, built in nor loadable. The desired state serves the Services that
+    /// ask for one with a fallback (`NodeContext.unavailableSchedulers`).
+    func unavailableSchedulers(_ names: Set<String>) -> Set<String>
+}
+
+extension NodeAddressSource {
+    /// A source that cannot tell knows of no missing scheduler.
+    public func unavailableSchedulers(_ names: Set<String>) -> Set<String> { [] }
 }

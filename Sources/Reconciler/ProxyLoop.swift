@@ -38,6 +38,8 @@ public actor ProxyLoop {
     /// to date from the changed Services: scanning all of them at each sync made a one-endpoint
     /// change cost O(Services).
     private var ipv6Services: Set<ObjectRef> = []
+    /// The schedulers in use and the Services served with a fallback, kept as `ipv6Services` is.
+    private var schedulers = SchedulerTracking()
     /// Every Service's contribution; built by the first sync (`indexBuilt`), then updated in place.
     private var index: DesiredStateIndex
     private var indexBuilt = false
@@ -147,13 +149,15 @@ public actor ProxyLoop {
     /// returns the keys the planner must compare, nil for all of them (the index was rebuilt).
     private func updateIndex(into result: inout SyncResult) -> PlanScope? {
         let (dirty, all) = cache.takeDirty()
-        if all { ipv6Services = [] }
+        if all { ipv6Services = []; schedulers.forgetNames() }
         for ref in all ? Set(cache.services.keys) : dirty {
             if let svc = cache.services[ref], ProxyFamilies.needsIPv6(svc) { ipv6Services.insert(ref) } else { ipv6Services.remove(ref) }
+            schedulers.update(ref, scheduler: cache.services[ref]?.scheduler)
         }
         let families = ProxyFamilies.families(config: config, ipv6Service: !ipv6Services.isEmpty)
         let (addressesChanged, addressError) = refreshNodeAddresses(families: families)
-        let node = NodeContext(name: nodeName, node: cache.node, hostIPs: nodeHostIPs, addresses: nodeAddresses)
+        let node = NodeContext(name: nodeName, node: cache.node, hostIPs: nodeHostIPs, addresses: nodeAddresses,
+                               unavailableSchedulers: kernel.unavailableSchedulers(schedulers.wanted(config: config)))
         result.families = families
         result.nodeAddresses = nodeAddresses
         result.nodeAddressesChanged = addressesChanged
@@ -161,6 +165,7 @@ public actor ProxyLoop {
         defer {
             index.refreshNodeWide()
             result.localEndpoints = LocalEndpointSummary(localStatus)
+            result.schedulerFallbacks = schedulers.fallbacks
         }
         // An index is built for one NodeContext and one set of families: when either changes (a node
         // address appeared, the first IPv6 Service), every Service's contribution is rebuilt.
@@ -168,9 +173,11 @@ public actor ProxyLoop {
             index = DesiredStateIndex(config: config, node: node, families: families)
             indexBuilt = true
             localStatus = [:]
+            schedulers.dropFallbacks { cache.services[$0] == nil }
             for ref in cache.services.keys {
                 if let c = contribution(ref, node: node) { index.add(c) }
                 refreshLocalStatus(ref)
+                refreshSchedulerFallback(ref, node: node)
             }
             result.servicesRecomputed = cache.services.count
             return nil
@@ -179,6 +186,7 @@ public actor ProxyLoop {
         for ref in dirty {
             scope.formUnion(index.replace(owner: ref.description, with: contribution(ref, node: node)))
             refreshLocalStatus(ref)
+            refreshSchedulerFallback(ref, node: node)
         }
         result.servicesRecomputed = dirty.count
         return scope
@@ -197,7 +205,12 @@ public actor ProxyLoop {
         let (drained, nowDraining) = GracefulTermination.drain(plan, observed: observed)
         draining.formUnion(nowDraining)
         if !drained.isEmpty {
-            _ = try kernel.apply(drained)  // on failure the cached state is dropped and the kernel read again
+            // On failure the cached state is dropped and the kernel read again; but a module or
+            // sysctl that cannot be set (read-only /proc/sys) must not fail every sync: the rest was
+            // applied, and the full resync every syncPeriod reads them again and retries.
+            do { _ = try kernel.apply(drained) } catch let f as ApplyFailure where f.onlyPrerequisitesFailed {
+                result.prerequisiteError = "\(f)"
+            }
             clearStaleConntrack(after: drained, observed: observed, into: &result)
             observed.apply(drained)
         }
@@ -225,6 +238,14 @@ public actor ProxyLoop {
         nodeAddresses = selection
         nodeAddressesKnown = true
         return (changed, nil)
+    }
+
+    /// Records whether `ref` is served with a fallback scheduler; a new one is reported once.
+    private func refreshSchedulerFallback(_ ref: ObjectRef, node: NodeContext) {
+        let fallback = cache.services[ref].flatMap { DesiredStateBuilder.schedulerFallback(service: $0, config: config, node: node) }
+        guard let new = schedulers.record(ref, fallback: fallback) else { return }
+        let field = schedulers.namesScheduler(ref) ? "metadata.annotations[\(schedulerAnnotation)]" : "ipvs.scheduler"
+        observers.warning(Diagnostic(kind: "Service", object: ref.description, field: field, message: new.description))
     }
 
     private func refreshLocalStatus(_ ref: ObjectRef) {

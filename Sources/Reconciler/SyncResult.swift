@@ -40,6 +40,10 @@ public struct SyncResult: Sendable {
     public var addressError: String? = nil
     /// Health-check node ports and Services without local endpoints (nil for a reap).
     public var localEndpoints: LocalEndpointSummary? = nil
+    /// Services served with another scheduler than theirs, because the kernel lacks it.
+    public var schedulerFallbacks: [ObjectRef: SchedulerFallback] = [:]
+    /// Modules or sysctls that could not be set, all else applied (not a failed sync; a full resync retries them).
+    public var prerequisiteError: String? = nil
     /// Operations applied, all subsystems together.
     public var total: Int { operations.values.reduce(0, +) }
 }

@@ -132,6 +132,7 @@ extension KubeIPVS {
 
         func run() async throws {
             MallocTuning.limitArenas()
+            let fileLimit = OpenFileLimit.raiseToHard()
             let config = try loadConfig()
             let kube = try loadKubeConfig(config)
             let level = self.level
@@ -141,6 +142,7 @@ extension KubeIPVS {
                 return h
             }
             let logger = Logger(label: "kube-ipvs")
+            if let l = fileLimit, l.after != l.before { logger.info("open file limit (RLIMIT_NOFILE) raised from \(l.before) to \(l.after)") }
             // One writer per node: the daemon holds the node lock for its whole life (a dry-run writes
             // nothing and takes none). Waiting covers a rolling update's old pod still stopping.
             let lock = dryRun ? nil : try NodeLocking.take(command: "run", defaultTimeout: NodeLocking.runTimeout) { logger.warning("\($0)") }

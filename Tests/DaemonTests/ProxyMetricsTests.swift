@@ -1,5 +1,6 @@
 import XCTest
 import ProxyCore
+import KubeModel
 @testable import Daemon
 @testable import Reconciler
 
@@ -28,6 +29,8 @@ final class ProxyMetricsTests: XCTestCase {
             (ProxyMetrics.Name.syncFailures, "counter", ProxyMetrics.Help.syncFailures),
             (ProxyMetrics.Name.conntrackDeleted, "counter", ProxyMetrics.Help.conntrackDeleted),
             (ProxyMetrics.Name.conntrackFailures, "counter", ProxyMetrics.Help.conntrackFailures),
+            (ProxyMetrics.Name.schedulerFallbacks, "gauge", ProxyMetrics.Help.schedulerFallbacks),
+            (ProxyMetrics.Name.prerequisiteFailures, "counter", ProxyMetrics.Help.prerequisiteFailures),
         ]
         for (name, type, help) in expected {
             XCTAssertEqual(text.types[name], type, name)
@@ -115,6 +118,31 @@ final class ProxyMetricsTests: XCTestCase {
         XCTAssertEqual(text[ProxyMetrics.Name.conntrackDeleted], 4)
         XCTAssertEqual(text[ProxyMetrics.Name.conntrackFailures], 1)
         XCTAssertEqual(text[ProxyMetrics.Name.syncFailures], 0, "a conntrack failure is not a sync failure")
+    }
+
+    /// Services served with a fallback scheduler, as the last sync counted them.
+    func testSchedulerFallbacks() throws {
+        let m = ProxyMetrics()
+        XCTAssertEqual(try Exposition(m.render())[ProxyMetrics.Name.schedulerFallbacks], 0)
+        var r = result(full: true, ms: 1)
+        r.schedulerFallbacks = [ObjectRef(namespace: "a", name: "b"): SchedulerFallback(wanted: "twos", used: "rr"),
+                                ObjectRef(namespace: "a", name: "c"): SchedulerFallback(wanted: "twos", used: "rr")]
+        m.syncFinished(r, at: t0)
+        XCTAssertEqual(try Exposition(m.render())[ProxyMetrics.Name.schedulerFallbacks], 2)
+        m.syncFinished(result(full: false, ms: 1), at: t0 + 1)
+        XCTAssertEqual(try Exposition(m.render())[ProxyMetrics.Name.schedulerFallbacks], 0)
+    }
+
+    /// A sysctl or module that could not be set is counted, and is not a failed sync.
+    func testPrerequisiteFailures() throws {
+        let m = ProxyMetrics()
+        var r = result(full: true, ms: 1)
+        r.prerequisiteError = "sysctl open net.ipv6.conf.all.forwarding: ENOENT"
+        m.syncFinished(r, at: t0)
+        let text = try Exposition(m.render())
+        XCTAssertEqual(text[ProxyMetrics.Name.prerequisiteFailures], 1)
+        XCTAssertEqual(text[ProxyMetrics.Name.syncFailures], 0)
+        XCTAssertEqual(text[ProxyMetrics.Name.lastTimestamp], t0)
     }
 
     func counts(services: Int, endpoints: Int, servicesPending: Int, endpointsPending: Int) -> ChangeCounters {

@@ -285,4 +285,46 @@ final class ProxyLoopTests: XCTestCase {
         XCTAssertEqual(kernel.observeCalls, observes + 1, "after a failure the kernel is read again")
         XCTAssertEqual(kernel.state.family(.ipv4).virtualServers[vsKey]?.realServers.count, 2)
     }
+
+    /// A sysctl that cannot be written (read-only /proc/sys) fails no sync: everything else is
+    /// applied, the error is reported, changes keep being applied without a kernel read, and the
+    /// full resync every syncPeriod tries the sysctl again.
+    func testPrerequisiteFailureIsReportedNotAFailedSync() async {
+        let kernel = memoryKernel()
+        let readOnly = KernelError(subsystem: .sysctl, operation: "open", object: "net.ipv4.vs.conntrack", errno: EROFS)
+        func isSysctl(_ p: PlannedOperation) -> Bool { if case .setSysctl = p.operation { return true }; return false }
+        kernel.applyFault = { [unowned kernel] plan in
+            guard plan.operations.contains(where: isSysctl) else { return nil }
+            kernel.state.apply(Plan(operations: plan.operations.filter { !isSysctl($0) }))
+            var report = ApplyReport()
+            report.errors = [readOnly]
+            return ApplyFailure(report: report)
+        }
+        let loop = ProxyLoop(kernel: kernel, config: config(), nodeName: "node1")
+        await loop.replaceServices([service()], at: 0)
+        await loop.replaceEndpointSources([endpoints(["10.244.1.2"])], at: 0)
+        await loop.setNode(nil, at: 0)
+        await loop.step(at: 0)
+        var r = await loop.lastResult
+        XCTAssertNil(r?.error)
+        XCTAssertEqual(r?.first, true)
+        XCTAssertTrue(r?.prerequisiteError?.contains("net.ipv4.vs.conntrack: errno 30") ?? false, "\(String(describing: r?.prerequisiteError))")
+        XCTAssertEqual(kernel.state.family(.ipv4).virtualServers[vsKey]?.realServers.count, 1)
+
+        let observes = kernel.observeCalls
+        await loop.upsertEndpointSource(endpoints(["10.244.1.2", "10.244.1.3"]), at: 2)
+        await loop.step(at: 2)
+        r = await loop.lastResult
+        XCTAssertNil(r?.error)
+        XCTAssertNil(r?.prerequisiteError)
+        XCTAssertEqual(r?.full, false)
+        XCTAssertEqual(kernel.observeCalls, observes, "no kernel read for a change")
+        XCTAssertEqual(kernel.state.family(.ipv4).virtualServers[vsKey]?.realServers.count, 2)
+
+        await loop.step(at: 100)
+        r = await loop.lastResult
+        XCTAssertEqual(r?.full, true)
+        XCTAssertNotNil(r?.prerequisiteError, "the full resync tries the sysctl again")
+        XCTAssertNil(r?.error)
+    }
 }

@@ -14,6 +14,18 @@ public final class LinkAddressSource: NodeAddressSource {
     public convenience init(linkName: String = dummyLinkName) throws { self.init(link: try LinkBackend(linkName: linkName)) }
     public func interfaceAddresses() throws -> [InterfaceAddress]? { try link.interfaceAddresses() }
     public var ipvsInterfaceName: String { link.linkName }
+    /// Read-only: `modprobe -n` says whether a module could be loaded, nothing is loaded. Each
+    /// scheduler is probed once (the dry-run asks at every sync).
+    public func unavailableSchedulers(_ names: Set<String>) -> Set<String> {
+        let due = names.filter { probed[$0] == nil }
+        if !due.isEmpty {
+            let missing = Prerequisites().missingSchedulers(due, load: false)
+            for n in due { probed[n] = missing.contains(n) }
+        }
+        return names.filter { probed[$0] == true }
+    }
+    /// Whether each scheduler probed so far was missing.
+    private var probed: [String: Bool] = [:]
 }
 
 extension NodeKernel: NodeAddressSource {

@@ -63,9 +63,29 @@ public final class NetlinkSocket {
         // An ack's skb costs about 1 KiB of receive buffer (truesize); keep a wide margin.
         let rcvbuf = Int(getOption(SOL_SOCKET, SO_RCVBUF) ?? 212_992)
         maxInFlight = max(16, min(1024, rcvbuf / 2048))
-        // A missing reply must not hang the daemon forever.
-        var tv = timeval(tv_sec: 60, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        receiveTimeout = NetlinkSocket.defaultReceiveTimeout
+    }
+
+    /// How long one receive may wait: the kernel answers a request while handling the send, so a
+    /// reply that has not come by then never will, and the loop must get an error it can retry.
+    public static let defaultReceiveTimeout: Duration = .seconds(10)
+
+    /// The wait of each receive (SO_RCVTIMEO); a receive that times out throws ETIMEDOUT.
+    public var receiveTimeout: Duration = .zero {
+        didSet {
+            let c = receiveTimeout.components
+            var tv = timeval(tv_sec: Int(c.seconds), tv_usec: Int(c.attoseconds / 1_000_000_000_000))
+            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        }
+    }
+
+    /// The error of a failed receive: a timeout says so, anything else carries its errno.
+    private func receiveError(_ e: Int32, operation: String, call: String, message: String = "") -> KernelError {
+        if e == EAGAIN || e == EWOULDBLOCK {
+            return KernelError(subsystem: subsystem, operation: operation, object: call, errno: ETIMEDOUT,
+                               message: "no reply from the kernel within \(receiveTimeout); state is unknown, re-observe")
+        }
+        return KernelError(subsystem: subsystem, operation: operation, object: call, errno: e, message: message)
     }
 
     deinit {
@@ -144,8 +164,8 @@ public final class NetlinkSocket {
         }
         if got < 0 {
             let e = errno
-            throw KernelError(subsystem: subsystem, operation: operation, object: "recvmmsg", errno: e,
-                              message: e == ENOBUFS ? "acks were dropped (receive buffer overrun); state is unknown, re-observe" : "")
+            throw receiveError(e, operation: operation, call: "recvmmsg",
+                               message: e == ENOBUFS ? "acks were dropped (receive buffer overrun); state is unknown, re-observe" : "")
         }
         var out: [ArraySlice<UInt8>] = []
         out.reserveCapacity(Int(got))
@@ -170,7 +190,7 @@ public final class NetlinkSocket {
                 return r
             }
         }
-        if n < 0 { throw KernelError(subsystem: subsystem, operation: operation, object: "recv", errno: errno) }
+        if n < 0 { throw receiveError(errno, operation: operation, call: "recv") }
         if n > dumpBuffer.count {
             throw KernelError(subsystem: subsystem, operation: operation, object: "recv",
                               message: "reply of \(n) bytes truncated at \(dumpBuffer.count)")

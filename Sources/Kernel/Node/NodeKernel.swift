@@ -21,7 +21,9 @@ import Glibc
 //
 // A failing entry does not stop the others: per-request failures (KernelBatchError) of a phase
 // are collected and the next phases still run; the apply then throws `ApplyFailure` carrying the
-// report. A failure that leaves the state unknown (socket errors, a missing module) stops at once.
+// report. A module or sysctl that fails is such a failure too: a read-only sysctl must not keep
+// every Service unprogrammed, and what needs a missing module fails by itself. A failure that
+// leaves the state unknown (socket errors) stops at once.
 //
 // Conntrack is not part of a Plan (entries are not desired state): after an apply, the caller passes
 // the filters of ConntrackCleanup to `clearConntrack`, which deletes the stale UDP entries.
@@ -65,6 +67,11 @@ public final class NodeKernel: KernelBackend {
     public var linkUp: Bool
     private var ipvsBackend: IPVSBackend?
     private var conntrackClient: Conntrack?
+    /// Scheduler probes so far: whether each was missing, and when it was probed.
+    private var schedulerProbes: [String: (missing: Bool, at: ContinuousClock.Instant)] = [:]
+    /// How long a scheduler found missing stays so before it is probed again (a module installed
+    /// later is then picked up without a restart); an available one is never probed again.
+    public var schedulerRecheckInterval: Duration = .seconds(300)
 
     /// Opens the rtnetlink socket; IPVS is opened on first use (ip_vs may not be loaded yet).
     /// Pass nil for `sets` or `rules` to run without that subsystem (its operations then fail).
@@ -95,6 +102,21 @@ public final class NodeKernel: KernelBackend {
         let c = try Conntrack()
         conntrackClient = c
         return c
+    }
+
+    /// The schedulers of `names` the kernel lacks (`Prerequisites.missingSchedulers`), each probed
+    /// once (a missing one again after `schedulerRecheckInterval`): a modprobe per sync would not do.
+    public func unavailableSchedulers(_ names: Set<String>) -> Set<String> {
+        let now = ContinuousClock.now
+        let due = names.filter { n in
+            guard let p = schedulerProbes[n] else { return true }
+            return p.missing && now - p.at >= schedulerRecheckInterval
+        }
+        if !due.isEmpty {
+            let missing = prerequisites.missingSchedulers(due)
+            for n in due { schedulerProbes[n] = (missing.contains(n), now) }
+        }
+        return names.filter { schedulerProbes[$0]?.missing == true }
     }
 
     // MARK: - Observe
@@ -219,11 +241,6 @@ public final class NodeKernel: KernelBackend {
             } catch let e as KernelBatchError {
                 report.results[kind, default: ApplyResult()].merge(e.partial)
                 report.errors += e.errors
-                // A module that cannot be loaded makes everything after it meaningless.
-                if kind == .prerequisite {
-                    report.elapsed = clock.now - start
-                    throw ApplyFailure(report: report)
-                }
             }
             report.elapsedByKind[kind, default: .zero] += clock.now - t0
         }

@@ -17,8 +17,12 @@ public struct Prerequisites: Sendable {
     public var root: String
     /// The modprobe program.
     public var modprobe: String
+    /// How long one modprobe may run before it is killed and reported.
+    public var commandTimeout: Duration
 
-    public init(root: String = "", modprobe: String = "modprobe") { self.root = root; self.modprobe = modprobe }
+    public init(root: String = "", modprobe: String = "modprobe", commandTimeout: Duration = externalCommandTimeout) {
+        self.root = root; self.modprobe = modprobe; self.commandTimeout = commandTimeout
+    }
 
     /// The sysctls of behavior-spec §2, dotted; strictARP adds the two ARP ones.
     public static func specSysctls(strictARP: Bool = false) -> [String] {
@@ -91,10 +95,11 @@ public struct Prerequisites: Sendable {
         if isLoaded(name) { return }
         let status: Int32, output: String
         do {
-            (status, output) = try run(modprobe, [name])
+            (status, output) = try run(modprobe, ["--", name])
         } catch let e as KernelError {
+            let why = e.errno == ETIMEDOUT ? "\(e.message)" : "\(modprobe) could not be run"
             throw KernelError(subsystem: .module, operation: "modprobe", object: name, errno: e.errno,
-                              message: "required kernel module \(name) is not loaded and \(modprobe) could not be run")
+                              message: "required kernel module \(name) is not loaded and \(why)")
         }
         if status != 0 || !isLoaded(name) {
             let detail = output.trimmed(of: " \n")
@@ -102,6 +107,29 @@ public struct Prerequisites: Sendable {
                               message: "required kernel module \(name) could not be loaded (modprobe exit status \(status))"
                                   + (detail.isEmpty ? "" : ": \(detail)"))
         }
+    }
+
+    /// Of the IPVS schedulers `names`, those the kernel lacks, checked as upstream kube-proxy does:
+    /// ip_vs_<name> loaded (/proc/modules, /sys/module) or built in (modules.builtin), else one
+    /// `modprobe -- ip_vs_<name>` that must load it. With `load` false, `modprobe -n` only asks
+    /// whether it could (read-only: `status`, `run --dry-run --against-node`). Without a modprobe
+    /// to run, nothing is known missing (the kernel may still load the module by itself).
+    public func missingSchedulers(_ names: Set<String>, load: Bool = true) -> Set<String> {
+        let loaded = loadedModules()
+        var missing = Set<String>()
+        for name in names.sorted() {
+            let module = Prerequisites.normalise("ip_vs_" + name)
+            if loaded.contains(module) { continue }
+            do {
+                let (status, _) = try run(modprobe, (load ? [] : ["-n"]) + ["--", module])
+                if status != 0 || (load && !isLoaded(module)) { missing.insert(name) }
+            } catch let e as KernelError where e.errno == ENOENT {
+                continue  // no modprobe installed
+            } catch {
+                missing.insert(name)  // a modprobe that hangs or cannot start
+            }
+        }
+        return missing
     }
 
     // MARK: - Sysctls
@@ -136,26 +164,25 @@ public struct Prerequisites: Sendable {
         }
     }
 
-    /// Applies `loadModule` and `setSysctl` operations, in order; others are ignored. Stops at the first failure
-    /// (later steps may depend on the module), except that every missing module is named in one error.
+    /// Applies `loadModule` and `setSysctl` operations, in order; others are ignored. Every one is
+    /// attempted: a module or sysctl that fails is one error of the batch (thrown at the end), and
+    /// what depends on it fails on its own later (an IPVS request without ip_vs).
     public func apply(_ ops: [Operation]) throws -> ApplyResult {
         var result = ApplyResult()
-        var missing: [KernelError] = []
+        var failed: [KernelError] = []
         for op in ops {
             switch op {
             case .loadModule(let name):
                 result.requestsSent += 1
-                do { try loadModule(name); result.applied += 1 } catch let e as KernelError { missing.append(e) }
+                do { try loadModule(name); result.applied += 1 } catch let e as KernelError { failed.append(e) }
             case .setSysctl(let name, let value):
-                if !missing.isEmpty { continue }
                 result.requestsSent += 1
-                try writeSysctl(name, value)
-                result.applied += 1
+                do { try writeSysctl(name, value); result.applied += 1 } catch let e as KernelError { failed.append(e) }
             default:
                 continue
             }
         }
-        if !missing.isEmpty { throw KernelBatchError(errors: missing, partial: result) }
+        if !failed.isEmpty { throw KernelBatchError(errors: failed, partial: result) }
         return result
     }
 
@@ -183,7 +210,7 @@ public struct Prerequisites: Sendable {
 
     /// Runs a program, returning its exit status and its output (stdout, then stderr).
     func run(_ program: String, _ args: [String]) throws -> (Int32, String) {
-        let o = try ExternalCommand.run(program, args, subsystem: .module)
+        let o = try ExternalCommand.run(program, args, subsystem: .module, timeout: commandTimeout)
         return (o.status, o.stdout + o.stderr)
     }
 }

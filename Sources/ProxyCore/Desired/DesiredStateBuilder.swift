@@ -24,11 +24,16 @@ public struct NodeContext: Sendable, Hashable {
     public var nodeIPs: [IPAddress]
     /// Whether MASQUERADE --random-fully is available.
     public var randomFully: Bool
+    /// IPVS schedulers the kernel lacks (no ip_vs_<name> module loaded, built in or loadable), as
+    /// the kernel side probed them: a Service asking for one is served with a fallback
+    /// (`SchedulerFallback`), and its module is not asked for.
+    public var unavailableSchedulers: Set<String>
 
     public init(name: String, zone: String? = nil, nodePortAddresses: [IPAddress] = [], localAddresses: Set<IPAddress> = [],
-                podCIDRs: [CIDR] = [], nodeIPs: [IPAddress] = [], randomFully: Bool = true) {
+                podCIDRs: [CIDR] = [], nodeIPs: [IPAddress] = [], randomFully: Bool = true, unavailableSchedulers: Set<String> = []) {
         self.name = name; self.zone = zone; self.nodePortAddresses = nodePortAddresses; self.nodeIPs = nodeIPs
         self.localAddresses = localAddresses; self.podCIDRs = podCIDRs; self.randomFully = randomFully
+        self.unavailableSchedulers = unavailableSchedulers
     }
 }
 
@@ -152,7 +157,7 @@ public enum DesiredStateBuilder {
         if let reason = skipReason(svc) { return .failure(SkipFailure(reason: reason)) }
         var c = ServiceContribution(owner: svc.ref.description)
         let etpLocal = svc.externalTrafficPolicy == .local
-        let (scheduler, flags) = scheduling(svc, config: config)
+        let (scheduler, flags) = scheduling(svc, config: config, node: node)
         for port in svc.ports {
             let portName = c.owner + ":" + (port.name.isEmpty ? String(port.port) : port.name)  // servicePortName, once per port
             for clusterIP in svc.clusterIPs {
@@ -256,12 +261,27 @@ public enum DesiredStateBuilder {
         "\(svc.ref):\(port.name.isEmpty ? String(port.port) : port.name)"
     }
 
-    /// The scheduler and flags of a Service's virtual servers: its annotations, else the configuration.
+    /// The scheduler and flags of a Service's virtual servers: its annotations, else the configuration;
+    /// a scheduler the kernel lacks gives way to `schedulerFallback`'s, with that one's default flags.
     /// With mh and no explicit flags, hash the source port too (upstream sets IP_VS_SVC_F_SCHED2, "mh-port").
-    static func scheduling(_ svc: ServiceInfo, config: ProxyConfig) -> (String, IPVSServiceFlags) {
+    static func scheduling(_ svc: ServiceInfo, config: ProxyConfig, node: NodeContext) -> (String, IPVSServiceFlags) {
+        if let fallback = schedulerFallback(service: svc, config: config, node: node) {
+            return (fallback.used, fallback.used == "mh" ? .sched2 : [])
+        }
         let scheduler = svc.scheduler ?? config.scheduler
         if let names = svc.schedulerFlags { return (scheduler, IPVSServiceFlags(schedulerFlagNames: names)) }
         return (scheduler, scheduler == "mh" ? .sched2 : [])
+    }
+
+    /// The scheduler used when the kernel lacks the one a Service asks for: the configured one, or
+    /// rr when the kernel lacks that too. nil when the wanted scheduler is available (or the Service
+    /// contributes nothing).
+    public static func schedulerFallback(service svc: ServiceInfo, config: ProxyConfig, node: NodeContext) -> SchedulerFallback? {
+        guard !node.unavailableSchedulers.isEmpty, skipReason(svc) == nil else { return nil }
+        let wanted = svc.scheduler ?? config.scheduler
+        guard node.unavailableSchedulers.contains(wanted) else { return nil }
+        let used = node.unavailableSchedulers.contains(config.scheduler) ? "rr" : config.scheduler
+        return SchedulerFallback(wanted: wanted, used: used)
     }
 
     struct ChosenEndpoint { var info: EndpointInfo; var port: UInt16 }
@@ -353,6 +373,19 @@ public enum DesiredStateBuilder {
         case .interfaceNamePrefix:
             return config.interfaceNamePrefix.map { "! -i \($0)+" }
         }
+    }
+}
+
+/// A Service served with another scheduler than the one it asks for, because the kernel lacks it.
+public struct SchedulerFallback: Sendable, Hashable, CustomStringConvertible {
+    /// The scheduler asked for (the annotation's, else the configured one).
+    public var wanted: String
+    /// The scheduler its virtual servers get instead.
+    public var used: String
+    public init(wanted: String, used: String) { self.wanted = wanted; self.used = used }
+    /// `IPVS scheduler twos is not available in this kernel (no ip_vs_twos module); using rr`.
+    public var description: String {
+        "IPVS scheduler \(wanted) is not available in this kernel (no ip_vs_\(wanted) module); using \(used)"
     }
 }
 

@@ -69,6 +69,9 @@ public struct DesiredStateIndex: Sendable {
 
     private static func slot(_ f: IPFamily) -> Int { f == .ipv4 ? 0 : 1 }
 
+    /// The schedulers whose modules every node loads, as upstream (rr, wrr, sh), whether in use or not.
+    public static let baselineSchedulers = ["rr", "wrr", "sh"]
+
     /// Runs `body` on family `f`'s desired state in place (`f` must be one of `families`).
     @inline(__always)
     private mutating func withFamily<R>(_ f: IPFamily, _ body: (inout DesiredFamily) -> R) -> R {
@@ -185,9 +188,12 @@ public struct DesiredStateIndex: Sendable {
                                            randomFully: node.randomFully, noNodeAccess: noNodeAccess.keys.sorted())
             state.families[f]!.tables = FixedRules.tables(family: f, nonEmpty: nonEmpty, options: options)
         }
-        // Upstream's baseline IPVS modules (the seed loads the same), any other scheduler in use, conntrack.
-        var modules = ["ip_vs", "ip_vs_rr", "ip_vs_wrr", "ip_vs_sh"]
-        for s in schedulersInUse.keys.sorted() where !modules.contains("ip_vs_\(s)") { modules.append("ip_vs_\(s)") }
+        // Upstream's baseline IPVS modules (the seed loads the same), any other scheduler in use,
+        // conntrack; not the schedulers the kernel lacks (a modprobe that cannot succeed).
+        var modules = ["ip_vs"] + Self.baselineSchedulers.filter { !node.unavailableSchedulers.contains($0) }.map { "ip_vs_\($0)" }
+        for s in schedulersInUse.keys.sorted() where !modules.contains("ip_vs_\(s)") && !node.unavailableSchedulers.contains(s) {
+            modules.append("ip_vs_\(s)")
+        }
         modules.append("nf_conntrack")
         state.modules = modules
         var sysctls = [SysctlSetting("net.ipv4.vs.conntrack", "1"), SysctlSetting("net.ipv4.vs.expire_nodest_conn", "1"),

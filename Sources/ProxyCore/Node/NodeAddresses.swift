@@ -106,9 +106,10 @@ extension NodeContext {
     /// known), its primary IPs from `hostIPs` (the Node's InternalIP then ExternalIP addresses) and
     /// the NodePort and local addresses `addresses` selected. `sync`, `status` and the daemon all
     /// make it this way.
-    public init(name: String, node: NodeInfo?, hostIPs: [IPAddress], addresses: NodeAddressSelection) {
+    public init(name: String, node: NodeInfo?, hostIPs: [IPAddress], addresses: NodeAddressSelection,
+                unavailableSchedulers: Set<String> = []) {
         self.init(name: name, zone: node?.zone, nodePortAddresses: addresses.nodePortAddresses,
                   localAddresses: addresses.localAddresses, podCIDRs: node?.podCIDRs ?? [],
-                  nodeIPs: NodeAddressSelection.primaryIPs(hostIPs))
+                  nodeIPs: NodeAddressSelection.primaryIPs(hostIPs), unavailableSchedulers: unavailableSchedulers)
     }
 }
