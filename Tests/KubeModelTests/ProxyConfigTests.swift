@@ -116,6 +116,15 @@ final class ProxyConfigTests: XCTestCase {
         }
     }
 
+    /// The longest duration `parse` returns is one Swift's Duration and Task.sleep take (the
+    /// daemon sleeps up to syncPeriod): neither traps.
+    func testLongestDurationIsOneSwiftCanSleep() async {
+        let sleeper = Task { try? await Task.sleep(for: .seconds(GoDuration.maxSeconds)) }
+        sleeper.cancel()
+        await sleeper.value
+        XCTAssertEqual(Duration.seconds(GoDuration.maxSeconds).components.seconds, 9_223_372_036)
+    }
+
     func testGoDurations() {
         XCTAssertEqual(GoDuration.parse("1h2m3.5s"), 3723.5)
         XCTAssertEqual(GoDuration.parse("500ms"), 0.5)
