@@ -40,11 +40,12 @@ public enum ManifestLimits {
     public static let maxDepth = 128
     /// What aliases may add to a text, on top of its own size (see `aliasBudget`).
     public static let aliasAllowance = 4 << 20
-    /// Weight of one node besides its scalar's bytes: roughly what a composed node costs.
-    static let nodeWeight = 16
+    /// Weight of one node besides its scalar's bytes: roughly what a composed node costs in memory
+    /// (a Yams node with its tag and mark), so that the budget bounds memory, not only text.
+    static let nodeWeight = 64
 
     /// How much alias expansion a text of `bytes` bytes may have: its own size plus 4 MiB of
-    /// weight (about 250k aliased nodes). A manifest that uses anchors at all uses a few small ones.
+    /// weight (about 65k aliased nodes). A manifest that uses anchors at all uses a few small ones.
     public static func aliasBudget(textBytes bytes: Int) -> Int { bytes + aliasAllowance }
 }
 
