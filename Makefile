@@ -3,7 +3,7 @@
 #   make test KUBE_IPVS_SCRATCH=.build-mine
 export KUBE_IPVS_SCRATCH ?= .build
 
-.PHONY: all build deps test test-unit test-netns test-vm vm-image bench bench-core
+.PHONY: all build deps test test-unit test-netns test-vm vm-image bench bench-core fuzz
 
 all: build
 
@@ -40,3 +40,9 @@ bench:
 bench-core:
 	swift build -c release --product kube-ipvs-bench --scratch-path $(KUBE_IPVS_SCRATCH)
 	$(KUBE_IPVS_SCRATCH)/release/kube-ipvs-bench 1000 10000 50000 --runs 5
+
+# libFuzzer targets for the manifest loader and API-object decoding (Fuzz/, scripts/fuzz.sh);
+# FUZZ_SECONDS per target. Never part of `make test`.
+FUZZ_SECONDS ?= 60
+fuzz:
+	bash scripts/fuzz.sh $(FUZZ_SECONDS)

@@ -55,6 +55,19 @@ public struct IPAddress: Sendable, Hashable, Comparable, CustomStringConvertible
         }
     }
 
+    /// Parses an address as kube-proxy reads API objects (k8s.io/utils ParseIPSloppy, Go 1.16's
+    /// net.ParseIP): IPv4 octets and IPv6 groups may carry leading zeros, read as decimal and hex
+    /// (`010.0.0.1` is 10.0.0.1, not octal 8.0.0.1); the API server has stored such values.
+    public init?(sloppy text: some StringProtocol) {
+        if let v4 = IPAddress.parseV4(Substring(text), sloppy: true) {
+            self.init(v4: v4)
+        } else if let (h, l) = IPAddress.parseV6(Substring(text), sloppy: true) {
+            self.init(v6High: h, low: l)
+        } else {
+            return nil
+        }
+    }
+
     /// The address as 4 or 16 bytes in network order.
     public var bytes: [UInt8] {
         switch family {
@@ -122,32 +135,52 @@ public struct IPAddress: Sendable, Hashable, Comparable, CustomStringConvertible
 
     // MARK: - Parsing
 
-    static func parseV4(_ s: Substring) -> UInt32? {
+    /// Dotted-quad IPv4. Strict: no leading zeros (Go's net.ParseIP since 1.17, no octal
+    /// ambiguity). Sloppy: any number of digits per octet, decimal, as Go's dtoi reads them (it
+    /// gives up once the value reaches 0xFFFFFF, which also bounds the work).
+    static func parseV4(_ s: Substring, sloppy: Bool = false) -> UInt32? {
         var value: UInt32 = 0
         var octets = 0
         var current: UInt32 = 0
         var digits = 0
         for ch in s.utf8 {
             if ch >= 48 && ch <= 57 {
-                // Leading zeros are rejected, as Go's net.ParseIP does since 1.17 (no octal ambiguity).
-                if digits == 1 && current == 0 { return nil }
+                if !sloppy && digits == 1 && current == 0 { return nil }
                 current = current * 10 + UInt32(ch - 48)
                 digits += 1
-                if digits > 3 || current > 255 { return nil }
+                if sloppy ? current >= 0xFF_FFFF : (digits > 3 || current > 255) { return nil }
             } else if ch == 46 {  // "."
-                if digits == 0 || octets == 3 { return nil }
+                if digits == 0 || octets == 3 || current > 255 { return nil }
                 value = (value << 8) | current
                 octets += 1; current = 0; digits = 0
             } else {
                 return nil
             }
         }
-        if digits == 0 || octets != 3 { return nil }
+        if digits == 0 || octets != 3 || current > 255 { return nil }
         return (value << 8) | current
     }
 
-    static func parseV6(_ s: Substring) -> (UInt64, UInt64)? {
-        guard s.contains(":"), s.utf8.count <= 45 else { return nil }
+    /// One IPv6 group: 1-4 hex digits; sloppy, any number with a value of at most 0xFFFF (Go's xtoi).
+    private static func hexGroup(_ f: Substring, sloppy: Bool) -> UInt16? {
+        guard !f.isEmpty, sloppy || f.utf8.count <= 4 else { return nil }
+        var v: UInt32 = 0
+        for c in f.utf8 {
+            let d: UInt32
+            switch c {
+            case 48...57: d = UInt32(c - 48)
+            case 97...102: d = UInt32(c - 87)
+            case 65...70: d = UInt32(c - 55)
+            default: return nil
+            }
+            v = v * 16 + d
+            if v > 0xFFFF { return nil }
+        }
+        return UInt16(v)
+    }
+
+    static func parseV6(_ s: Substring, sloppy: Bool = false) -> (UInt64, UInt64)? {
+        guard s.contains(":"), sloppy || s.utf8.count <= 45 else { return nil }
         // Groups before and after an optional "::"; the last group may be dotted IPv4.
         func groups(_ part: Substring, allowV4Tail: Bool) -> [UInt16]? {
             if part.isEmpty { return [] }
@@ -155,11 +188,10 @@ public struct IPAddress: Sendable, Hashable, Comparable, CustomStringConvertible
             let fields = part.split(separator: ":", omittingEmptySubsequences: false)
             for (i, f) in fields.enumerated() {
                 if allowV4Tail && i == fields.count - 1 && f.contains(".") {
-                    guard let v4 = parseV4(f) else { return nil }
+                    guard let v4 = parseV4(f, sloppy: sloppy) else { return nil }
                     out.append(UInt16(v4 >> 16)); out.append(UInt16(v4 & 0xffff))
                 } else {
-                    guard !f.isEmpty, f.utf8.count <= 4, f.utf8.allSatisfy({ ($0 >= 48 && $0 <= 57) || ($0 | 0x20 >= 97 && $0 | 0x20 <= 102) }),
-                          let g = UInt16(f, radix: 16) else { return nil }
+                    guard out.count < 8, let g = hexGroup(f, sloppy: sloppy) else { return nil }
                     out.append(g)
                 }
             }
@@ -233,6 +265,25 @@ public struct CIDR: Sendable, Hashable, Comparable, CustomStringConvertible {
         var len = addr.family.hostPrefix
         if parts.count == 2 {
             guard let l = Int(parts[1]), l >= 0, l <= addr.family.hostPrefix, !parts[1].hasPrefix("+") else { return nil }
+            len = l
+        }
+        self.init(network: addr, prefixLength: len)
+    }
+
+    /// Parses `addr/len` as kube-proxy reads API objects (k8s.io/utils ParseCIDRSloppy): the
+    /// address as `IPAddress(sloppy:)`, the length in decimal digits only (leading zeros allowed).
+    /// A bare address is a host prefix, as for `init?(_:)`.
+    public init?(sloppy text: some StringProtocol) {
+        let parts = text.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)
+        guard let addr = IPAddress(sloppy: parts[0]) else { return nil }
+        var len = addr.family.hostPrefix
+        if parts.count == 2 {
+            guard !parts[1].isEmpty, parts[1].utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }) else { return nil }
+            var l = 0
+            for c in parts[1].utf8 {
+                l = l * 10 + Int(c - 48)
+                if l > addr.family.hostPrefix { return nil }
+            }
             len = l
         }
         self.init(network: addr, prefixLength: len)

@@ -10,6 +10,9 @@ public struct ManifestLoader: Sendable {
 
     public init(defaultNamespace: String = "default") { self.defaultNamespace = defaultNamespace }
 
+    /// Largest text read (ManifestLimits.maxTextBytes; tests lower it).
+    var maxTextBytes = ManifestLimits.maxTextBytes
+
     /// Whether objects are decoded through JSON first (ManifestJSON); tests turn it off to compare
     /// with Yams' own decoding.
     var fastPath = true
@@ -18,10 +21,14 @@ public struct ManifestLoader: Sendable {
     public struct Result: Sendable {
         public var snapshot = ClusterSnapshot()
         public var diagnostics: [Diagnostic] = []
-        /// Problems with optional fields of objects that were still used (a bad scheduler annotation).
+        /// Problems with optional fields of objects that were still used (a bad scheduler
+        /// annotation, an unparsable externalIP or endpoint address that was dropped).
         public var warnings: [Diagnostic] = []
         /// Objects of kinds kube-ipvs does not use (Deployments, ...), by kind.
         public var ignoredKinds: [String: Int] = [:]
+        /// Texts refused as a whole (a syntax error, an alias bomb, too large): nothing of a
+        /// refused text is in `snapshot`, and `load` throws when there is any.
+        public var refusals: [ManifestRefusal] = []
         public init() {}
 
         /// The valid object; records an invalid one's diagnostic; nil for invalid and ignored ones.
@@ -39,11 +46,14 @@ public struct ManifestLoader: Sendable {
             snapshot.nodes += other.snapshot.nodes
             diagnostics += other.diagnostics
             warnings += other.warnings
+            refusals += other.refusals
             for (k, v) in other.ignoredKinds { ignoredKinds[k, default: 0] += v }
         }
     }
 
     /// Reads each path: a file, or a directory whose `.yaml`, `.yml` and `.json` files are read in name order.
+    /// Throws `ManifestError.refused` when any text is refused: a syntax error anywhere must not
+    /// shrink the desired state (a sync would delete the missing Services' virtual servers).
     public func load(paths: [String]) throws -> Result {
         var result = Result()
         for path in paths {
@@ -60,17 +70,38 @@ public struct ManifestLoader: Sendable {
                 files = [path]
             }
             for file in files {
-                guard let data = FileManager.default.contents(atPath: file), let text = String(data: data, encoding: .utf8) else {
+                // Read at most one byte past the limit, so that a device or a pipe cannot make it unbounded.
+                guard let handle = FileHandle(forReadingAtPath: file) else { throw ManifestError.unreadable(file) }
+                defer { try? handle.close() }
+                guard let data = try? handle.read(upToCount: maxTextBytes + 1) ?? Data() else {
                     throw ManifestError.unreadable(file)
                 }
+                if data.count > maxTextBytes {
+                    result.refusals.append(tooLarge(file))
+                    continue
+                }
+                guard let text = String(data: data, encoding: .utf8) else { throw ManifestError.unreadable(file) }
                 result.merge(parse(text: text, source: file))
             }
         }
+        if !result.refusals.isEmpty { throw ManifestError.refused(result.refusals) }
         return result
     }
 
-    /// Parses manifest text (YAML or JSON, one or more documents).
+    func tooLarge(_ source: String) -> ManifestRefusal {
+        let limit = maxTextBytes % (1 << 20) == 0 ? "\(maxTextBytes >> 20) MiB" : "\(maxTextBytes) bytes"
+        return ManifestRefusal(source: source, document: 0, line: 0, message: "larger than \(limit), the most one manifest file may hold")
+    }
+
+    /// Parses manifest text (YAML or JSON, one or more documents). Text that is not YAML or JSON,
+    /// nests too deep, expands through aliases far beyond its size, or is larger than
+    /// `ManifestLimits.maxTextBytes` is refused whole: the result holds only the refusal.
     public func parse(text: String, source: String = "<input>") -> Result {
+        if text.utf8.count > maxTextBytes {
+            var result = Result()
+            result.refusals.append(tooLarge(source))
+            return result
+        }
         // JSON text (`kubectl get -o json`): decoded directly, without the YAML parser, unless some
         // object in it does not decode (then the YAML path below reads it all again, for the same
         // diagnostics and leniency as any other manifest).
@@ -81,15 +112,22 @@ public struct ManifestLoader: Sendable {
             return result
         }
         var result = Result()
-        let documents: [Node]
+        if let refusal = ManifestScanner.check(text, source: source) {
+            result.refusals.append(refusal)
+            return result
+        }
+        var documents: [Node] = []
         do {
             // Composed without implicit tag resolution (Resolver.basic): Yams' default resolver runs
             // a set of regular expressions over every scalar, which cost most of the loading time.
             // Scalars are resolved by ManifestJSON, or again by Yams for the fallback (see decode).
-            documents = Array(try Yams.compose_all(yaml: text, .basic))
+            // Yams' sequence stops at the first error and keeps it: read it, or the documents after
+            // a bad one would silently be missing.
+            var sequence = try Yams.compose_all(yaml: text, .basic)
+            while let doc = sequence.next() { documents.append(doc) }
+            if let error = sequence.error { throw error }
         } catch {
-            result.diagnostics.append(Diagnostic(kind: "document", object: source, field: "",
-                                                 message: "not valid YAML or JSON: \(ManifestLoader.describe(error))"))
+            result.refusals.append(ManifestLoader.refusal(error, source: source, document: documents.count + 1))
             return result
         }
         for (i, doc) in documents.enumerated() {
@@ -138,10 +176,16 @@ public struct ManifestLoader: Sendable {
         }
     }
     private func add(endpoints r: EndpointsResource, into res: inout Result) {
-        if let v = res.accept(r.checked(defaultNamespace: defaultNamespace)) { res.snapshot.endpointSets += v }
+        if let v = res.accept(r.checked(defaultNamespace: defaultNamespace)) {
+            res.snapshot.endpointSets += v
+            res.warnings += v.flatMap(\.ignoredFieldDiagnostics)
+        }
     }
     private func add(slice r: EndpointSliceResource, into res: inout Result) {
-        if let v = res.accept(r.checked(defaultNamespace: defaultNamespace)) { res.snapshot.endpointSets.append(v) }
+        if let v = res.accept(r.checked(defaultNamespace: defaultNamespace)) {
+            res.snapshot.endpointSets.append(v)
+            res.warnings += v.ignoredFieldDiagnostics
+        }
     }
     private func add(node r: NodeResource, into res: inout Result) {
         if let v = res.accept(r.checked()) { res.snapshot.nodes.append(v) }
@@ -221,16 +265,39 @@ public struct ManifestLoader: Sendable {
     static func describe(_ error: Error) -> String {
         "\(error)".split(separator: "\n").first.map(String.init) ?? "\(error)"
     }
+
+    /// The refusal for an error of Yams' composer (what the scanner does not catch: duplicate keys).
+    static func refusal(_ error: Error, source: String, document: Int) -> ManifestRefusal {
+        var line = 0
+        var message = describe(error)
+        if let e = error as? YamlError {
+            switch e {
+            case .scanner(let context, let problem, let mark, _), .parser(let context, let problem, let mark, _),
+                 .composer(let context, let problem, let mark, _):
+                line = mark.line
+                message = context.map { "\($0.text) \(problem)" } ?? problem
+            case .duplicatedKeysInMapping(let duplicates, let context):
+                line = context.mark.line
+                message = "duplicate key \(duplicates.map { "\"\($0)\"" }.joined(separator: ", ")) in a mapping"
+            default:
+                break
+            }
+        }
+        return ManifestRefusal(source: source, document: document, line: line, message: "not valid YAML or JSON: \(message)")
+    }
 }
 
-/// A manifest path that cannot be read.
+/// A manifest path that cannot be read, or manifest text that was refused.
 public enum ManifestError: Error, CustomStringConvertible {
     case notFound(String)
     case unreadable(String)
+    /// Texts refused as a whole (ManifestLoader.Result.refusals), one line each.
+    case refused([ManifestRefusal])
     public var description: String {
         switch self {
         case .notFound(let p): return "\(p): no such file or directory"
         case .unreadable(let p): return "\(p): cannot read as UTF-8 text"
+        case .refused(let list): return list.map(\.description).joined(separator: "\n")
         }
     }
 }

@@ -64,8 +64,9 @@ public struct ServiceInfo: Sendable, Hashable {
     /// Scheduler flags from `kube-ipvs.io/scheduler-flags` (`mh-port`, `sh-fallback`, `flag-3`, ...);
     /// nil: the default for the scheduler (`mh-port` with mh, as upstream).
     public var schedulerFlags: [String]?
-    /// Problems with optional fields (the annotations above) that were ignored: the Service is still
-    /// programmed, with the default in place of the bad value. Callers report them.
+    /// Problems with optional fields (the annotations above, bad elements of externalIPs,
+    /// loadBalancerSourceRanges and ingress IPs) that were ignored: the Service is still programmed,
+    /// with the default in place of a bad value and without a bad element. Callers report them.
     public var ignoredFieldErrors: [FieldError] = []
 
     public init(ref: ObjectRef, type: ServiceType = .clusterIP, clusterIPs: [IPAddress], isHeadless: Bool = false,
@@ -123,6 +124,9 @@ public struct EndpointSetInfo: Sendable, Hashable {
     public var service: ObjectRef
     public var ports: [EndpointPortInfo]
     public var endpoints: [EndpointInfo]
+    /// Endpoint addresses that were dropped (unparsable, wrong family), naming the object and
+    /// field; the other endpoints are used. Callers report them as warnings.
+    public var ignoredFieldDiagnostics: [Diagnostic] = []
     public init(source: ObjectRef, service: ObjectRef, ports: [EndpointPortInfo], endpoints: [EndpointInfo]) {
         self.source = source; self.service = service; self.ports = ports; self.endpoints = endpoints
     }

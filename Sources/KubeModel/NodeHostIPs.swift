@@ -6,8 +6,8 @@ extension NodeResource {
     /// node's primary IP of that family). Unparsable addresses are skipped.
     public var hostIPsInPreferenceOrder: [IPAddress] {
         let all = status?.addresses ?? []
-        let internalIPs = all.filter { $0.type == "InternalIP" }.compactMap { $0.address.flatMap { IPAddress($0) } }
-        let externalIPs = all.filter { $0.type == "ExternalIP" }.compactMap { $0.address.flatMap { IPAddress($0) } }
+        let internalIPs = all.filter { $0.type == "InternalIP" }.compactMap { $0.address.flatMap { IPAddress(sloppy: $0) } }
+        let externalIPs = all.filter { $0.type == "ExternalIP" }.compactMap { $0.address.flatMap { IPAddress(sloppy: $0) } }
         return internalIPs + externalIPs
     }
 }

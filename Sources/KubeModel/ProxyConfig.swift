@@ -47,8 +47,16 @@ public struct ProxyConfig: Sendable, Hashable {
 
     public init() {}
 
-    /// The mark kube-ipvs sets on packets to masquerade, `1 << masqueradeBit`.
-    public var masqueradeMark: UInt32 { UInt32(1) << UInt32(masqueradeBit) }
+    /// The mark kube-ipvs sets on packets to masquerade, `1 << masqueradeBit` (the setter keeps the
+    /// bit in 0-31; a value set directly out of that range gives no mark rather than a trap).
+    public var masqueradeMark: UInt32 {
+        guard let bit = UInt32(exactly: masqueradeBit), bit < 32 else { return 0 }
+        return UInt32(1) << bit
+    }
+
+    /// Longest IPVS timeout in seconds: the kernel refuses more than INT_MAX / HZ, which is
+    /// 2147483 s (24 days) at the highest HZ, 1000.
+    public static let maxIPVSTimeout: UInt32 = 2_147_483
 
     /// The mark as iptables prints it: `0x4000`.
     public var masqueradeMarkHex: String { "0x" + String(masqueradeMark, radix: 16) }
@@ -127,13 +135,18 @@ extension ProxyConfig {
             c.detectLocalMode = m
         }
         if let d = root["detectLocal"] {
-            if let v = try string(d, "bridgeInterface", prefix: "detectLocal."), !v.isEmpty { c.bridgeInterface = v }
-            if let v = try string(d, "interfaceNamePrefix", prefix: "detectLocal."), !v.isEmpty { c.interfaceNamePrefix = v }
+            if let v = try string(d, "bridgeInterface", prefix: "detectLocal."), !v.isEmpty {
+                c.bridgeInterface = try interfaceName(v, field: "detectLocal.bridgeInterface")
+            }
+            if let v = try string(d, "interfaceNamePrefix", prefix: "detectLocal."), !v.isEmpty {
+                c.interfaceNamePrefix = try interfaceName(v, field: "detectLocal.interfaceNamePrefix")
+            }
         }
         if let cc = root["clientConnection"], let v = try string(cc, "kubeconfig", prefix: "clientConnection."), !v.isEmpty {
             c.kubeconfig = v
         }
-        if let v = try duration(root, "syncPeriod") { c.syncPeriod = v }
+        // 0 (kubeadm writes `0s`) means the default, as upstream's defaulting reads it.
+        if let v = try duration(root, "syncPeriod"), v > 0 { c.syncPeriod = v }
         if let v = try duration(root, "minSyncPeriod") { c.minSyncPeriod = v }
         if let linux = root["linux"], let v = try bool(linux, "masqueradeAll", prefix: "linux."), v { c.masqueradeAll = true }
         if let ipt = root["iptables"] {
@@ -149,9 +162,9 @@ extension ProxyConfig {
                     return cidr
                 }
             }
-            if let v = try duration(ipvs, "tcpTimeout", prefix: "ipvs.") { c.tcpTimeout = UInt32(v) }
-            if let v = try duration(ipvs, "tcpFinTimeout", prefix: "ipvs.") { c.tcpFinTimeout = UInt32(v) }
-            if let v = try duration(ipvs, "udpTimeout", prefix: "ipvs.") { c.udpTimeout = UInt32(v) }
+            if let v = try duration(ipvs, "tcpTimeout", prefix: "ipvs.") { c.tcpTimeout = try ProxyConfig.ipvsTimeout(v, field: "ipvs.tcpTimeout") }
+            if let v = try duration(ipvs, "tcpFinTimeout", prefix: "ipvs.") { c.tcpFinTimeout = try ProxyConfig.ipvsTimeout(v, field: "ipvs.tcpFinTimeout") }
+            if let v = try duration(ipvs, "udpTimeout", prefix: "ipvs.") { c.udpTimeout = try ProxyConfig.ipvsTimeout(v, field: "ipvs.udpTimeout") }
             if let v = try duration(ipvs, "syncPeriod", prefix: "ipvs."), v > 0 { c.syncPeriod = v }
             if let v = try duration(ipvs, "minSyncPeriod", prefix: "ipvs."), v > 0 { c.minSyncPeriod = v }
         }
@@ -181,6 +194,16 @@ extension ProxyConfig {
         scheduler = name
     }
 
+    /// An IPVS timeout in whole seconds (fractions dropped, as kube-proxy does) from a duration in
+    /// seconds; out of 0...maxIPVSTimeout (or not finite) is an error naming `field`.
+    public static func ipvsTimeout(_ seconds: Double, field: String) throws -> UInt32 {
+        guard seconds.isFinite, seconds >= 0, seconds < Double(maxIPVSTimeout) + 1,
+              let whole = UInt32(exactly: seconds.rounded(.towardZero)) else {
+            throw ConfigError(field, "\(GoDuration.format(seconds)) is out of range (0s-\(GoDuration.format(Double(maxIPVSTimeout))), the most the kernel accepts)")
+        }
+        return whole
+    }
+
     public mutating func setMasqueradeBit(_ bit: Int, field: String) throws {
         guard bit >= 0 && bit <= 31 else { throw ConfigError(field, "\(bit) is out of range (0-31)") }
         masqueradeBit = bit
@@ -199,6 +222,16 @@ extension ProxyConfig {
             }
         }
         nodePortAddresses = list
+    }
+
+    /// A Linux interface name (or prefix): at most 15 bytes of letters, digits and `.-_@+`. It goes
+    /// into iptables rules (`-i NAME`), where a space or a newline would change the rule.
+    static func interfaceName(_ v: String, field: String) throws -> String {
+        let ok = v.utf8.count <= 15 && v != "." && v != ".." && v.utf8.allSatisfy { b in
+            (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || "._-@+".utf8.contains(b)
+        }
+        guard ok else { throw ConfigError(field, "\"\(v)\" is not an interface name (at most 15 of a-z, A-Z, 0-9 and .-_@+)") }
+        return v
     }
 
     // MARK: - Typed field readers
@@ -247,6 +280,12 @@ extension ProxyConfig {
 
 /// Go's time.Duration text (`1h2m3.5s`, `500ms`, `0`), in seconds.
 public enum GoDuration {
+    /// Longest duration Go represents (int64 nanoseconds, about 292 years); Go refuses longer text
+    /// as "invalid duration", and so does `parse`: every value it returns is finite and within
+    /// what Swift's Duration and Task.sleep take.
+    public static let maxSeconds = Double(Int64.max) / 1e9
+
+    /// Seconds, or nil for text that is not a duration or is out of Go's range.
     public static func parse(_ text: String) -> Double? {
         if text == "0" { return 0 }
         var total = 0.0
@@ -254,13 +293,22 @@ public enum GoDuration {
         guard !s.isEmpty else { return nil }
         let units: [(String, Double)] = [("ns", 1e-9), ("us", 1e-6), ("µs", 1e-6), ("ms", 1e-3), ("s", 1), ("m", 60), ("h", 3600)]
         while !s.isEmpty {
-            let num = s.prefix { $0.isNumber || $0 == "." }
-            guard !num.isEmpty, let value = Double(num) else { return nil }
+            // ASCII digits only: Character.isNumber also takes other scripts' digits and fractions.
+            let num = s.prefix { ($0.isASCII && $0.isNumber) || $0 == "." }
+            guard !num.isEmpty, let value = Double(num), value.isFinite else { return nil }
             s = s.dropFirst(num.count)
             guard let unit = units.first(where: { s.hasPrefix($0.0) && !(($0.0 == "m") && s.hasPrefix("ms")) }) else { return nil }
             s = s.dropFirst(unit.0.count)
             total += value * unit.1
+            guard total.isFinite, total <= maxSeconds else { return nil }
         }
         return total
+    }
+
+    /// `90s`, `1.5s`, or the value as Go would not print it (`inf`) for error texts.
+    public static func format(_ seconds: Double) -> String {
+        guard seconds.isFinite else { return "\(seconds)s" }
+        if seconds == seconds.rounded(), abs(seconds) < 1e15 { return "\(Int64(seconds))s" }
+        return "\(seconds)s"
     }
 }

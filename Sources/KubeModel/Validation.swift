@@ -1,7 +1,11 @@
 // MARK: - From wire shapes to checked values
 //
 // Each function returns the checked value or the first problem found, naming the field. An object
-// with a problem is skipped whole; the caller reports the diagnostic and carries on with the rest.
+// with a problem in a required field is skipped whole; the caller reports the diagnostic and
+// carries on with the rest. A bad element of an optional list (one externalIP, one source range,
+// one ingress IP, one endpoint address) drops only that element, with a warning, as kube-proxy
+// drops what it cannot parse: the rest of the object is still programmed.
+// Addresses and prefixes are read the way kube-proxy reads them (`IPAddress(sloppy:)`).
 
 /// A field-level problem found while validating one object.
 public struct FieldError: Error, Sendable, Hashable {
@@ -60,8 +64,8 @@ enum Check {
             if required { throw FieldError(field, "missing") }
             return nil
         }
-        guard v >= 1 && v <= 65535 else { throw FieldError(field, "\(v) is out of range (1-65535)") }
-        return UInt16(v)
+        guard v >= 1, let p = UInt16(exactly: v) else { throw FieldError(field, "\(v) is out of range (1-65535)") }
+        return p
     }
 
     static func proto(_ value: String?, _ field: String) throws -> L4Protocol {
@@ -74,13 +78,13 @@ enum Check {
 
     static func ip(_ value: String?, _ field: String) throws -> IPAddress {
         guard let v = value, !v.isEmpty else { throw FieldError(field, "missing") }
-        guard let ip = IPAddress(v) else { throw FieldError(field, "\"\(v)\" is not a valid IP address") }
+        guard let ip = IPAddress(sloppy: v) else { throw FieldError(field, "\"\(v)\" is not a valid IP address") }
         return ip
     }
 
     static func cidr(_ value: String, _ field: String) throws -> CIDR {
         let t = value.trimmingSpaces
-        guard let c = CIDR(t), t.contains("/") || IPAddress(t) != nil else {
+        guard let c = CIDR(sloppy: t) else {
             throw FieldError(field, "\"\(value)\" is not a valid CIDR")
         }
         return c
@@ -90,6 +94,16 @@ enum Check {
         guard let v = value, !v.isEmpty else { return .cluster }
         guard let p = TrafficPolicy(rawValue: v) else { throw FieldError(field, "unknown policy \"\(v)\" (Cluster or Local)") }
         return p
+    }
+
+    /// The value of one element of an optional list, or nil with its problem recorded ("ignored").
+    static func element<T>(_ check: () throws -> T, _ problems: inout [FieldError]) -> T? {
+        do { return try check() } catch let e as FieldError {
+            problems.append(FieldError(e.field, "\(e.message); ignored"))
+        } catch {
+            problems.append(FieldError("", "\(error); ignored"))
+        }
+        return nil
     }
 }
 
@@ -180,19 +194,23 @@ extension ServiceResource {
             ports.append(ServicePortInfo(name: portName, proto: proto, port: port, targetPort: target, nodePort: nodePort))
         }
 
+        // Optional lists: a bad element is dropped with a warning, the rest is used.
+        var problems: [FieldError] = []
         var externalIPs: [IPAddress] = []
-        for (i, t) in (spec.externalIPs ?? []).enumerated() { externalIPs.append(try Check.ip(t, "spec.externalIPs[\(i)]")) }
+        for (i, t) in (spec.externalIPs ?? []).enumerated() {
+            if let ip = Check.element({ try Check.ip(t, "spec.externalIPs[\(i)]") }, &problems) { externalIPs.append(ip) }
+        }
 
         var lbIPs: [IPAddress] = []
         for (i, ing) in (status?.loadBalancer?.ingress ?? []).enumerated() {
             guard let ipText = ing.ip, !ipText.isEmpty else { continue }  // hostname-only ingress
-            let ip = try Check.ip(ipText, "status.loadBalancer.ingress[\(i)].ip")
+            guard let ip = Check.element({ try Check.ip(ipText, "status.loadBalancer.ingress[\(i)].ip") }, &problems) else { continue }
             if ing.ipMode == "Proxy" { continue }
             lbIPs.append(ip)
         }
         var ranges: [CIDR] = []
         for (i, r) in (spec.loadBalancerSourceRanges ?? []).enumerated() {
-            ranges.append(try Check.cidr(r, "spec.loadBalancerSourceRanges[\(i)]"))
+            if let c = Check.element({ try Check.cidr(r, "spec.loadBalancerSourceRanges[\(i)]") }, &problems) { ranges.append(c) }
         }
 
         var affinity: UInt32? = nil
@@ -210,7 +228,6 @@ extension ServiceResource {
 
         // Per-Service scheduler (beyond upstream). A bad annotation is reported and ignored: the
         // Service keeps working with the configured scheduler rather than losing its virtual servers.
-        var problems: [FieldError] = []
         var scheduler: String? = nil
         var flags: [String]? = nil
         if let text = annotations[schedulerAnnotation] {
@@ -268,14 +285,18 @@ extension EndpointsResource {
                     ports.append(EndpointPortInfo(name: p.name ?? "", proto: proto, port: port))
                 }
                 var eps: [EndpointInfo] = []
+                var problems: [FieldError] = []
                 for (j, a) in (subset.addresses ?? []).enumerated() {
-                    eps.append(EndpointInfo(address: try Check.ip(a.ip, "\(f).addresses[\(j)].ip"), nodeName: a.nodeName))
+                    guard let ip = Check.element({ try Check.ip(a.ip, "\(f).addresses[\(j)].ip") }, &problems) else { continue }
+                    eps.append(EndpointInfo(address: ip, nodeName: a.nodeName))
                 }
                 for (j, a) in (subset.notReadyAddresses ?? []).enumerated() {
-                    eps.append(EndpointInfo(address: try Check.ip(a.ip, "\(f).notReadyAddresses[\(j)].ip"),
-                                            ready: false, serving: false, nodeName: a.nodeName))
+                    guard let ip = Check.element({ try Check.ip(a.ip, "\(f).notReadyAddresses[\(j)].ip") }, &problems) else { continue }
+                    eps.append(EndpointInfo(address: ip, ready: false, serving: false, nodeName: a.nodeName))
                 }
-                sets.append(EndpointSetInfo(source: ref, service: ref, ports: ports, endpoints: eps))
+                var set = EndpointSetInfo(source: ref, service: ref, ports: ports, endpoints: eps)
+                set.ignoredFieldDiagnostics = problems.map { Diagnostic(kind: "Endpoints", object: display, field: $0.field, message: $0.message) }
+                sets.append(set)
             }
             return .ok(sets)
         } catch let e as FieldError {
@@ -314,6 +335,7 @@ extension EndpointSliceResource {
                 ports.append(EndpointPortInfo(name: p.name ?? "", proto: proto, port: port))
             }
             var eps: [EndpointInfo] = []
+            var problems: [FieldError] = []
             for (i, e) in (endpoints ?? []).enumerated() {
                 let ready = e.conditions?.ready ?? true
                 let serving = e.conditions?.serving ?? ready
@@ -322,17 +344,24 @@ extension EndpointSliceResource {
                 let zone = e.zone ?? e.topology?["topology.kubernetes.io/zone"]
                 let zones = e.hints?.forZones.map { $0.compactMap(\.name) }
                 let nodes = e.hints?.forNodes.map { $0.compactMap(\.name) }
-                guard let addrs = e.addresses, !addrs.isEmpty else { throw FieldError("endpoints[\(i)].addresses", "missing") }
-                // Kubernetes uses only the first address of an endpoint (the others are reserved).
-                let ip = try Check.ip(addrs[0], "endpoints[\(i)].addresses[0]")
-                guard ip.family == family else {
-                    throw FieldError("endpoints[\(i)].addresses[0]", "\"\(ip)\" is not an \(family.rawValue) address (addressType)")
-                }
+                // Kubernetes uses only the first address of an endpoint (the others are reserved). An
+                // endpoint without a usable one is dropped; the slice's other endpoints still count.
+                let address = Check.element({ () throws -> IPAddress in
+                    guard let addrs = e.addresses, !addrs.isEmpty else { throw FieldError("endpoints[\(i)].addresses", "missing") }
+                    let ip = try Check.ip(addrs[0], "endpoints[\(i)].addresses[0]")
+                    guard ip.family == family else {
+                        throw FieldError("endpoints[\(i)].addresses[0]", "\"\(ip)\" is not an \(family.rawValue) address (addressType)")
+                    }
+                    return ip
+                }, &problems)
+                guard let ip = address else { continue }
                 eps.append(EndpointInfo(address: ip, ready: ready, serving: serving, terminating: terminating,
                                         nodeName: node, zone: zone, hintZones: zones, hintNodes: nodes))
             }
-            return .ok(EndpointSetInfo(source: ObjectRef(namespace: ns, name: name),
-                                       service: ObjectRef(namespace: ns, name: svc), ports: ports, endpoints: eps))
+            var set = EndpointSetInfo(source: ObjectRef(namespace: ns, name: name),
+                                      service: ObjectRef(namespace: ns, name: svc), ports: ports, endpoints: eps)
+            set.ignoredFieldDiagnostics = problems.map { Diagnostic(kind: "EndpointSlice", object: display, field: $0.field, message: $0.message) }
+            return .ok(set)
         } catch let e as FieldError {
             return .invalid(Diagnostic(kind: "EndpointSlice", object: display, field: e.field, message: e.message))
         } catch {

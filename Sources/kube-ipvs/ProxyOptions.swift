@@ -94,10 +94,10 @@ struct ProxyOptions: ParsableArguments {
     }
 
     private func seconds(_ text: String, _ flag: String) throws -> UInt32 {
-        guard let d = GoDuration.parse(text), d >= 0, d < Double(UInt32.max) else {
+        guard let d = GoDuration.parse(text) else {
             throw ConfigError(flag, "\"\(text)\" is not a duration (like 900s, 15m0s)")
         }
-        return UInt32(d)
+        return try ProxyConfig.ipvsTimeout(d, field: flag)
     }
 
     /// This node's name: hostnameOverride, or the lower-cased hostname (as kubelet registers it).

@@ -63,10 +63,7 @@ extension KubeIPVS {
             var diagnostics: [Diagnostic] = []
             var sources: [String] = []
             if !filenames.isEmpty {
-                let loaded: ManifestLoader.Result
-                do { loaded = try ManifestLoader().load(paths: filenames) } catch let e as ManifestError {
-                    throw ValidationError(e.description)
-                }
+                let loaded = try loadManifests(filenames)
                 for w in loaded.warnings { printError("warning: \(w)") }
                 snapshot = loaded.snapshot
                 diagnostics += loaded.diagnostics

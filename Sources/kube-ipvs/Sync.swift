@@ -19,7 +19,9 @@ extension KubeIPVS {
             Reads Service, Endpoints (core/v1), EndpointSlice (discovery.k8s.io v1 and v1beta1) and \
             Node objects from YAML or JSON files: multi-document files, `kind: List` and directories. \
             An invalid object is reported on standard error, naming its kind, namespace/name and \
-            field, and skipped; the others still count.
+            field, and skipped; the others still count. A file that is not valid YAML or JSON (or \
+            whose aliases expand far beyond its size) is refused whole, naming the file, document \
+            and line: nothing is applied and the exit status is 1.
 
             Without --dry-run it reads the node's IPVS services, KUBE-* ipsets, KUBE-* chains and \
             kube-ipvs0 addresses, plans the difference and applies it, then prints a summary \
@@ -82,10 +84,7 @@ extension KubeIPVS {
             }
             defer { printTimings() }
             let config = try proxy.load()
-            let loaded: ManifestLoader.Result
-            do { loaded = try ManifestLoader().load(paths: filenames) } catch let e as ManifestError {
-                throw ValidationError(e.description)
-            }
+            let loaded = try loadManifests(filenames)
             for d in loaded.diagnostics { printError("error: \(d); skipped") }
             for w in loaded.warnings { printError("warning: \(w)") }
             lap("load")
@@ -162,6 +161,19 @@ extension KubeIPVS {
             }
             if !loaded.diagnostics.isEmpty { throw ExitCode(partialFailureExitCode) }
         }
+    }
+}
+
+/// The manifests of `sync` and `status`. Text refused as a whole (a syntax error, an alias bomb,
+/// too large) fails the command before the node is read or changed: a desired state missing the
+/// refused text's Services would make sync delete their virtual servers.
+func loadManifests(_ paths: [String]) throws -> ManifestLoader.Result {
+    do { return try ManifestLoader().load(paths: paths) } catch ManifestError.refused(let refusals) {
+        for r in refusals { printError("error: \(r)") }
+        printError("error: the manifests were refused; nothing was done")
+        throw ExitCode.failure
+    } catch let e as ManifestError {
+        throw ValidationError(e.description)
     }
 }
 

@@ -17,10 +17,11 @@ final class CLITests: XCTestCase {
 
     struct Run { var status: Int32; var stdout: String; var stderr: String }
 
-    func run(_ args: [String]) throws -> Run {
+    /// Runs kube-ipvs with `args`; `isolated`: in a network namespace of its own (`unshare -n`).
+    func run(_ args: [String], isolated: Bool = false) throws -> Run {
         let p = Process()
-        p.executableURL = Self.binary
-        p.arguments = args
+        p.executableURL = isolated ? URL(fileURLWithPath: "/usr/bin/unshare") : Self.binary
+        p.arguments = isolated ? ["-n", Self.binary.path] + args : args
         p.currentDirectoryURL = Self.repoRoot
         let out = Pipe(), err = Pipe()
         p.standardOutput = out
@@ -116,14 +117,44 @@ final class CLITests: XCTestCase {
         let errors = r.stderr.split(separator: "\n")
         XCTAssertEqual(errors.count, 50, r.stderr)
         for i in 0..<45 { XCTAssertEqual(errors.filter { $0.hasPrefix("error: Service bad/broken-\(i): spec.") }.count, 1, "broken-\(i)") }
-        for i in 0..<3 { XCTAssertTrue(errors.contains("error: Endpoints bad/broken-ep-\(i): subsets[0].addresses[0].ip: \"10.244.1.999\" is not a valid IP address; skipped")) }
+        // A bad endpoint address drops only that address: the Endpoints object itself is used.
+        for i in 0..<3 { XCTAssertTrue(errors.contains("warning: Endpoints bad/broken-ep-\(i): subsets[0].addresses[0].ip: \"10.244.1.999\" is not a valid IP address; ignored")) }
         XCTAssertTrue(errors.contains("error: Service bad/<unnamed>: metadata.name: missing; skipped"))
         XCTAssertTrue(errors.contains { $0.hasPrefix("error: EndpointSlice bad/broken-slice: metadata.labels[kubernetes.io/service-name]: missing") })
         XCTAssertTrue(errors.contains("error: Service bad/broken-1: spec.ports[0].port: 0 is out of range (1-65535); skipped"))
         XCTAssertTrue(r.stdout.contains("ipvsadm -A -t 10.254.0.1:443 -s rr\nipvsadm -a -t 10.254.0.1:443 -r 10.244.2.1:8443 -m -w 1\n"))
         XCTAssertTrue(r.stdout.contains("ipvsadm -A -t 10.254.0.2:443 -s rr\nipvsadm -a -t 10.254.0.2:443 -r 10.244.2.2:8443 -m -w 1\n"))
         XCTAssertEqual(r.stdout.components(separatedBy: "ipvsadm -A").count - 1, 2)
-        XCTAssertTrue(r.stdout.contains("# 2 Service(s), 2 virtual server(s), 2 real server(s); 50 object(s) skipped"))
+        XCTAssertTrue(r.stdout.contains("# 2 Service(s), 2 virtual server(s), 2 real server(s); 47 object(s) skipped"))
+    }
+
+    /// A syntax error in any document refuses the whole input: sync, sync --dry-run and status
+    /// name the file, document and line, exit 1 and do nothing (a sync of what was readable would
+    /// delete the virtual servers of the Services after the error).
+    func testSyntaxErrorRefusesTheWholeInput() throws {
+        let docs = [
+            "apiVersion: v1\nkind: Service\nmetadata: {name: a}\nspec: {clusterIP: 10.254.0.1, ports: [{port: 80}]}",
+            "apiVersion: v1\nkind: Service\nmetadata: {name: b]\nspec: {clusterIP: 10.254.0.2, ports: [{port: 80}]}",
+            "apiVersion: v1\nkind: Service\nmetadata: {name: c}\nspec: {clusterIP: 10.254.0.3, ports: [{port: 80}]}",
+        ]
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("kube-ipvs-syntax-\(UUID().uuidString).yaml")
+        try docs.joined(separator: "\n---\n").write(to: file, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: file) }
+        // A plain sync would program the node if the input were not refused: it runs in a network
+        // namespace of its own, or not at all where one cannot be made.
+        let canIsolate = (try? run(["--help"], isolated: true).status) == 0
+        for args in [["sync", "--dry-run"], ["sync"], ["status"]] where args != ["sync"] || canIsolate {
+            let r = try run(args + ["-f", file.path, "--hostname-override", "node1"], isolated: args == ["sync"])
+            XCTAssertEqual(r.status, 1, "\(args): \(r.stderr)")
+            XCTAssertEqual(r.stdout, "", "\(args)")
+            XCTAssertTrue(r.stderr.hasPrefix("error: \(file.path): document 2, line 8: not valid YAML or JSON: "), "\(args): \(r.stderr)")
+        }
+        // The same with the alias bomb: refused at once, naming it.
+        let bomb = try String(contentsOf: Self.repoRoot.appendingPathComponent("Fuzz/corpus/manifest/billion-laughs.yaml"), encoding: .utf8)
+        try bomb.write(to: file, atomically: true, encoding: .utf8)
+        let r = try run(["sync", "--dry-run", "-f", file.path])
+        XCTAssertEqual(r.status, 1, r.stderr)
+        XCTAssertTrue(r.stderr.contains("refused as an alias bomb"), r.stderr)
     }
 
     func testJSONOutput() throws {

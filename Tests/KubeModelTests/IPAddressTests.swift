@@ -21,6 +21,28 @@ final class IPAddressTests: XCTestCase {
         }
     }
 
+    /// API objects are read as kube-proxy reads them (k8s.io/utils ParseIPSloppy/ParseCIDRSloppy):
+    /// leading zeros are decimal, not octal, and allowed in IPv6 groups too.
+    func testSloppyParsingReadsLeadingZerosAsDecimal() {
+        let cases: [(String, String)] = [
+            ("010.0.0.1", "10.0.0.1"), ("10.008.011.012", "10.8.11.12"), ("0000000255.0.0.00", "255.0.0.0"),
+            ("1.2.3.4", "1.2.3.4"), ("fd00::0001", "fd00::1"), ("00000fd00::1", "fd00::1"), ("::ffff:010.0.0.1", "::ffff:a00:1"),
+            (String(repeating: "0", count: 100) + "1.0.0.1", "1.0.0.1"),
+        ]
+        for (input, expected) in cases {
+            XCTAssertEqual(IPAddress(sloppy: input)?.description, expected, input)
+            XCTAssertEqual(CIDR(sloppy: input + "/08")?.prefixLength, 8, input)
+        }
+        for bad in ["", "10.0.0", "10.0.0.256", "0256.0.0.1", "1.2.3.99999999", "10.0.0.1 ", "1.2.3.-4", "+1.2.3.4",
+                    "1::10000", "1::2::3", "1:2:3:4:5:6:7:8:9", "g::1"] {
+            XCTAssertNil(IPAddress(sloppy: bad), "accepted \(bad)")
+        }
+        for bad in ["10.0.0.0/33", "10.0.0.0/-0", "10.0.0.0/+8", "10.0.0.0/", "10.0.0.0/0x8", "fd00::/129", "fd00::/0129"] {
+            XCTAssertNil(CIDR(sloppy: bad), "accepted \(bad)")
+        }
+        XCTAssertNil(IPAddress("010.0.0.1"), "the strict parser (configuration) still refuses leading zeros")
+    }
+
     func testBytesRoundTrip() {
         for text in ["10.244.1.2", "fd00:10:244::2"] {
             let ip = IPAddress(text)!

@@ -76,6 +76,55 @@ final class ProxyConfigTests: XCTestCase {
         }
     }
 
+    /// Every number and duration is range-checked with an error naming the field; none traps.
+    func testNumericFieldsAtTheirEdges() throws {
+        func parse(_ yaml: String) throws -> ProxyConfig { try ProxyConfig.parse(yaml: yaml) }
+        XCTAssertEqual(try parse("ipvs: {tcpTimeout: 0s}").tcpTimeout, 0)
+        XCTAssertEqual(try parse("ipvs: {tcpTimeout: 2147483s}").tcpTimeout, 2_147_483)
+        XCTAssertEqual(try parse("ipvs: {udpTimeout: 1.9s}").udpTimeout, 1, "fractions are dropped")
+        let huge = "1" + String(repeating: "0", count: 400) + "s"
+        let errors: [(String, String)] = [
+            ("ipvs: {tcpTimeout: 2147484s}", "ipvs.tcpTimeout: 2147484s is out of range (0s-2147483s, the most the kernel accepts)"),
+            ("ipvs: {tcpFinTimeout: 5000000000s}", "ipvs.tcpFinTimeout: 5000000000s is out of range (0s-2147483s, the most the kernel accepts)"),
+            ("ipvs: {udpTimeout: \(huge)}", "ipvs.udpTimeout: \"\(huge)\" is not a duration (like 30s, 1m0s, 500ms)"),
+            ("syncPeriod: 1000000000000s", "syncPeriod: \"1000000000000s\" is not a duration (like 30s, 1m0s, 500ms)"),
+            ("ipvs: {syncPeriod: 2562048h}", "ipvs.syncPeriod: \"2562048h\" is not a duration (like 30s, 1m0s, 500ms)"),
+            ("minSyncPeriod: NaNs", "minSyncPeriod: \"NaNs\" is not a duration (like 30s, 1m0s, 500ms)"),
+            ("syncPeriod: infs", "syncPeriod: \"infs\" is not a duration (like 30s, 1m0s, 500ms)"),
+            ("syncPeriod: -1s", "syncPeriod: \"-1s\" is not a duration (like 30s, 1m0s, 500ms)"),
+            ("iptables: {masqueradeBit: -1}", "iptables.masqueradeBit: -1 is out of range (0-31)"),
+            ("iptables: {masqueradeBit: 99999999999999999999}", "iptables.masqueradeBit: \"99999999999999999999\" is not an integer"),
+            ("detectLocal: {bridgeInterface: \"cbr0\\nEOF\"}", "detectLocal.bridgeInterface: \"cbr0\nEOF\" is not an interface name (at most 15 of a-z, A-Z, 0-9 and .-_@+)"),
+            ("detectLocal: {interfaceNamePrefix: veth-with-a-long-name}", "detectLocal.interfaceNamePrefix: \"veth-with-a-long-name\" is not an interface name (at most 15 of a-z, A-Z, 0-9 and .-_@+)"),
+        ]
+        for (yaml, message) in errors {
+            XCTAssertThrowsError(try parse(yaml), yaml) { XCTAssertEqual("\($0)", message, yaml) }
+        }
+        // The longest duration Go has (int64 nanoseconds) is accepted; Swift's sleep takes it.
+        XCTAssertEqual(try parse("syncPeriod: 2562047h").syncPeriod, 2_562_047 * 3600)
+        XCTAssertEqual(try parse("syncPeriod: 0s").syncPeriod, 30, "0 is the default, as upstream")
+        XCTAssertEqual(try parse("iptables: {masqueradeBit: 0}").masqueradeMark, 1)
+        XCTAssertEqual(try parse("iptables: {masqueradeBit: 31}").masqueradeMark, 0x8000_0000)
+        XCTAssertEqual(try parse("detectLocal: {bridgeInterface: cbr0}").bridgeInterface, "cbr0")
+        for seconds in [-1, .nan, .infinity, -.infinity, 2_147_484, 1e300] {
+            XCTAssertThrowsError(try ProxyConfig.ipvsTimeout(seconds, field: "f"), "\(seconds)")
+        }
+        var c = ProxyConfig()
+        for bit in [-1, 32, Int.max, Int.min] {
+            c.masqueradeBit = bit
+            XCTAssertEqual(c.masqueradeMark, 0, "\(bit)")
+        }
+    }
+
+    /// The longest duration `parse` returns is one Swift's Duration and Task.sleep take (the
+    /// daemon sleeps up to syncPeriod): neither traps.
+    func testLongestDurationIsOneSwiftCanSleep() async {
+        let sleeper = Task { try? await Task.sleep(for: .seconds(GoDuration.maxSeconds)) }
+        sleeper.cancel()
+        await sleeper.value
+        XCTAssertEqual(Duration.seconds(GoDuration.maxSeconds).components.seconds, 9_223_372_036)
+    }
+
     func testGoDurations() {
         XCTAssertEqual(GoDuration.parse("1h2m3.5s"), 3723.5)
         XCTAssertEqual(GoDuration.parse("500ms"), 0.5)
@@ -84,5 +133,9 @@ final class ProxyConfigTests: XCTestCase {
         XCTAssertNil(GoDuration.parse("5"))
         XCTAssertNil(GoDuration.parse("s"))
         XCTAssertNil(GoDuration.parse(""))
+        XCTAssertNil(GoDuration.parse("1e3s"))
+        XCTAssertNil(GoDuration.parse("٣s"), "digits of other scripts")
+        XCTAssertEqual(GoDuration.parse("9223372036s"), 9_223_372_036)
+        XCTAssertNil(GoDuration.parse("9223372037s"), "beyond int64 nanoseconds, as Go")
     }
 }

@@ -5,6 +5,9 @@ import KubeModel
 // Prints the plan as the commands an operator would type: modprobe, sysctl, ip, ipset,
 // iptables-restore (one here-doc per family and table) and ipvsadm, in plan order, with a comment
 // before each Service's group. The output is stable: the same plan gives the same bytes.
+// Names come from manifests, which anyone can write: every word that is not plain is quoted,
+// comment text has its control characters escaped (a newline would end the comment and start a
+// command), and a here-doc's delimiter never occurs among its lines.
 
 public enum ShellRenderer {
     /// The whole script; `title` lines are printed as comments at the top.
@@ -13,11 +16,11 @@ public enum ShellRenderer {
                               staleHeading: String = "Stale state that no Service wants any more",
                               nothingToDo: String = "Nothing to do: the node already matches the desired state.") -> String {
         var out = "#!/bin/sh\n"
-        for t in title { out += "# \(t)\n" }
+        for t in title { out += "# \(commentText(t))\n" }
         out += "# \(summary(plan))\n"
         out += "set -e\n"
         if plan.isEmpty {
-            out += "# \(nothingToDo)\n"
+            out += "# \(commentText(nothingToDo))\n"
             return out
         }
         var section = ""
@@ -27,7 +30,7 @@ public enum ShellRenderer {
             let op = ops[i]
             let heading = sectionHeading(op) ?? staleHeading
             if heading != section {
-                out += "\n# \(heading)\n"
+                out += "\n# \(commentText(heading))\n"
                 section = heading
             }
             if let target = iptablesTarget(op.operation) {
@@ -56,8 +59,9 @@ public enum ShellRenderer {
                     j += 1
                 }
                 let tool = target.family == .ipv4 ? "iptables-restore" : "ip6tables-restore"
-                out += "\(tool) --noflush <<'EOF'\n*\(target.table.rawValue)\n"
-                out += declared.joined() + rules.joined() + flushes.joined() + deletions.joined() + "COMMIT\nEOF\n"
+                let body = "*\(target.table.rawValue)\n" + declared.joined() + rules.joined() + flushes.joined() + deletions.joined() + "COMMIT\n"
+                let end = hereDocDelimiter(body)
+                out += "\(tool) --noflush <<'\(end)'\n" + body + "\(end)\n"
                 i = j
                 continue
             }
@@ -107,15 +111,15 @@ public enum ShellRenderer {
     /// The single command for a non-iptables operation.
     public static func command(_ op: Operation) -> String {
         switch op {
-        case .loadModule(let m): return "modprobe \(m)"
-        case .setSysctl(let n, let v): return "sysctl -w \(n)=\(v)"
-        case .createDummyLink(let name): return "ip link add \(name) type dummy"
-        case .addAddress(let a): return "ip addr add \(a)/\(a.family.hostPrefix) dev \(dummyLinkName)"
-        case .deleteAddress(let a): return "ip addr del \(a)/\(a.family.hostPrefix) dev \(dummyLinkName)"
-        case .createSet(let s): return "ipset create \(s.name) \(s.createArguments)"
-        case .recreateSet(let s): return "ipset destroy \(s.name) && ipset create \(s.name) \(s.createArguments)"
-        case .addSetEntry(let set, let entry): return "ipset add \(set) \(entry)"
-        case .deleteSetEntry(let set, let entry): return "ipset del \(set) \(entry)"
+        case .loadModule(let m): return "modprobe \(word(m))"
+        case .setSysctl(let n, let v): return "sysctl -w \(word("\(n)=\(v)"))"
+        case .createDummyLink(let name): return "ip link add \(word(name)) type dummy"
+        case .addAddress(let a): return "ip addr add \(a)/\(a.family.hostPrefix) dev \(word(dummyLinkName))"
+        case .deleteAddress(let a): return "ip addr del \(a)/\(a.family.hostPrefix) dev \(word(dummyLinkName))"
+        case .createSet(let s): return "ipset create \(word(s.name)) \(s.createArguments)"
+        case .recreateSet(let s): return "ipset destroy \(word(s.name)) && ipset create \(word(s.name)) \(s.createArguments)"
+        case .addSetEntry(let set, let entry): return "ipset add \(word(set)) \(word(entry))"
+        case .deleteSetEntry(let set, let entry): return "ipset del \(word(set)) \(word(entry))"
         case .writeChains(let f, let t, let chains):
             return "\(f == .ipv4 ? "iptables" : "ip6tables")-restore --noflush # \(t.rawValue): \(chains.map(\.name).joined(separator: " "))"
         case .ensureJump(let f, let j):
@@ -132,8 +136,8 @@ public enum ShellRenderer {
         case .deleteChains(let f, let t, let names):
             let tool = "\(f == .ipv4 ? "iptables" : "ip6tables") -t \(t.rawValue)"
             return (names.map { "\(tool) -F \($0)" } + names.map { "\(tool) -X \($0)" }).joined(separator: " && ")
-        case .destroySet(let s): return "ipset destroy \(s.name)"
-        case .deleteDummyLink(let name): return "ip link del \(name)"
+        case .destroySet(let s): return "ipset destroy \(word(s.name))"
+        case .deleteDummyLink(let name): return "ip link del \(word(name))"
         }
     }
 
@@ -142,11 +146,59 @@ public enum ShellRenderer {
     }
 
     static func serviceOptions(_ vs: VirtualServer) -> String {
-        var s = "-s \(vs.scheduler)"
+        var s = "-s \(word(vs.scheduler))"
         if vs.flags.contains(.persistent) { s += " -p \(vs.timeout)" }
         let names = vs.flags.schedulerFlagNames(scheduler: vs.scheduler)
         if !names.isEmpty { s += " -b \(names.joined(separator: ","))" }
         return s
+    }
+
+    // MARK: - Quoting
+
+    /// `text` as one shell word: unchanged when every character is one no shell treats specially
+    /// (so that ordinary names print as before), else single-quoted (`'` written as `'\''`).
+    public static func word(_ text: String) -> String {
+        let plain = !text.isEmpty && text.utf8.allSatisfy { b in
+            (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || "-_./:,+=@%".utf8.contains(b)
+        }
+        if plain { return text }
+        var out = "'"
+        for ch in text.unicodeScalars {
+            if ch == "'" { out += "'\\''" } else { out.unicodeScalars.append(ch) }
+        }
+        return out + "'"
+    }
+
+    /// `text` for the rest of a `#` comment line: control characters (newline, carriage return,
+    /// NUL, escape, ...) are written as `\n`, `\r`, `\t` or `\u{..}` and a backslash as `\\`, so
+    /// that the comment ends where the renderer ends it. Other characters, Unicode included, stay.
+    public static func commentText(_ text: String) -> String {
+        func isControl(_ u: Unicode.Scalar) -> Bool {
+            u.value < 0x20 || (u.value >= 0x7F && u.value < 0xA0) || u == "\u{2028}" || u == "\u{2029}"
+        }
+        guard text.unicodeScalars.contains(where: { isControl($0) || $0 == "\\" }) else { return text }
+        var out = ""
+        for u in text.unicodeScalars {
+            switch u {
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case "\\": out += "\\\\"
+            default:
+                if isControl(u) { out += "\\u{\(String(u.value, radix: 16))}" } else { out.unicodeScalars.append(u) }
+            }
+        }
+        return out
+    }
+
+    /// `EOF`, or `EOF_1`, `EOF_2`, ... when a line of `body` is that word: a here-doc ends at the
+    /// first line equal to its delimiter, and what followed it would run as commands.
+    static func hereDocDelimiter(_ body: String) -> String {
+        let lines = Set(body.split(separator: "\n", omittingEmptySubsequences: false))
+        var candidate = "EOF"
+        var n = 0
+        while lines.contains(Substring(candidate)) { n += 1; candidate = "EOF_\(n)" }
+        return candidate
     }
 
     static func destinationOptions(_ rs: RealServer) -> String {
