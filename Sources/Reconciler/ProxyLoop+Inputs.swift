@@ -77,7 +77,9 @@ extension ProxyLoop {
     /// `r`'s endpoint sets; nil when it is invalid (reported), so that its last valid sets stay.
     private func sets(_ r: some EndpointSource) -> [EndpointSetInfo]? {
         switch r.checkedSets() {
-        case .ok(let s): return s
+        case .ok(let s):
+            for set in s { for d in set.ignoredFieldDiagnostics { observers.warning(d) } }
+            return s
         case .ignored: return []
         case .invalid(let d): observers.invalidObject(d); return nil
         }

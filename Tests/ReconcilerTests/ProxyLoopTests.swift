@@ -261,6 +261,23 @@ final class ProxyLoopTests: XCTestCase {
         XCTAssertEqual(realServerCount(kernel), 0)
     }
 
+    /// One bad address in a slice drops only that endpoint, and the loop reports it as a warning.
+    func testBadEndpointAddressIsWarnedAndDroppedAlone() async {
+        let kernel = memoryKernel()
+        let warnings = Locked<[Diagnostic]>([])
+        var observers = ProxyLoopObservers()
+        observers.warning = { d in warnings.mutate { $0.append(d) } }
+        let loop = ProxyLoop(kernel: kernel, config: config(), nodeName: "node1", observers: observers)
+        let slice: EndpointSliceResource = decode(KubeJSON.slice(service: "web-service", ["10.244.1.2", "10.244.1.999"].map { KubeJSON.sliceEndpoint($0) }))
+        await loop.replaceServices([service()], at: 0)
+        await loop.replaceEndpointSources([slice], at: 0)
+        await loop.setNode(nil, at: 0)
+        await loop.step(at: 0)
+        XCTAssertEqual(realServerCount(kernel), 1)
+        XCTAssertEqual(warnings.value.count, 1)
+        XCTAssertTrue(warnings.value.first?.description.contains("10.244.1.999") ?? false, "\(warnings.value)")
+    }
+
     func testApplyFailureLeadsToAFullResync() async {
         struct Failure: Error {}
         var failNext = false
