@@ -99,17 +99,13 @@ extension KubeIPVS {
                 // Its addresses, and (with a source) the desired state for them.
                 let nodeInfo = snapshot.nodes.first { $0.name == nodeName }
                 let nodeIPs = hasSource ? nodeInfo?.addresses ?? [] : []
-                let source = try LinkAddressSource()
-                selection = try NodeAddresses.select(from: source, nodeIPs: nodeIPs,
+                selection = try NodeAddresses.select(from: try LinkAddressSource(), nodeIPs: nodeIPs,
                                                      nodePortAddresses: hasSource ? config.nodePortAddresses : [], families: families)
                 if hasSource {
                     // Read-only probe (`modprobe -n`): Services whose scheduler the kernel lacks show their fallback.
-                    let schedulers = Set(DesiredStateIndex.baselineSchedulers + [config.scheduler]).union(snapshot.services.compactMap(\.scheduler))
                     let node = NodeContext(name: nodeName, node: nodeInfo, hostIPs: nodeIPs, addresses: selection,
-                                           unavailableSchedulers: source.unavailableSchedulers(schedulers))
-                    for svc in snapshot.services {
-                        if let f = DesiredStateBuilder.schedulerFallback(service: svc, config: config, node: node) { printError("warning: Service \(svc.ref): \(f)") }
-                    }
+                                           unavailableSchedulers: SchedulerCheck.unavailable(snapshot.services, config: config, load: false))
+                    SchedulerCheck.warnFallbacks(snapshot.services, config: config, node: node)
                     desired = DesiredStateBuilder.build(snapshot: snapshot, config: config, node: node)
                 }
                 let kernel = try kernelOptions.nodeKernel(families: families, flavor: flavor, sysctlNames: desired?.sysctls.map(\.name) ?? [])

@@ -108,7 +108,11 @@ extension KubeIPVS {
                 printError("error: reading the node's addresses: \(error)")
                 throw ExitCode.failure
             }
-            let node = NodeContext(name: nodeName, node: nodeInfo, hostIPs: nodeIPs, addresses: selection)
+            // A Service whose scheduler the kernel lacks is served with the configured one, as the
+            // daemon does; a plain dry-run plans for an empty node and asks nothing.
+            let missing = readsNode ? SchedulerCheck.unavailable(loaded.snapshot.services, config: config, load: !dryRun) : []
+            let node = NodeContext(name: nodeName, node: nodeInfo, hostIPs: nodeIPs, addresses: selection, unavailableSchedulers: missing)
+            SchedulerCheck.warnFallbacks(loaded.snapshot.services, config: config, node: node)
             lap("addresses")
             let desired = DesiredStateBuilder.build(snapshot: loaded.snapshot, config: config, node: node)
             lap("build")

@@ -167,6 +167,22 @@ final class NodeKernelOrderTests: XCTestCase {
         XCTAssertEqual(batches[7].1.count, 2)
     }
 
+    /// A recreated set's family has the chains about to be rewritten emptied before the sets phase.
+    func testChainsAreEmptiedBeforeASetIsRecreated() {
+        let spec = IPSetSpec(name: "KUBE-CLUSTER-IP", type: .hashIPPort, family: .ipv4, comment: "c")
+        let body = ChainBody(name: "KUBE-SERVICES", rules: ["-m set --match-set KUBE-CLUSTER-IP dst,dst -j ACCEPT"])
+        let plan = Plan(operations: [
+            .recreateSet(spec),
+            .writeChains(family: .ipv4, table: .nat, chains: [body]),
+        ].map { PlannedOperation($0) })
+        let batches = NodeKernel.batches(plan)
+        XCTAssertEqual(batches.map(\.0), [.iptables, .ipset, .iptables])
+        XCTAssertEqual(batches[0].1, [.writeChains(family: .ipv4, table: .nat, chains: [ChainBody(name: "KUBE-SERVICES", rules: [])])])
+        XCTAssertEqual(batches[2].1, [.writeChains(family: .ipv4, table: .nat, chains: [body])])
+        let plain = Plan(operations: [.createSet(spec), .writeChains(family: .ipv4, table: .nat, chains: [body])].map { PlannedOperation($0) })
+        XCTAssertEqual(NodeKernel.batches(plain).map(\.0), [.ipset, .iptables], "nothing emptied without a recreate")
+    }
+
     func testReportSummary() {
         var r = ApplyReport()
         r.operations = [.ipvs: 3, .link: 1]

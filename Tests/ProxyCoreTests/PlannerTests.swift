@@ -100,12 +100,19 @@ final class PlannerTests: XCTestCase {
         ])
     }
 
+    /// A set of another type is recreated and refilled, and the chains whose rules match it are
+    /// rewritten: the kernel backend empties them first, since kube-ipvs's own rules would keep the
+    /// old set busy for ever.
     func testIncompatibleSetIsRecreatedAndRefilled() {
         var node = programmedSeedNode()
         node.families[.ipv4]!.ipsets["KUBE-CLUSTER-IP"]!.spec.type = .hashIP
-        let plan = Planner.plan(desired: Fx.desired(Fx.seedSnapshot()), observed: node)
+        let desired = Fx.desired(Fx.seedSnapshot())
+        let plan = Planner.plan(desired: desired, observed: node)
+        let chains = { (t: IPTablesTable, n: String) in desired.families[.ipv4]!.tables[t]!.chains.filter { $0.name == n } }
         XCTAssertEqual(plan.operations.map(\.operation), [
             .recreateSet(KubeSet.clusterIP.spec(for: .ipv4)),
+            .writeChains(family: .ipv4, table: .nat, chains: chains(.nat, "KUBE-SERVICES")),
+            .writeChains(family: .ipv4, table: .filter, chains: chains(.filter, "KUBE-IPVS-FILTER")),
             .addSetEntry(set: "KUBE-CLUSTER-IP", entry: "10.254.10.128,tcp:80"),
         ])
     }

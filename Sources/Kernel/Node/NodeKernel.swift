@@ -211,6 +211,9 @@ public final class NodeKernel: KernelBackend {
         var out: [(OperationKind, [Operation])] = []
         for ph in Phase.allCases {
             guard let ops = byPhase[ph], !ops.isEmpty else { continue }
+            if ph == .sets, let flush = flushBeforeRecreating(sets: ops, chains: byPhase[.iptables] ?? []) {
+                out.append((.iptables, flush))
+            }
             if ph == .deletions {
                 for op in ops {
                     if let last = out.last, last.0 == op.kind, phase(of: last.1[0]) == .deletions {
@@ -224,6 +227,21 @@ public final class NodeKernel: KernelBackend {
             }
         }
         return out
+    }
+
+    /// A set of the wrong type cannot be destroyed while a rule matches it, and kube-ipvs's own
+    /// rules would hold it for ever: the chains about to be rewritten (the planner rewrites every
+    /// chain that matches a recreated set) are emptied first, so the set is free to recreate.
+    static func flushBeforeRecreating(sets: [Operation], chains: [Operation]) -> [Operation]? {
+        let families = Set(sets.compactMap { op -> IPFamily? in
+            if case .recreateSet(let spec) = op { return spec.family } else { return nil }
+        })
+        guard !families.isEmpty else { return nil }
+        let flush = chains.compactMap { op -> Operation? in
+            guard case let .writeChains(family, table, bodies) = op, families.contains(family) else { return nil }
+            return .writeChains(family: family, table: table, chains: bodies.map { ChainBody(name: $0.name, rules: []) })
+        }
+        return flush.isEmpty ? nil : flush
     }
 
     public func apply(_ plan: Plan) throws -> ApplyReport {

@@ -159,7 +159,12 @@ public enum Planner {
             for table in [IPTablesTable.nat, .filter] {
                 guard let rules = want.tables[table] else { continue }
                 let current = have.tables[table] ?? ObservedTable()
-                let changed = rules.chains.filter { current.kubeChains[$0.name] != $0.rules }
+                // A chain whose rules match a recreated set is rewritten too: the kernel backend empties
+                // it first, as the set cannot be destroyed while a rule matches it.
+                let matchesRecreated = { (chain: String) in
+                    (current.kubeChains[chain] ?? []).contains { rule in recreated.contains { rule.contains("--match-set \($0) ") } }
+                }
+                let changed = rules.chains.filter { current.kubeChains[$0.name] != $0.rules || matchesRecreated($0.name) }
                 if !changed.isEmpty { ops.append(PlannedOperation(.writeChains(family: f, table: table, chains: changed))) }
                 for j in rules.jumps where !(current.builtinChains[j.chain] ?? []).contains(j.ruleText) {
                     ops.append(PlannedOperation(.ensureJump(family: f, j)))

@@ -1,8 +1,9 @@
 #!/bin/sh
 # Kernel faults stay with what caused them: a KUBE-* ipset made by someone else with another type
-# (recreated when free; reported, and the rest programmed, while a foreign rule holds it), the
+# (recreated when free, even once kube-ipvs's own rules match it; reported, and the rest
+# programmed, while a foreign rule holds it), the
 # nft flavour's iptables-nft-restore failing, the xtables lock held by another process for 10 s,
-# and a read-only /proc/sys. In each case the seed's VIP is still served by IPVS, the failure is
+# a read-only /proc/sys, and a Service whose IPVS scheduler the kernel lacks (twos on 6.1). In each case the seed's VIP is still served by IPVS, the failure is
 # named, and once the fault is gone the next sync succeeds and the one after applies nothing.
 # Each case ends with `kube-ipvs cleanup`, so the next starts from a bare node.
 # vm: needs-binary fresh-boot timeout=900
@@ -57,7 +58,9 @@ ipset create KUBE-CLUSTER-IP hash:ip
 iptables -A INPUT -m set --match-set KUBE-CLUSTER-IP dst -m comment --comment "foreign rule" -j ACCEPT
 run_sync s.txt --iptables-backend legacy
 expect_failed_naming s.txt "KUBE-CLUSTER-IP"
-served "the VIP while the set cannot be recreated"
+# Cluster IPs are matched through this set, so their traffic is not promised while it is held;
+# the virtual server is still programmed, and the set is repaired once it is free.
+expect_vs "TCP  $VIP:80" 10.244.1.2:8080 10.244.1.3:8080
 iptables -D INPUT -m set --match-set KUBE-CLUSTER-IP dst -m comment --comment "foreign rule" -j ACCEPT
 converges --iptables-backend legacy
 served "the VIP once the foreign rule is gone"
@@ -108,5 +111,28 @@ umount /proc/sys
 converges --iptables-backend legacy
 clean --iptables-backend legacy
 case_end
+
+case_begin missing-scheduler
+if modprobe -n ip_vs_twos 2>/dev/null; then
+    vm_skip "this kernel has ip_vs_twos" "$VM_TEST/$_case"; _case_skipped=1
+else
+    {
+        sed -n '1,/^---/p' $SEED | sed '$d'
+        slice web-service TCP 8080 10.244.1.2 10.244.1.3
+        printf -- '---\napiVersion: v1\nkind: Service\nmetadata: {name: twos, namespace: default, annotations: {kube-ipvs.io/scheduler: twos}}\n'
+        printf 'spec: {clusterIP: 10.254.51.2, ports: [{port: 80, protocol: TCP, targetPort: 8080}]}\n'
+        slice twos TCP 8080 10.244.1.2 10.244.1.3
+    } >twos.yaml
+    kube_sync twos.yaml s.txt
+    expect_match s.txt "twos.*not available" "the Service with the missing scheduler is named"
+    expect_vs_sched "TCP  10.254.51.2:80" "rr"
+    served "the other Service's VIP"
+    http_times 4 client1 "http://10.254.51.2/name" twos.txt
+    expect_spread twos.txt "the twos Service, served with rr"
+    kube_sync twos.yaml s2.txt
+    expect_match s2.txt "^applied 0 operations" "the next sync applies 0 operations"
+    clean --iptables-backend legacy
+fi
+[ -z "${_case_skipped:-}" ] && case_end
 
 cases_done
