@@ -8,11 +8,10 @@
 //
 // The daemon's memory is mostly long-lived (its cache of Services and endpoints, the desired
 // state, the cached kernel state), plus what a big sync allocates and frees: the API server's list
-// pages and their decoded objects, a full plan (about 10 MB at 10k Services). glibc keeps freed
-// memory in per-thread arenas (up to 8 per CPU) and does not hand it back by itself, so after a
-// first sync at 10k Services the RSS stayed some 15-25 MB above the live data (measured with
-// `kube-ipvs run --dry-run` on the benchmark host, docs/benchmarks.md). Two arenas are enough for
-// a daemon whose work is one sync at a time, and a trim after a big sync returns what it freed.
+// pages and their decoded objects, a full plan. glibc keeps freed memory in per-thread arenas (up
+// to 8 per CPU) and does not hand it back by itself, so after a big first sync the RSS stays well
+// above the live data (docs/benchmarks.md). Two arenas are enough for a daemon whose work is one
+// sync at a time, and a trim after a big sync returns what it freed.
 
 public enum MallocTuning {
     /// At most two malloc arenas (M_ARENA_MAX); call before the threads start.
@@ -23,7 +22,7 @@ public enum MallocTuning {
     }
 
     /// Returns the free memory at the top of the heaps and whole free pages inside them to the
-    /// kernel (malloc_trim(0)). A few milliseconds at 100 MB: only after big syncs.
+    /// kernel (malloc_trim(0)). It walks the whole heap, so only after big syncs.
     public static func trim() {
         #if canImport(Glibc)
         _ = c_malloc_trim(0)

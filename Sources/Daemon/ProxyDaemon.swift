@@ -24,7 +24,7 @@ import ServiceLifecycle
 public enum EndpointsSourceKind: String, Sendable, CaseIterable {
     /// discovery.k8s.io EndpointSlices (v1, or v1beta1 on servers without v1).
     case endpointSlices = "endpointslices"
-    /// core/v1 Endpoints (the seed writes these by hand).
+    /// core/v1 Endpoints (the legacy API, still written by hand on some clusters).
     case endpoints
 }
 

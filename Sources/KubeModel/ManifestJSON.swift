@@ -4,15 +4,14 @@ import Yams
 // MARK: - The fast path of manifest decoding: YAML node -> JSON -> JSONDecoder
 //
 // Yams' decoder resolves every scalar's tag with a set of regular expressions each time a node is
-// compared or read, and looks mapping keys up by comparing nodes: decoding one Service and one
-// EndpointSlice took about 2.5 ms of CPU on the host (25 s for 10k Services, and 10x that in the
-// QEMU guest). kubectl reads YAML by converting it to JSON and decoding that; this does the same:
-// one walk over the composed nodes writes JSON text, resolving plain scalars by hand (null, true
-// and false, integers, floats, everything else a string; quoted scalars are strings), and
-// Foundation's JSONDecoder decodes the object. Anything the walk does not handle (aliases, a
+// compared or read, and looks mapping keys up by comparing nodes, which made decoding the bulk of a
+// cold sync (docs/benchmarks.md). kubectl reads YAML by converting it to JSON and decoding that;
+// this does the same: one walk over the composed nodes writes JSON text, resolving plain scalars
+// by hand (null, true and false, integers, floats, everything else a string; quoted scalars are
+// strings), and Foundation's JSONDecoder decodes the object. Anything the walk does not handle (aliases, a
 // non-scalar mapping key) or an object the JSON form does not decode (say a plain `80` where a
-// string is expected, which Yams accepts) goes the old way through Yams' YAMLDecoder, so every
-// manifest that decoded before still decodes, with the same diagnostics.
+// string is expected, which Yams accepts) goes through Yams' YAMLDecoder, so every manifest Yams
+// decodes still decodes, with the same diagnostics.
 
 enum ManifestJSON {
     /// JSON text for `node`, or nil when the walk does not handle it.

@@ -1,7 +1,7 @@
 import KubeModel
 import ProxyCore
 
-// MARK: - Graceful removal of real servers (behavior-spec §2)
+// MARK: - Graceful removal of real servers (docs/spec.md §2)
 //
 // TCP real servers are not deleted at once: their weight goes to 0 so no new connection is sent to
 // them, and they are deleted once the kernel reports no active and no inactive connections. If the
@@ -24,7 +24,7 @@ public enum GracefulTermination {
     /// Rewrites deletions of TCP real servers into weight-0 edits. A real server already at weight 0
     /// is already draining: its deletion is dropped. Returns the new plan and what is draining now.
     public static func drain(_ plan: Plan, observed: ObservedState) -> (Plan, [DrainingRealServer]) {
-        // The usual case, and a cold sync's 140k operations at 10k Services: nothing to drain, no copy.
+        // The usual case, a cold sync included: nothing to drain, so no copy of a large plan.
         if !plan.operations.contains(where: { if case .deleteRealServer(let key, _) = $0.operation { return key.proto == .tcp }; return false }) {
             return (plan, [])
         }

@@ -35,8 +35,7 @@ public actor ProxyLoop {
     /// Services with something to report about their local endpoints (most have nothing).
     private var localStatus: [ObjectRef: LocalEndpointStatus] = [:]
     /// Services kube-ipvs handles that have an IPv6 cluster IP (`ProxyFamilies.needsIPv6`), kept up
-    /// to date from the changed Services: scanning all of them at each sync made a one-endpoint
-    /// change cost O(Services).
+    /// to date from the changed Services, so that a one-endpoint change does not cost O(Services).
     private var ipv6Services: Set<ObjectRef> = []
     /// The schedulers in use and the Services served with a fallback, kept as `ipv6Services` is.
     private var schedulers = SchedulerTracking()
@@ -313,10 +312,9 @@ public actor ProxyLoop {
             let wait = step(at: now())
             if wait <= 0 { continue }
             let cont = wakeContinuation
-            // Only a timer that ran out wakes the loop. A cancelled one must not: with `try?` the
-            // cancellation was swallowed and every cancelled timer woke the next iteration, whose
-            // timer was cancelled in turn, so the first change set off a busy loop (a CPU and
-            // growing memory, found by the benchmark at 10k Services; ProxyLoopTests checks it).
+            // Only a timer that ran out wakes the loop. A cancelled one must not, or every cancelled
+            // timer would wake the next turn, whose timer is cancelled in turn: a busy loop
+            // (ProxyLoopTests.testRunningLoopIsIdleAfterAChange).
             let timer = Task {
                 do { try await Task.sleep(for: .seconds(wait)) } catch { return }
                 cont?.yield()

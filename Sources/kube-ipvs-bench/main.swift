@@ -5,7 +5,7 @@ import ProxyCore
 import Reconciler
 import KernelPort
 
-// Pure computation benchmark (issue 7 (a)): desired state + diff + plan for N Services x M endpoints,
+// Pure computation benchmark (docs/benchmarks.md, part (a)): desired state + diff + plan for N Services x M endpoints,
 // from an empty node, as `kube-ipvs sync` computes it (DesiredStateBuilder.build, which fills a
 // DesiredStateIndex the way the daemon's first full sync does, then a full Planner.plan).
 // Usage: kube-ipvs-bench [N ...] [--endpoints M] [--runs R] [--free-in-plan]; `scripts/bench.sh` runs it.
@@ -13,9 +13,9 @@ import KernelPort
 // and the number of planned operations.
 // The desired state is kept alive until the plan is timed (`withExtendedLifetime`): Swift may
 // otherwise free it right after its last use, inside the timed region, and freeing it is not part
-// of planning (the daemon keeps it). `--free-in-plan` times it the old way, freeing included.
+// of planning (the daemon keeps it). `--free-in-plan` times it with the freeing included.
 //
-// `--one-change` (issue 7 (c) on the host): the daemon's own loop (`ProxyLoop`, as `kube-ipvs
+// `--one-change` (part (c), on the host): the daemon's own loop (`ProxyLoop`, as `kube-ipvs
 // run` uses it) over an in-memory kernel, N Services x M endpoints programmed, then R changes of
 // one EndpointSlice (its first endpoint replaced): each timed from the watch event's JSON
 // (decoded inside the timed region, as the daemon decodes it) to the sync's end, with the number

@@ -59,7 +59,7 @@ extension KubeIPVS {
         @Option(name: .customLong("context"), help: "The kubeconfig context to use (default: its current-context).")
         var context: String?
 
-        @Option(name: .customLong("endpoints-source"), help: "Where endpoints come from: endpointslices or endpoints (core/v1, as in the seed).")
+        @Option(name: .customLong("endpoints-source"), help: "Where endpoints come from: endpointslices or endpoints (core/v1, the legacy API).")
         var endpointsSource: String = EndpointsSourceKind.endpointSlices.rawValue
 
         @Option(name: .customLong("healthz-bind-address"), help: "Address and port of /healthz and /livez (healthzBindAddress; default 0.0.0.0:10256).")

@@ -8,7 +8,7 @@ import ProxyCore
 final class IPTablesBackendNetNSTests: XCTestCase {
     override func setUpWithError() throws { try NetfilterTestSupport.resetNetfilter() }
 
-    /// The seed's full rule set (behavior-spec §3; ipvs match excluded: the host kernel has no xt_ipvs).
+    /// The seed's full rule set (docs/spec.md §3; ipvs match excluded: the host kernel has no xt_ipvs).
     func v4Ops() throws -> [ProxyCore.Operation] {
         let text = try NetfilterTestSupport.fixture("capture-rules-v4.txt")
         var chains: [IPTablesTable: [ChainBody]] = [:]

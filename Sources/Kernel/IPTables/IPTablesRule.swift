@@ -3,7 +3,7 @@ import ProxyCore
 
 // MARK: - One iptables rule, structured
 //
-// The grammar kube-ipvs writes (behavior-spec §3), as a value: parsed from the rule text the core
+// The grammar kube-ipvs writes (docs/spec.md §3), as a value: parsed from the rule text the core
 // emits, encoded to an ipt_entry for libiptc (IPTablesEntryCodec), decoded back from the kernel
 // and rendered in exactly the form `iptables-save` prints, so that observed and desired chain
 // bodies compare as strings. Anything outside this grammar fails to parse or decode (nil); the

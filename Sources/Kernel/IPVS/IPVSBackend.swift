@@ -194,8 +194,8 @@ public final class IPVSBackend {
     }
 
     /// Requests encoded into one buffer at a time. The socket pipelines them in windows of at most
-    /// 1024 anyway; encoding a whole cold sync (110k requests at 10k Services) at once held an
-    /// 18 MB buffer through the apply (docs/benchmarks.md, part (d)).
+    /// 1024 anyway; encoding a whole cold sync at once would hold one buffer of every request
+    /// through the apply (docs/benchmarks.md, part (d)).
     static let chunk = 4096
 
     /// Encodes and sends `ops` pipelined, in order, a chunk at a time; returns per operation the

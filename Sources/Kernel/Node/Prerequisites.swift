@@ -4,7 +4,7 @@ import KernelPort
 import Glibc
 #endif
 
-// MARK: - Kernel modules and sysctls (behavior-spec §2)
+// MARK: - Kernel modules and sysctls (docs/spec.md §2)
 //
 // Modules: known-loaded ones come from /proc/modules plus /sys/module (built-ins with parameters,
 // such as a built-in ip_vs, appear only there). A missing one is loaded with one `modprobe NAME`
@@ -24,7 +24,7 @@ public struct Prerequisites: Sendable {
         self.root = root; self.modprobe = modprobe; self.commandTimeout = commandTimeout
     }
 
-    /// The sysctls of behavior-spec §2, dotted; strictARP adds the two ARP ones.
+    /// The sysctls of docs/spec.md §2, dotted; strictARP adds the two ARP ones.
     public static func specSysctls(strictARP: Bool = false) -> [String] {
         // net.ipv6.conf.all.forwarding is desired only on nodes that program IPv6; reading it
         // everywhere costs one file read, and a node without IPv6 simply has no such file.

@@ -14,8 +14,8 @@ public struct DesiredVirtualServer: Sendable, Hashable {
     public var server: VirtualServer
     /// The real servers, sorted by key, each key once (`init` sorts them and keeps the last of a
     /// repeated key). A sorted array rather than a dictionary: the builder makes one per virtual
-    /// server (10k at 10k Services) and the planner walks it in key order, so a dictionary cost a
-    /// hashed insert per real server, a copy and a sort per virtual server, and a free.
+    /// server and the planner walks it in key order, so a dictionary would cost a hashed insert per
+    /// real server, a copy and a sort per virtual server, and a free.
     /// Use `realServer(_:)` to look one up; whoever assigns this property keeps it sorted.
     public var realServers: [RealServer]
     /// `namespace/name:port` of the Service port it serves.
@@ -74,7 +74,7 @@ public struct DesiredFamily: Sendable, Hashable {
     public var boundAddresses: [IPAddress: String] = [:]
     /// Every KUBE-* set of this family, by name (all exist, empty or not, as upstream).
     public var sets: [String: DesiredSet] = [:]
-    /// The fixed chains and jumps (behavior-spec §3).
+    /// The fixed chains and jumps (docs/spec.md §3).
     public var tables: [IPTablesTable: TableRules] = [:]
     /// Node addresses whose NodePort virtual servers kube-ipvs owns.
     public var nodePortAddresses: Set<IPAddress> = []

@@ -144,7 +144,7 @@ public enum DesiredStateBuilder {
         return nil
     }
 
-    /// The contribution of one Service, or why it has none (behavior-spec §2): per port and per
+    /// The contribution of one Service, or why it has none (docs/spec.md §2): per port and per
     /// cluster-IP family, virtual servers on the cluster IP, the externalIPs, the LoadBalancer
     /// ingress IPs and the NodePort addresses of that family, with their addresses and set members.
     public static func contribution(service svc: ServiceInfo, endpoints: [EndpointSetInfo], config: ProxyConfig,

@@ -44,7 +44,7 @@ public struct DesiredStateIndex: Sendable {
     /// programmed) and where each of its sets sits in its `sets` (by `KubeSet.ordinal`). Both
     /// dictionaries get their keys here and never another, so these indices stay valid (a
     /// dictionary copied on write keeps its layout), and a claim reaches its dictionary without
-    /// hashing the family and the set name: at 10k Services that is 50k hashes less per build.
+    /// hashing the family and the set name, several times per Service on every build.
     private var slots: [FamilySlot?] = [nil, nil]
     private struct FamilySlot {
         var family: Dictionary<IPFamily, DesiredFamily>.Index
@@ -87,7 +87,7 @@ public struct DesiredStateIndex: Sendable {
 
     /// Whether contributions are kept, to be replaced later. A one-shot build (`DesiredStateBuilder.build`)
     /// never replaces one: it adds each contribution and drops it at once, while it is still in
-    /// the cache, instead of freeing 10k of them at the end.
+    /// the cache, instead of freeing every one at the end.
     var keepsContributions = true
 
     /// Makes room for what `services` will mostly contribute (a virtual server and a KUBE-CLUSTER-IP
@@ -149,8 +149,8 @@ public struct DesiredStateIndex: Sendable {
     }
 
     /// Adds the contribution of an owner that has none yet, without collecting the keys it touches,
-    /// for a full build (the planner then compares everything): with 10k Services, collecting
-    /// scopes nobody reads costs more than the claims themselves.
+    /// for a full build (the planner then compares everything): collecting scopes nobody reads
+    /// costs more than the claims themselves.
     public mutating func add(_ contribution: ServiceContribution) {
         var scope: PlanScope? = nil
         replace(owner: contribution.owner, with: contribution, scope: &scope)
@@ -188,7 +188,7 @@ public struct DesiredStateIndex: Sendable {
                                            randomFully: node.randomFully, noNodeAccess: noNodeAccess.keys.sorted())
             state.families[f]!.tables = FixedRules.tables(family: f, nonEmpty: nonEmpty, options: options)
         }
-        // Upstream's baseline IPVS modules (the seed loads the same), any other scheduler in use,
+        // Upstream's baseline IPVS modules (docs/spec.md §1), any other scheduler in use,
         // conntrack; not the schedulers the kernel lacks (a modprobe that cannot succeed).
         var modules = ["ip_vs"] + Self.baselineSchedulers.filter { !node.unavailableSchedulers.contains($0) }.map { "ip_vs_\($0)" }
         for s in schedulersInUse.keys.sorted() where !modules.contains("ip_vs_\(s)") && !node.unavailableSchedulers.contains(s) {

@@ -2,7 +2,7 @@ import KubeModel
 
 // MARK: - Which address families kube-ipvs programs
 //
-// One rule for `sync` and the daemon: IPv4 always (the seed's family, and upstream's default
+// One rule for `sync` and the daemon: IPv4 always (upstream's default
 // primary family); every family of clusterCIDR; IPv6 as soon as a Service kube-ipvs handles has an
 // IPv6 cluster IP, so that an IPv6 or dual-stack Service works without a dual-stack clusterCIDR
 // (which only decides what is masqueraded). Upstream creates one proxier per family the node
@@ -13,7 +13,7 @@ public enum ProxyFamilies {
     /// IPv4, the families of `config.clusterCIDRs`, and IPv6 when one of `services` (those not
     /// skipped, see `DesiredStateBuilder.skipReason`) has an IPv6 cluster IP. The array is read by
     /// index: a loop over it would copy each ServiceInfo (a dozen references retained and
-    /// released), which at 10k Services costs more than the check.
+    /// released), which in a large cluster costs more than the check.
     public static func families(config: ProxyConfig, services: [ServiceInfo]) -> Set<IPFamily> {
         let configured = families(config: config, ipv6Service: false)
         if configured.contains(.ipv6) { return configured }

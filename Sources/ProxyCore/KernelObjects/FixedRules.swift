@@ -1,6 +1,6 @@
 import KubeModel
 
-// MARK: - The fixed KUBE-* chains (behavior-spec §3)
+// MARK: - The fixed KUBE-* chains (docs/spec.md §3)
 //
 // The rules do not grow with the number of Services; the sets do. The text of each rule is what
 // `iptables-save` prints, so the planner can compare it with the kernel's and the dry-run shows
@@ -100,7 +100,7 @@ public enum FixedRules {
             if o.masqueradeAll {
                 rule = "\(setMatch(.clusterIP, "dst,dst")) -j \(KubeChain.markMasq)"
             } else if let notLocal = o.notLocalMatch {
-                // Off-cluster traffic to a Service VIP is masqueraded (the seed's rule).
+                // Off-cluster traffic to a Service VIP is masqueraded (upstream's rule with a cluster CIDR).
                 rule = "\(notLocal) \(setMatch(.clusterIP, "dst,dst")) -j \(KubeChain.markMasq)"
             } else {
                 // Without a way to tell pod traffic, masquerade node traffic whose source is a VIP.

@@ -1,6 +1,6 @@
 import KubeModel
 
-// MARK: - ipsets (behavior-spec §4)
+// MARK: - ipsets (docs/spec.md §4)
 
 /// The set types kube-ipvs creates; raw values are ipset's type names.
 public enum IPSetType: String, Sendable, Hashable {
@@ -50,7 +50,7 @@ public enum IPSetEntry {
     public static func ip(_ ip: IPAddress) -> String { ip.description }
     /// `hash:ip,port` member: `10.254.10.128,tcp:80`.
     public static func ipPort(_ ip: IPAddress, _ proto: L4Protocol, _ port: UInt16) -> String {
-        // Appended, not interpolated: one per Service port, 10k+ per full build.
+        // Appended, not interpolated: one per Service port on every full build.
         var s = ip.description
         s.reserveCapacity(s.utf8.count + 11)
         s += ","; s += proto.lowercased; s += ":"; s += String(port)

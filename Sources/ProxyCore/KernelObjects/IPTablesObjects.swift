@@ -1,6 +1,6 @@
 import KubeModel
 
-// MARK: - iptables (behavior-spec §3)
+// MARK: - iptables (docs/spec.md §3)
 //
 // Rules are kept as the exact text `iptables-save` prints after `-A CHAIN `, so that desired and
 // observed chain bodies compare as strings and the dry-run shows what `iptables-save` will show.
@@ -41,7 +41,7 @@ public struct JumpRule: Sendable, Hashable, Comparable {
 
 /// The KUBE-* chains and jump rules of one family and table.
 public struct TableRules: Sendable, Hashable {
-    /// Chains in declaration order (behavior-spec §3).
+    /// Chains in declaration order (docs/spec.md §3).
     public var chains: [ChainBody]
     /// Jumps in the order they must appear at the top of their built-in chains.
     public var jumps: [JumpRule]

@@ -1,6 +1,6 @@
 import KubeModel
 
-// MARK: - The KUBE-* sets (behavior-spec §4)
+// MARK: - The KUBE-* sets (docs/spec.md §4)
 
 /// The logical sets kube-ipvs keeps, one per family; `setName(for:)` gives the kernel name.
 public enum KubeSet: String, Sendable, Hashable, CaseIterable {

@@ -7,8 +7,8 @@ import KubeModel
 //
 // - "local addresses" (nodeAddressSet): every address of every link except kube-ipvs0, one family
 //   at a time, without loopback addresses and without IPv6 link-local ones. An externalIP in this
-//   set is not bound on kube-ipvs0. An address on kube-ipvs0 and on another link too (issue
-//   #114815) is local: only the kube-ipvs0 copy is skipped.
+//   set is not bound on kube-ipvs0. An address on kube-ipvs0 and on another link too (upstream's
+//   kubernetes/kubernetes#114815) is local: only the kube-ipvs0 copy is skipped.
 // - NodePort addresses, per family: with no nodePortAddresses CIDR of that family (the default,
 //   or CIDRs of the other family only), every local address of that family; otherwise every
 //   address of the node inside one of the CIDRs, loopback excluded.

@@ -3,7 +3,7 @@ import KubeModel
 // MARK: - Which virtual servers kube-ipvs owns, from the kernel alone (pure)
 //
 // The planner knows the desired state, so it owns a virtual server whose address is bound on
-// kube-ipvs0 or is a NodePort address it wants (behavior-spec §3). `cleanup` and `status` without
+// kube-ipvs0 or is a NodePort address it wants (docs/spec.md §3). `cleanup` and `status` without
 // a source have no desired state: they decide from what kube-ipvs left in the kernel, read before
 // any of it is removed.
 //

@@ -2,14 +2,14 @@ import KubeModel
 
 // MARK: - ObservedState -> the Plan of `kube-ipvs cleanup` (pure)
 //
-// behavior-spec §5: remove everything the daemon owns (§3, last paragraph), and nothing else.
+// docs/spec.md §5: remove everything the daemon owns (§3, last paragraph), and nothing else.
 // Order, so that nothing removed is still referenced and every decision is made on what the
 // kernel held before anything went:
 //   1. owned IPVS virtual servers (their real servers go with them), decided with `VirtualServerOwnership`
 //      while the KUBE-* sets that rule reads still exist;
 //   2. per family and table (nat, then filter): the jump rules of `KubeChain.jumps` (each copy), then
 //      the chains kube-ipvs writes (`KubeChain.natChains` / `.filterChains`), flushed then deleted;
-//   3. the KUBE-* sets of behavior-spec §4 (KUBE-6-* for IPv6), once no rule matches them;
+//   3. the KUBE-* sets of docs/spec.md §4 (KUBE-6-* for IPv6), once no rule matches them;
 //   4. kube-ipvs0, whose addresses go with it.
 // Other KUBE-* chains (kubelet's KUBE-FIREWALL, KUBE-KUBELET-CANARY, KUBE-MARK-DROP, ...), other
 // KUBE-* sets and anything not named above are left as they are.
@@ -51,7 +51,7 @@ public struct CleanupPlan: Sendable, Hashable {
 
 /// Builds the cleanup plan.
 public enum Cleanup {
-    /// Both names of every set of behavior-spec §4.
+    /// Both names of every set of docs/spec.md §4.
     public static let setNames: Set<String> = Set(KubeSet.allCases.flatMap { [$0.setName(for: .ipv4), $0.setName(for: .ipv6)] })
 
     /// The chains kube-ipvs writes in `table`.

@@ -5,8 +5,8 @@ import KubeModel
 // The planner's walk over sorted keys records one small work item per address, set member or
 // virtual server that needs an operation, tagged with its owner; operations are made only once the
 // items are in owner order. Owners are interned (each is hashed once per item, never compared), and
-// one stable counting sort orders the items: at 10k Services x 10 endpoints that is 40k items of a
-// few words instead of 140k operations built, grouped and copied again.
+// one stable counting sort orders the items: items of a few words each, instead of every operation
+// built, grouped and copied again.
 
 /// Something one Service needs, found while walking the sorted keys.
 enum WorkItem {

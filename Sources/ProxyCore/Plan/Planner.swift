@@ -53,7 +53,7 @@ public enum Planner {
             }
 
             // Set members. Compared in any order: the added ones are sorted per owner once in owner
-            // order (`PlanWork`), the stale ones here; sorting all 20k member texts of 10k Services
+            // order (`PlanWork`), the stale ones here; sorting every member text of a large cluster
             // costs more than the rest of the set comparison.
             for name in want.sets.keys.sorted() {
                 let set = want.sets[name]!

@@ -13,7 +13,7 @@
 
 CONFIG=/vm/examples/kube-proxy-config.yaml
 VIP=10.254.10.128
-# The chains kube-ipvs writes (behavior-spec §3), as iptables-save declares them.
+# The chains kube-ipvs writes (docs/spec.md §3), as iptables-save declares them.
 OWN_CHAINS='^:KUBE-(SERVICES|POSTROUTING|NODE-PORT|LOAD-BALANCER|MARK-MASQ|FORWARD|PROXY-FIREWALL|SOURCE-RANGES-FIREWALL|IPVS-FILTER|IPVS-OUT-FILTER) '
 
 traffic_setup
