@@ -175,6 +175,29 @@ final class FaultContainmentTests: XCTestCase {
             XCTAssertTrue(k.description.contains("no reply from the kernel within"), k.description)
         }
     }
+
+    /// Replies dropped by a receive-buffer overrun (ENOBUFS) end the batch with that error, so the
+    /// caller reads the kernel again, instead of waiting for acks that will never come or taking a
+    /// partial batch for a whole one. Read-only requests (RTM_GETLINK of lo), no root needed.
+    func testNetlinkOverrunIsReportedAsENOBUFS() throws {
+        let socket = try NetlinkSocket(protocol: 0 /* NETLINK_ROUTE */, subsystem: .link)
+        socket.receiveTimeout = .seconds(5)
+        var tiny: Int32 = 1
+        XCTAssertEqual(setsockopt(socket.fd, SOL_SOCKET, SO_RCVBUF, &tiny, socklen_t(MemoryLayout<Int32>.size)), 0)
+        let count = 64
+        let first = socket.reserveSequences(count)
+        var enc = NetlinkEncoder()
+        for i in 0..<count {
+            enc.begin(type: 18 /* RTM_GETLINK */, flags: 1 | 4 /* NLM_F_REQUEST | NLM_F_ACK */, sequence: first &+ UInt32(i))
+            enc.raw([0, 0, 0, 0, 1, 0, 0, 0] + [UInt8](repeating: 0, count: 8))  // struct ifinfomsg, index 1 (lo)
+            enc.end()
+        }
+        XCTAssertThrowsError(try socket.transact(enc, firstSequence: first, operation: "RTM_GETLINK")) { e in
+            guard let k = e as? KernelError else { return XCTFail("\(e)") }
+            XCTAssertEqual(k.errno, ENOBUFS, "an overrun, not a receive timeout: \(k)")
+            XCTAssertTrue(k.description.contains("re-observe"), k.description)
+        }
+    }
 }
 
 /// Records the operations it is given (a sets or rules backend that touches nothing).
