@@ -11,6 +11,7 @@ private let emptyDirectory: String = {
     return dir
 }()
 
+/// The libFuzzer entry point: one kubeconfig text per call.
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzKubeConfig(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let text = String(decoding: UnsafeBufferPointer(start: data, count: size), as: UTF8.self)

@@ -8,6 +8,7 @@ import KubeModel
 // also comes from the input (the framing must not depend on where chunks end). Any input must give
 // events or errors: never a crash, a hang, or memory out of proportion to the input.
 // `@testable`: LineSplitter and WatchLine are internal (build KubeClient with -enable-testing).
+/// The libFuzzer entry point: one kind byte and one watch body per call.
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzWatchEvent(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     guard size > 0 else { return 0 }

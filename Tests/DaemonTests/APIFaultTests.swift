@@ -366,16 +366,20 @@ final class APIFaultTests: XCTestCase {
 
     // MARK: - A list that stalls or is cut
 
-    /// After a compaction every collection relists; the next 12 list requests send their head
-    /// and 40 bytes of body and then nothing (the server stops answering mid-list), the 5 after
-    /// them are cut after 60 bytes. Each times out after the client's request timeout (0.5 s) or
-    /// fails, and is retried; a stalled or cut list is never applied; the node converges. (17
-    /// abandoned requests also show that a stalled connection does not stay in the pool.)
+    /// After a compaction every collection relists; the first 3 list requests are accepted and
+    /// never answered, the next 12 send their head and 40 bytes of body and then nothing (the
+    /// server stops answering mid-list), the 5 after them are cut after 60 bytes; the first 2
+    /// watches after that get no answer either. Each times out after the client's request
+    /// timeout (0.5 s) or fails, and is retried; a stalled or cut list is never applied; the node
+    /// converges. (22 abandoned requests also show that a stalled connection does not stay in the
+    /// client's pool, which holds 16.)
     func testStalledAndCutListsTimeOutAndAreRetried() async throws {
         startDaemon(requestTimeout: 0.5)
         try await waitConverged("the first sync")
         try await fake.wait(timeout: 10, "the three watches") { $0.openWatches == 3 }
 
+        fake.inject(.hang, times: 3) { !$0.isWatch }
+        fake.inject(.hang, times: 2) { $0.isWatch }
         fake.inject(.stallBody(afterBytes: 40), times: 12) { !$0.isWatch }
         fake.inject(.cutBody(afterBytes: 60), times: 5) { !$0.isWatch }
         fake.compact()
@@ -384,12 +388,18 @@ final class APIFaultTests: XCTestCase {
         try cluster.put("svc-6", FaultService(ip: "10.96.0.6", port: 80, endpoints: ["10.244.1.6"]))
         for path in [servicesPath, slicesPath, nodesPath] { fake.expireWatches(path) }
 
-        try await fake.wait(timeout: 20, "17 stalled or cut lists") {
-            ($0.injectedFaults["stall-body"] ?? 0) + ($0.injectedFaults["cut-body"] ?? 0) >= 17
+        try await fake.wait(timeout: 20, "20 unanswered, stalled or cut lists and 2 unanswered watches") {
+            ($0.injectedFaults["hang"] ?? 0) + ($0.injectedFaults["stall-body"] ?? 0) + ($0.injectedFaults["cut-body"] ?? 0) >= 22
         }
         try await waitConverged("after the stalled lists")
         XCTAssertTrue(diagnostics.all.contains { $0.contains("list failed") && $0.contains("no answer within 0.5s") },
                       "a stalled list timed out: \(diagnostics.all)")
+        // The unanswered watches come last: wait for their timeouts, then for the watches.
+        let diagnostics = self.diagnostics
+        try await fake.wait(timeout: 10, "the unanswered watches timed out") { _ in
+            diagnostics.all.filter { $0.contains("watch failed") && $0.contains("(no response): no answer within 0.5s") }.count >= 2
+        }
+        try await fake.wait(timeout: 10, "the three watches") { $0.openWatches == 3 }
         assertNoRegression("stalled and cut lists")
     }
 }
