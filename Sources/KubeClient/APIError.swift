@@ -76,7 +76,7 @@ public enum APIError: Error, Sendable, CustomStringConvertible {
         switch self {
         case .http(let code, let status, let method, let path, let retryAfter):
             let detail = status.map { ": \($0.reason ?? "")\($0.message.map { " \($0)" } ?? "")" } ?? ""
-            let wait = retryAfter.map { " (Retry-After \(Int($0))s)" } ?? ""
+            let wait = retryAfter.map { " (Retry-After \(String(format: "%.0f", $0))s)" } ?? ""
             return "\(method) \(path): HTTP \(code)\(detail)\(wait)"
         case .timeout(let op, let s): return "\(op): no answer within \(s)s"
         case .watchIdle(let path, let s): return "watch \(path): nothing received for \(s)s"
