@@ -186,15 +186,16 @@ public final class APIClient: Sendable {
                 throw Self.mapError(error, path: path, timeout: timeout)
             }
             guard (200..<300).contains(Int(response.status.code)) else {
-                throw Self.httpError(response.status, buffer, path: path)
+                throw Self.httpError(response, buffer, path: path)
             }
             return Array(buffer.readableBytesView)
         }
     }
 
-    static func httpError(_ status: HTTPResponseStatus, _ body: ByteBuffer, path: String) -> APIError {
+    static func httpError(_ response: HTTPClientResponse, _ body: ByteBuffer, path: String) -> APIError {
         let s = try? JSONDecoder().decode(APIStatus.self, from: Data(body.readableBytesView))
-        return .http(code: Int(status.code), status: s?.kind == "Status" ? s : nil, method: "GET", path: path)
+        return .http(code: Int(response.status.code), status: s?.kind == "Status" ? s : nil, method: "GET", path: path,
+                     retryAfter: APIError.parseRetryAfter(response.headers.first(name: "Retry-After")))
     }
 
     static func mapError(_ error: any Error, path: String, timeout: Double) -> any Error {
@@ -360,7 +361,7 @@ public final class APIClient: Sendable {
         headSeen.withLockedValue { $0 = true }
         guard response.status == .ok else {
             let body = (try? await response.body.collect(upTo: 1 << 20)) ?? ByteBuffer()
-            throw Self.httpError(response.status, body, path: path)
+            throw Self.httpError(response, body, path: path)
         }
         var splitter = LineSplitter(maximumLineLength: options.maximumWatchLineBytes)
         let decoder = JSONDecoder()

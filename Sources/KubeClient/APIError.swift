@@ -31,8 +31,9 @@ public struct APIStatus: Codable, Sendable, Hashable, CustomStringConvertible {
 
 /// Why a request to the API server failed.
 public enum APIError: Error, Sendable, CustomStringConvertible {
-    /// The server answered with a non-2xx status; `status` is its body when it was a Status.
-    case http(code: Int, status: APIStatus?, method: String, path: String)
+    /// The server answered with a non-2xx status; `status` is its body when it was a Status, and
+    /// `retryAfter` its `Retry-After` header in seconds (429, 503), when it sent a valid one.
+    case http(code: Int, status: APIStatus?, method: String, path: String, retryAfter: Double? = nil)
     /// No complete answer within the request timeout.
     case timeout(operation: String, seconds: Double)
     /// A watch stream sent nothing (not even a bookmark) for this long.
@@ -46,8 +47,26 @@ public enum APIError: Error, Sendable, CustomStringConvertible {
 
     /// The HTTP status code, when the server answered with one.
     public var httpCode: Int? {
-        if case .http(let code, _, _, _) = self { return code }
+        if case .http(let code, _, _, _, _) = self { return code }
         return nil
+    }
+
+    /// Seconds the server asked the client to wait before the next request (`Retry-After`).
+    public var retryAfter: Double? {
+        if case .http(_, _, _, _, let seconds) = self { return seconds }
+        return nil
+    }
+
+    /// Longest `Retry-After` taken from a server, in seconds; a larger value is read as this.
+    public static let maximumRetryAfter: Double = 86_400
+
+    /// The seconds of a `Retry-After` header: delta-seconds only (what the API server sends);
+    /// nil for an HTTP date, a negative or malformed value. Never traps on large numbers.
+    public static func parseRetryAfter(_ value: String?) -> Double? {
+        guard let v = value?.trimmingCharacters(in: .whitespaces), !v.isEmpty,
+              v.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) else { return nil }
+        // All digits: only an overflow makes Int(_:) fail, and that is "very long".
+        return min(Double(Int(v) ?? Int.max), maximumRetryAfter)
     }
 
     /// 410 Gone / Expired: the resourceVersion or continue token is too old; list again.
@@ -55,9 +74,10 @@ public enum APIError: Error, Sendable, CustomStringConvertible {
 
     public var description: String {
         switch self {
-        case .http(let code, let status, let method, let path):
+        case .http(let code, let status, let method, let path, let retryAfter):
             let detail = status.map { ": \($0.reason ?? "")\($0.message.map { " \($0)" } ?? "")" } ?? ""
-            return "\(method) \(path): HTTP \(code)\(detail)"
+            let wait = retryAfter.map { " (Retry-After \(String(format: "%.0f", $0))s)" } ?? ""
+            return "\(method) \(path): HTTP \(code)\(detail)\(wait)"
         case .timeout(let op, let s): return "\(op): no answer within \(s)s"
         case .watchIdle(let path, let s): return "watch \(path): nothing received for \(s)s"
         case .invalidResponse(let path, let reason): return "\(path): invalid response: \(reason)"

@@ -109,19 +109,25 @@ extension KubeConfig {
         guard let text = String(data: Data(data), encoding: .utf8) else {
             throw KubeConfigError(file: path, field: "", message: "not UTF-8 text")
         }
+        let baseDirectory = (path as NSString).deletingLastPathComponent
+        return try parse(yaml: text, file: path, baseDirectory: baseDirectory.isEmpty ? "." : baseDirectory, context: context)
+    }
+
+    /// Parses kubeconfig text as `load` does; `file` names it in errors, and relative paths inside
+    /// are resolved against `baseDirectory` (the files they name are read).
+    public static func parse(yaml text: String, file: String, baseDirectory: String, context: String? = nil) throws -> KubeConfig {
         let root: Node
         do {
             guard let node = try Yams.compose(yaml: text) else {
-                throw KubeConfigError(file: path, field: "", message: "the file is empty")
+                throw KubeConfigError(file: file, field: "", message: "the file is empty")
             }
             root = node
         } catch let e as KubeConfigError {
             throw e
         } catch {
-            throw KubeConfigError(file: path, field: "", message: "not valid YAML: \(error)")
+            throw KubeConfigError(file: file, field: "", message: "not valid YAML: \(error)")
         }
-        let baseDirectory = (path as NSString).deletingLastPathComponent
-        var parser = KubeconfigParser(file: path, baseDirectory: baseDirectory.isEmpty ? "." : baseDirectory)
+        var parser = KubeconfigParser(file: file, baseDirectory: baseDirectory)
         return try parser.parse(root, context: context)
     }
 }

@@ -7,8 +7,8 @@ import NIOCore
 // change. The resourceVersion advances with every event and every BOOKMARK, so a watch that ends
 // (server timeout, dropped connection, idle timeout) resumes from where it was without a new list.
 // Only a 410 Gone (the resourceVersion was compacted away) costs a relist, and with it a new
-// `.replaced`. Failures are retried with capped exponential backoff and jitter; the loop ends only
-// when its task is cancelled.
+// `.replaced`. Failures are retried with capped exponential backoff and jitter, or after the
+// server's Retry-After when that is longer; the loop ends only when its task is cancelled.
 
 /// What the reflector hands to its consumer.
 public enum ReflectorEvent<T: Sendable>: Sendable {
@@ -73,8 +73,11 @@ public struct ReflectorOptions: Sendable {
     /// resourceVersion; nil: the watch timeout + 30 s. The daemon uses 60 s, so that a connection
     /// whose peer vanished without closing it is noticed within a minute.
     public var watchIdleTimeout: Double? = nil
-    /// A watch that lasted this long (seconds) or delivered anything resets the backoff.
-    public var healthyWatchDuration: Double = 10
+    /// A watch that lasted this long (seconds) or delivered anything resets the backoff; one that
+    /// ended sooner without an event counts as a failure (client-go's "very short watch", 1 s).
+    public var healthyWatchDuration: Double = 1
+    /// Longest pause taken for a server's `Retry-After` (seconds); a longer one is cut to this.
+    public var maximumRetryAfter: Double = 300
     /// Receives what happened, for logging.
     public var onDiagnostic: (@Sendable (ReflectorDiagnostic) -> Void)? = nil
     /// Default options.
@@ -109,6 +112,10 @@ public struct Reflector<T: KubeObject>: Sendable {
         var backoff = options.backoff
         // nil: no usable resourceVersion, list first.
         var resourceVersion: String? = nil
+        // Set while relisting because a watch expired before it was of use: the list that follows
+        // must not reset the backoff, or a server that expires every watch at once (a 410 storm)
+        // would get a full list every `backoff.initial` seconds forever.
+        var expiryStreak = false
         while !Task.isCancelled {
             if resourceVersion == nil {
                 do {
@@ -117,10 +124,10 @@ public struct Reflector<T: KubeObject>: Sendable {
                     report(.listed(count: list.items.count, resourceVersion: list.resourceVersion, pages: list.pages))
                     await handler(.replaced(list.items))
                     resourceVersion = list.resourceVersion
-                    backoff.reset()
+                    if !expiryStreak { backoff.reset() }
                 } catch {
                     if Task.isCancelled || error is CancellationError { return }
-                    let delay = backoff.next()
+                    let delay = retryDelay(after: error, &backoff)
                     report(.listFailed(error), retryIn: delay)
                     guard await pause(delay) else { return }
                     continue
@@ -164,7 +171,7 @@ public struct Reflector<T: KubeObject>: Sendable {
             } catch let e as APIError where e.isGone {
                 // 410 as the answer to the watch request itself.
                 expired = true
-                if case .http(_, let s, _, _) = e { report(.expired(s)) } else { report(.expired(nil)) }
+                if case .http(_, let s, _, _, _) = e { report(.expired(s)) } else { report(.expired(nil)) }
             } catch APIError.watchIdle(_, let seconds) {
                 // Silence is not a failure: a quiet collection, or a peer that vanished without
                 // closing the connection. Watch again at once from where we were.
@@ -180,6 +187,7 @@ public struct Reflector<T: KubeObject>: Sendable {
 
             let healthy = delivered > 0 || (NIODeadline.now() - started) >= .nanoseconds(Int64(options.healthyWatchDuration * 1e9))
             if healthy { backoff.reset() }
+            expiryStreak = expired && !healthy
             if expired {
                 resourceVersion = nil
                 // A server that expires every fresh resourceVersion at once must not be hammered.
@@ -187,7 +195,7 @@ public struct Reflector<T: KubeObject>: Sendable {
                 continue
             }
             if let failure {
-                let delay = backoff.next()
+                let delay = retryDelay(after: failure, &backoff)
                 report(.watchFailed(failure), retryIn: delay)
                 guard await pause(delay) else {
                     client.options.trace?("\(kind.path): pause of \(delay)s cancelled; reflector ends")
@@ -200,6 +208,14 @@ public struct Reflector<T: KubeObject>: Sendable {
                 guard await pause(delay) else { return }
             }
         }
+    }
+
+    /// The next backoff delay, or the server's Retry-After (capped) when that is longer: a 429 or
+    /// 503 says when the server will take requests again, and asking sooner only adds to its load.
+    private func retryDelay(after error: any Error, _ backoff: inout Backoff) -> Double {
+        let delay = backoff.next()
+        guard let asked = (error as? APIError)?.retryAfter else { return delay }
+        return max(delay, min(asked, options.maximumRetryAfter))
     }
 
     private func report(_ kind: ReflectorDiagnostic.Kind, retryIn: Double? = nil) {

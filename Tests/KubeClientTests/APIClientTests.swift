@@ -79,7 +79,7 @@ final class APIClientTests: XCTestCase {
             XCTFail("expected an error")
         } catch let e as APIError {
             XCTAssertEqual(e.httpCode, 403)
-            guard case .http(_, let status?, _, _) = e else { return XCTFail("\(e)") }
+            guard case .http(_, let status?, _, _, _) = e else { return XCTFail("\(e)") }
             XCTAssertEqual(status.reason, "InjectedFault")
         }
     }

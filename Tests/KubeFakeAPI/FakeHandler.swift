@@ -17,6 +17,14 @@ final class FakeHandler: ChannelInboundHandler, RemovableChannelHandler {
     private var head: HTTPRequestHead?
     /// The watch this connection streams, if any.
     private var watcherID: Int?
+    /// How the next plain answer is sent short (`FakeFault.stallBody`, `.cutBody`): the bytes of
+    /// its body to send, and whether to close the connection after them.
+    private var shortBody: (bytes: Int, close: Bool)?
+    /// Lines still allowed on this watch before it is ended (`FakeKubeAPI.setWatchLifetime`).
+    private var linesLeft: Int?
+    /// Whether a chunked answer is open: lines queued for a watch that has ended are dropped
+    /// (NIO's server pipeline traps on a body part after the end).
+    private var streamOpen = false
 
     init(state: NIOLockedValueBox<FakeState>) { self.state = state }
 
@@ -59,8 +67,11 @@ final class FakeHandler: ChannelInboundHandler, RemovableChannelHandler {
 
     private func handle(_ request: FakeRequest, context: ChannelHandlerContext) {
         let fault = state.withLockedValue { s -> FakeFault? in
-            s.requests.append(request)
-            return s.takeFault(for: request)
+            var seen = request
+            let fault = s.takeFault(for: request)
+            seen.fault = fault?.name
+            s.requests.append(seen)
+            return fault
         }
         switch fault {
         case .delay(let seconds)?:
@@ -72,6 +83,21 @@ final class FakeHandler: ChannelInboundHandler, RemovableChannelHandler {
             context.close(promise: nil)
         case .hang?:
             break
+        case .statusRetryAfter(let code, let value)?:
+            respond(code, FakeState.statusJSON(code, reason: code == 429 ? "TooManyRequests" : "InjectedFault",
+                                               message: "injected by the test"),
+                    extraHeaders: [("Retry-After", value)])
+        case .stallBody(let bytes)?:
+            shortBody = (bytes, false)
+            answer(request)
+        case .cutBody(let bytes)?:
+            shortBody = (bytes, true)
+            answer(request)
+        case .goneEvent?:
+            writeStreamHead()
+            emit(.line(FakeState.eventLine(type: "ERROR", json: FakeState.statusJSON(410, reason: "Expired",
+                                                                                     message: "injected by the test"))))
+            emit(.end)
         case nil:
             answer(request)
         }
@@ -192,15 +218,25 @@ final class FakeHandler: ChannelInboundHandler, RemovableChannelHandler {
             writeStreamHead()
             emit(.line(FakeState.eventLine(type: "ERROR", json: FakeState.statusJSON(410, reason: "Expired",
                                                                                      message: "too old resource version: \(from)"))))
-            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+            emit(.end)
         case .stream(let id, let replay):
             watcherID = id
+            let lifetime = state.withLockedValue { $0.watchLifetime }
+            linesLeft = lifetime.events
             writeStreamHead()
             for line in replay { emit(.line(line)) }
+            let st = state
             if let seconds = request.query["timeoutSeconds"].flatMap(Int.init), seconds > 0 {
-                let st = state
                 loop.scheduleTask(in: .seconds(Int64(seconds))) {
                     if st.withLockedValue({ $0.watchers.removeValue(forKey: id) }) != nil { bound.value.emit(.end) }
+                }
+            }
+            if let seconds = lifetime.seconds {
+                loop.scheduleTask(in: .nanoseconds(Int64(seconds * 1e9))) {
+                    if st.withLockedValue({ $0.watchers.removeValue(forKey: id) }) != nil {
+                        st.withLockedValue { $0.injected["watch-lifetime", default: 0] += 1 }
+                        bound.value.emit(.end)
+                    }
                 }
             }
         }
@@ -211,6 +247,7 @@ final class FakeHandler: ChannelInboundHandler, RemovableChannelHandler {
         var headers = HTTPHeaders()
         headers.add(name: "Content-Type", value: "application/json")
         headers.add(name: "Transfer-Encoding", value: "chunked")
+        streamOpen = true
         context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
     }
 
@@ -218,23 +255,44 @@ final class FakeHandler: ChannelInboundHandler, RemovableChannelHandler {
         guard let context else { return }
         switch output {
         case .line(let bytes):
+            guard streamOpen else { return }
             context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(bytes: bytes)))), promise: nil)
+            if let left = linesLeft, let id = watcherID {
+                linesLeft = left - 1
+                if left <= 1, state.withLockedValue({ $0.watchers.removeValue(forKey: id) }) != nil {
+                    state.withLockedValue { $0.injected["watch-lifetime", default: 0] += 1 }
+                    emit(.end)
+                }
+            }
         case .end:
+            guard streamOpen else { return }
+            streamOpen = false
             watcherID = nil
+            linesLeft = nil
             context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
         case .drop:
+            streamOpen = false
             watcherID = nil
             context.close(promise: nil)
         }
     }
 
-    private func respond(_ code: Int, _ body: Data) {
+    private func respond(_ code: Int, _ body: Data, extraHeaders: [(String, String)] = []) {
         guard let context else { return }
         var headers = HTTPHeaders()
         headers.add(name: "Content-Type", value: "application/json")
         headers.add(name: "Content-Length", value: String(body.count))
+        for (name, value) in extraHeaders { headers.add(name: name, value: value) }
         context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .init(statusCode: code), headers: headers))),
                       promise: nil)
+        if let short = shortBody {
+            // Part of the body, then silence (or a close): the client sees a response that never ends.
+            shortBody = nil
+            context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(bytes: body.prefix(max(0, min(short.bytes, body.count - 1))))))),
+                                  promise: nil)
+            if short.close { context.close(promise: nil) }
+            return
+        }
         context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(bytes: body)))), promise: nil)
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
     }

@@ -14,7 +14,9 @@ import NIOSSL
 // - watches: chunked, one JSON event per line, replaying history after `resourceVersion`, then
 //   live changes; BOOKMARK on demand; ERROR 410 for compacted resourceVersions;
 // - `fieldSelector=metadata.name=X`; other selectors are recorded and ignored;
-// - faults: slow answers, error statuses, closed or hanging connections, dropping open watches;
+// - faults: slow answers, error statuses (with Retry-After), closed or hanging connections, list
+//   bodies cut or stalled part-way, watches answered with an ERROR 410, dropping open watches,
+//   and every watch closed after a lifetime (seconds or events); each injected fault is counted;
 // - a required bearer token (rotated by the test), and TLS with optional client certificates;
 // - discovery (`/apis/discovery.k8s.io`) with the versions a test chooses, and `/version`.
 // Every request is recorded for assertions. It never listens on anything but 127.0.0.1.
@@ -26,6 +28,10 @@ public struct FakeRequest: Sendable, CustomStringConvertible {
     /// Query parameters, percent-decoded.
     public var query: [String: String]
     public var authorization: String?
+    /// When the server read the request: seconds on a monotonic clock (`FakeKubeAPI.now`).
+    public var receivedAt: Double = FakeKubeAPI.now
+    /// The injected fault it was answered with (`FakeFault.name`), if any.
+    public var fault: String?
     /// Whether this is a watch (`watch=true` or `watch=1`).
     public var isWatch: Bool { query["watch"] == "true" || query["watch"] == "1" }
     public var description: String {
@@ -44,6 +50,31 @@ public enum FakeFault: Sendable {
     case close
     /// Never answer; keep the connection open.
     case hang
+    /// Answer with this HTTP status, a Status body and `Retry-After: value` (sent as given, so a
+    /// test can send a malformed one).
+    case statusRetryAfter(Int, retryAfter: String)
+    /// Answer normally (head with the full Content-Length) but send only the first `afterBytes`
+    /// bytes of the body, then nothing more, keeping the connection open: a server that stops
+    /// answering in the middle of a list.
+    case stallBody(afterBytes: Int)
+    /// Like `stallBody`, but close the connection after those bytes: a list cut short.
+    case cutBody(afterBytes: Int)
+    /// For a watch: a 200 answer carrying one ERROR event with a 410 Expired Status, then the end.
+    case goneEvent
+
+    /// A short name for counting (`FakeKubeAPI.injectedFaults`).
+    public var name: String {
+        switch self {
+        case .delay: return "delay"
+        case .status(let code): return "status-\(code)"
+        case .close: return "close"
+        case .hang: return "hang"
+        case .statusRetryAfter(let code, _): return "status-\(code)-retry-after"
+        case .stallBody: return "stall-body"
+        case .cutBody: return "cut-body"
+        case .goneEvent: return "gone-event"
+        }
+    }
 }
 
 /// TLS settings of the fake server.
@@ -221,10 +252,29 @@ public final class FakeKubeAPI: Sendable {
     /// 200 response carrying an ERROR event (servers have done both).
     public func setWatchGoneAsHTTPStatus(_ on: Bool) { state.withLockedValue { $0.watchGoneAsHTTPStatus = on } }
 
-    /// Applies `fault` to the next `times` requests for which `when` is true.
+    /// Applies `fault` to the next `times` requests for which `when` is true. Rules are tried in
+    /// the order they were injected; the first that matches and has uses left applies.
     public func inject(_ fault: FakeFault, times: Int = 1, when: @escaping @Sendable (FakeRequest) -> Bool) {
         state.withLockedValue { $0.faults.append(FaultRule(fault: fault, remaining: times, matches: when)) }
     }
+
+    /// Forgets every injected fault that has not been used up (ends a storm).
+    public func clearFaults() { state.withLockedValue { $0.faults.removeAll() } }
+
+    /// Ends every watch that starts from now on (normally: final chunk, no ERROR) once it has been
+    /// open `seconds` or has sent `events` lines (replayed history included), whichever comes
+    /// first; nil for both: watches live until their timeoutSeconds. Watches already open keep
+    /// the lifetime they started with.
+    public func setWatchLifetime(seconds: Double?, events: Int? = nil) {
+        state.withLockedValue { $0.watchLifetime = (seconds, events) }
+    }
+
+    /// Faults used so far, by `FakeFault.name`; watches ended by `setWatchLifetime` count as
+    /// `watch-lifetime`.
+    public var injectedFaults: [String: Int] { state.withLockedValue { $0.injected } }
+
+    /// The monotonic clock of `FakeRequest.receivedAt`, in seconds.
+    public static var now: Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
 
     // MARK: - Observation
 
@@ -300,6 +350,8 @@ struct FakeState: Sendable {
     var discoveryVersions: [String]? = ["v1", "v1beta1"]
     var continueTokensExpire = false
     var watchGoneAsHTTPStatus = false
+    var watchLifetime: (seconds: Double?, events: Int?) = (nil, nil)
+    var injected: [String: Int] = [:]
 
     mutating func record(path: String, type: String, name: String, json: Data) {
         let line = Self.eventLine(type: type, json: json)
@@ -313,6 +365,7 @@ struct FakeState: Sendable {
     mutating func takeFault(for request: FakeRequest) -> FakeFault? {
         for i in faults.indices where faults[i].remaining > 0 && faults[i].matches(request) {
             faults[i].remaining -= 1
+            injected[faults[i].fault.name, default: 0] += 1
             return faults[i].fault
         }
         return nil

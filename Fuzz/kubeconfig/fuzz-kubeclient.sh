@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# libFuzzer targets of KubeClient (never part of CI):
+#
+#   bash Fuzz/kubeconfig/fuzz-kubeclient.sh [SECONDS] [TARGET...]   default: 60 s each, kubeconfig watch-event
+#
+# Builds KubeClient and its dependencies with -sanitize=fuzzer,address into .build-fuzz (SwiftPM,
+# --target: no executable, so no entry point of SwiftPM's in the way; the first build takes about
+# ten minutes, later ones are incremental), links Fuzz/TARGET/*Fuzzer.swift against those objects
+# with swiftc (libFuzzer supplies main), and runs it for SECONDS on its corpus (Fuzz/TARGET/corpus)
+# plus a working corpus in .build-fuzz/corpus-TARGET. A crash, timeout (10 s per input) or an input
+# over 2 GB stops the run and leaves crash-*/timeout-*/oom-* in .build-fuzz/artifacts: copy it into
+# Fuzz/TARGET/corpus as bad-*, fix the cause, and FuzzCorpusReplayTests replays it from then on.
+# The C in BoringSSL and libyaml is compiled without coverage; the Swift modules are instrumented.
+set -euo pipefail
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+cd "$repo"
+case ":$PATH:" in *:/opt/swift/usr/bin:*) ;; *) [ -d /opt/swift/usr/bin ] && PATH=/opt/swift/usr/bin:$PATH ;; esac
+
+seconds=${1:-60}; shift || true
+targets=("$@"); [ ${#targets[@]} = 0 ] && targets=(kubeconfig watch-event)
+out=.build-fuzz
+swift build --scratch-path "$out" --target KubeClient -Xswiftc -sanitize=fuzzer,address -Xswiftc -enable-testing
+bin=$(swift build --scratch-path "$out" --show-bin-path)
+
+# Every object of KubeClient's dependency closure (not of executables or tests someone built
+# here), and the C module maps and headers they import.
+objs=()
+while IFS= read -r -d '' f; do objs+=("$f"); done < <(find "$bin" -name '*.o' -path '*.build/*' ! -path '*kube_ipvs*' ! -path '*Tests.build/*' -print0)
+flags=(-I "$bin/Modules")
+while IFS= read -r -d '' m; do flags+=(-Xcc "-fmodule-map-file=$m"); done < <(find "$bin" -maxdepth 2 -name module.modulemap -print0; find "$out/checkouts" -name module.modulemap -print0)
+while IFS= read -r -d '' d; do flags+=(-Xcc -I -Xcc "$d"); done < <(find "$out/checkouts" -type d -name include -print0)
+
+mkdir -p "$out/artifacts"
+for t in "${targets[@]}"; do
+    src=$(ls Fuzz/"$t"/*Fuzzer.swift)
+    # (ld.gold warns about every ASan helper it cannot export; harmless.)
+    swiftc -parse-as-library -sanitize=fuzzer,address -g -Onone "${flags[@]}" "$src" "${objs[@]}" -lstdc++ \
+        -o "$out/fuzz-$t" 2> >(grep -v "Cannot export local symbol" >&2)
+    mkdir -p "$out/corpus-$t"
+    echo "== fuzz-$t for ${seconds}s"
+    "$out/fuzz-$t" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=65536 \
+        -artifact_prefix="$out/artifacts/$t-" "$out/corpus-$t" "Fuzz/$t/corpus"
+done
