@@ -286,7 +286,9 @@ public final class ProxyDaemon: Service, Sendable {
         while !Task.isCancelled {
             do { return try await client.preferredEndpointSliceVersion() } catch {
                 if Task.isCancelled || error is CancellationError { return nil }
-                let delay = backoff.next()
+                // A server that says when to come back (429, 503) is not asked sooner.
+                let hint = min((error as? APIError)?.retryAfter ?? 0, reflectorOptions.maximumRetryAfter)
+                let delay = max(backoff.next(), hint)
                 logger.warning("API discovery of discovery.k8s.io failed: \(error); retrying in \(String(format: "%.2f", delay))s")
                 // The reflectors' sleep (see KubeClient's Sleep.swift for why not Task.sleep).
                 do { try await eventLoopSleep(delay) } catch { return nil }
