@@ -41,7 +41,7 @@ bench-core:
 	swift build -c release --product kube-ipvs-bench --scratch-path $(KUBE_IPVS_SCRATCH)
 	$(KUBE_IPVS_SCRATCH)/release/kube-ipvs-bench 1000 10000 50000 --runs 5
 
-# libFuzzer targets for the manifest loader and API-object decoding (Fuzz/, scripts/fuzz.sh);
+# libFuzzer targets: manifests, API objects, kubeconfig, watch events, netlink replies (Fuzz/, scripts/fuzz.sh);
 # FUZZ_SECONDS per target. Never part of `make test`.
 FUZZ_SECONDS ?= 60
 fuzz:

@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
-# libFuzzer targets for the manifest loader and the API-object decoding (never part of CI):
+# libFuzzer targets (never part of CI): the manifest loader (manifest), the API-object decoding
+# (objects), the kubeconfig parser (kubeconfig), watch events (watch-event) and the netlink reply
+# decoders (netlink):
 #
-#   bash scripts/fuzz.sh [SECONDS] [TARGET...]     default: 60 s each, targets manifest and objects
+#   bash scripts/fuzz.sh [SECONDS] [TARGET...]     default: 60 s each, every target
+#
+# manifest and objects are built here; the others by scripts/fuzz-spm.sh (their modules need
+# SwiftPM's build of their dependencies).
 #
 # Builds Fuzz/<Target>Fuzzer.swift with CYaml, Yams and KubeModel compiled from source with
 # -sanitize=fuzzer,address (coverage and AddressSanitizer in the code under test; SwiftPM has no
@@ -16,7 +21,12 @@ cd "$repo"
 case ":$PATH:" in *:/opt/swift/usr/bin:*) ;; *) [ -d /opt/swift/usr/bin ] && PATH=/opt/swift/usr/bin:$PATH ;; esac
 
 seconds=${1:-60}; shift || true
-targets=("$@"); [ ${#targets[@]} = 0 ] && targets=(manifest objects)
+targets=("$@"); [ ${#targets[@]} = 0 ] && targets=(manifest objects kubeconfig watch-event netlink)
+here=() spm=()
+for t in "${targets[@]}"; do case $t in manifest|objects) here+=("$t") ;; *) spm+=("$t") ;; esac; done
+[ ${#spm[@]} -gt 0 ] && bash scripts/fuzz-spm.sh "$seconds" "${spm[@]}"
+[ ${#here[@]} = 0 ] && exit 0
+targets=("${here[@]}")
 yams=$repo/${KUBE_IPVS_SCRATCH:-.build}/checkouts/Yams/Sources
 [ -d "$yams" ] || { echo "fuzz.sh: $yams missing: run swift build once (it fetches Yams)" >&2; exit 1; }
 

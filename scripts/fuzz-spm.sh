@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# libFuzzer targets of KubeClient (never part of CI):
+# libFuzzer targets built on a SwiftPM target (never part of CI; `scripts/fuzz.sh` runs them):
 #
-#   bash Fuzz/kubeconfig/fuzz-kubeclient.sh [SECONDS] [TARGET...]   default: 60 s each, kubeconfig watch-event
+#   bash scripts/fuzz-spm.sh [SECONDS] [TARGET...]   default: 60 s each, kubeconfig watch-event netlink
 #
-# Builds KubeClient and its dependencies with -sanitize=fuzzer,address into .build-fuzz (SwiftPM,
+# kubeconfig and watch-event fuzz KubeClient, netlink fuzzes Kernel's reply decoders. Builds that
+# target and its dependencies with -sanitize=fuzzer,address into .build-fuzz (SwiftPM,
 # --target: no executable, so no entry point of SwiftPM's in the way; the first build takes about
 # ten minutes, later ones are incremental), links Fuzz/TARGET/*Fuzzer.swift against those objects
 # with swiftc (libFuzzer supplies main), and runs it for SECONDS on its corpus (Fuzz/TARGET/corpus)
@@ -12,15 +13,20 @@
 # Fuzz/TARGET/corpus as bad-*, fix the cause, and FuzzCorpusReplayTests replays it from then on.
 # The C in BoringSSL and libyaml is compiled without coverage; the Swift modules are instrumented.
 set -euo pipefail
-repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
 case ":$PATH:" in *:/opt/swift/usr/bin:*) ;; *) [ -d /opt/swift/usr/bin ] && PATH=/opt/swift/usr/bin:$PATH ;; esac
 
 seconds=${1:-60}; shift || true
-targets=("$@"); [ ${#targets[@]} = 0 ] && targets=(kubeconfig watch-event)
+targets=("$@"); [ ${#targets[@]} = 0 ] && targets=(kubeconfig watch-event netlink)
 out=.build-fuzz
-swift build --scratch-path "$out" --target KubeClient -Xswiftc -sanitize=fuzzer,address -Xswiftc -enable-testing
+module() { case $1 in netlink) echo Kernel ;; *) echo KubeClient ;; esac; }
+for m in $(for t in "${targets[@]}"; do module "$t"; done | sort -u); do
+    swift build --scratch-path "$out" --target "$m" -Xswiftc -sanitize=fuzzer,address -Xswiftc -enable-testing
+done
 bin=$(swift build --scratch-path "$out" --show-bin-path)
+# The C libraries Kernel's objects call (libnl, libipset, libiptc).
+clibs=$(pkg-config --libs libnl-genl-3.0 libnl-route-3.0 libipset libiptc)
 
 # Every object of KubeClient's dependency closure (not of executables or tests someone built
 # here), and the C module maps and headers they import.
@@ -34,7 +40,7 @@ mkdir -p "$out/artifacts"
 for t in "${targets[@]}"; do
     src=$(ls Fuzz/"$t"/*Fuzzer.swift)
     # (ld.gold warns about every ASan helper it cannot export; harmless.)
-    swiftc -parse-as-library -sanitize=fuzzer,address -g -Onone "${flags[@]}" "$src" "${objs[@]}" -lstdc++ \
+    swiftc -parse-as-library -sanitize=fuzzer,address -g -Onone "${flags[@]}" "$src" "${objs[@]}" -lstdc++ $clibs \
         -o "$out/fuzz-$t" 2> >(grep -v "Cannot export local symbol" >&2)
     mkdir -p "$out/corpus-$t"
     echo "== fuzz-$t for ${seconds}s"
