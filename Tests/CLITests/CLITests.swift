@@ -1,19 +1,13 @@
 import Foundation
 import XCTest
+import TestSupport
 
 /// Runs the built `kube-ipvs` binary and checks what users see: stdout, stderr and exit status.
 final class CLITests: XCTestCase {
     static let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
     /// The executable beside the test bundle (.build/<configuration>/kube-ipvs).
-    static var binary: URL {
-        let dir = Bundle.main.bundleURL
-        for candidate in [dir, dir.deletingLastPathComponent()] {
-            let url = candidate.appendingPathComponent("kube-ipvs")
-            if FileManager.default.isExecutableFile(atPath: url.path) { return url }
-        }
-        return dir.appendingPathComponent("kube-ipvs")
-    }
+    static var binary: URL { BuiltBinary.kubeIPVS }
 
     struct Run { var status: Int32; var stdout: String; var stderr: String }
 

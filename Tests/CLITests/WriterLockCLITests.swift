@@ -1,6 +1,7 @@
 import Foundation
 import KubeFakeAPI
 import XCTest
+import TestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -166,7 +167,7 @@ final class WriterLockCLITests: XCTestCase {
     func testDryRunHealthCheckNodePortsReportNoLocalEndpointAndLogNoCredentials() async throws {
         let fake = try await FakeKubeAPI.start()
         fake.setDiscoveryVersions(["v1"])
-        let healthCheckPort = try freePort(), healthz = try freePort(), metrics = try freePort()
+        let healthCheckPort = try freeLoopbackPort(), healthz = try freeLoopbackPort(), metrics = try freeLoopbackPort()
         _ = try fake.put("/api/v1/services", json: Data("""
             {"apiVersion":"v1","kind":"Service","metadata":{"name":"lb","namespace":"default"},
              "spec":{"type":"LoadBalancer","clusterIP":"10.254.0.9","externalTrafficPolicy":"Local","healthCheckNodePort":\(healthCheckPort),
@@ -203,21 +204,6 @@ final class WriterLockCLITests: XCTestCase {
         XCTAssertFalse(log.contains("admin:"), log)
         XCTAssertFalse(FileManager.default.fileExists(atPath: lockPath), "a dry-run takes no lock")
     }
-}
-
-/// A TCP port that was free a moment ago on 127.0.0.1.
-func freePort() throws -> Int {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(fd) }
-    var addr = sockaddr_in()
-    addr.sin_family = sa_family_t(AF_INET)
-    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-    var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let bound = withUnsafeMutablePointer(to: &addr) { p in
-        p.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) == 0 && getsockname(fd, $0, &len) == 0 }
-    }
-    guard bound else { throw CocoaError(.fileWriteUnknown) }
-    return Int(UInt16(bigEndian: addr.sin_port))
 }
 
 /// The whole HTTP/1.1 answer to `GET /` on 127.0.0.1:`port`, or nil when nothing answers.

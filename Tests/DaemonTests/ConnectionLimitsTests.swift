@@ -1,5 +1,6 @@
 import Foundation
 import XCTest
+import TestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -102,7 +103,7 @@ final class ConnectionLimitsTests: XCTestCase {
     /// 1,000 idle connections open to each of its ports it still syncs a change from the API
     /// server (watches work) and /livez answers.
     func testDaemonWithALowOpenFileLimitKeepsWorkingUnderIdleConnections() async throws {
-        let binary = Self.binary
+        let binary = BuiltBinary.kubeIPVS
         try XCTSkipUnless(FileManager.default.isExecutableFile(atPath: binary.path), "kube-ipvs is not built")
         try XCTSkipUnless(FileManager.default.isExecutableFile(atPath: "/usr/bin/prlimit"), "no prlimit")
         var hard = rlimit()
@@ -126,7 +127,7 @@ final class ConnectionLimitsTests: XCTestCase {
             contexts: [{name: c, context: {cluster: fake, user: u}}]
             current-context: c
             """.write(to: kubeconfig, atomically: true, encoding: .utf8)
-        let healthz = Self.freePort(), metrics = Self.freePort()
+        let healthz = try freeLoopbackPort(), metrics = try freeLoopbackPort()
         let out = dir.appendingPathComponent("stdout"), err = dir.appendingPathComponent("stderr")
         FileManager.default.createFile(atPath: out.path, contents: nil)
         FileManager.default.createFile(atPath: err.path, contents: nil)
@@ -178,32 +179,5 @@ final class ConnectionLimitsTests: XCTestCase {
         {"apiVersion":"v1","kind":"Service","metadata":{"name":"\(name)","namespace":"default"},
          "spec":{"type":"ClusterIP","clusterIP":"\(ip)","ports":[{"protocol":"TCP","port":80,"targetPort":8080}]}}
         """.utf8)
-    }
-
-    /// A port nothing listens on now (bound once by the kernel's choice, then released).
-    static func freePort() -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &addr) { ptr in
-            ptr.withMemoryRebound(to: sockaddr.self, capacity: 1) { a -> Int32 in
-                _ = bind(fd, a, len)
-                return getsockname(fd, a, &len)
-            }
-        }
-        return Int(UInt16(bigEndian: addr.sin_port))
-    }
-
-    /// The kube-ipvs executable beside the test bundle.
-    static var binary: URL {
-        let dir = Bundle.main.bundleURL
-        for candidate in [dir, dir.deletingLastPathComponent()] {
-            let url = candidate.appendingPathComponent("kube-ipvs")
-            if FileManager.default.isExecutableFile(atPath: url.path) { return url }
-        }
-        return dir.appendingPathComponent("kube-ipvs")
     }
 }

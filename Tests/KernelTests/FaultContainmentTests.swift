@@ -13,23 +13,12 @@ final class FaultContainmentTests: XCTestCase {
     var root = ""
 
     override func setUpWithError() throws {
-        root = "/tmp/kernel-faults-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        for d in ["/proc/sys/net/ipv4/vs", "/sys/module", "/bin"] {
-            XCTAssertEqual(system("mkdir -p '\(root)\(d)'"), 0)
-        }
-        try write("\(root)/proc/modules", "ip_vs_rr 16384 1 - Live 0x0\nip_vs 176128 3 ip_vs_rr, Live 0x0\n")
-        try write("\(root)/proc/sys/net/ipv4/vs/conntrack", "0\n")
+        root = try makeFakeNodeRoot("kernel-faults", dirs: ["/proc/sys/net/ipv4/vs", "/sys/module", "/bin"])
     }
 
     override func tearDown() { _ = system("rm -rf '\(root)'") }
 
-    func write(_ path: String, _ text: String, mode: mode_t = 0o644) throws {
-        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, mode)
-        XCTAssertGreaterThanOrEqual(fd, 0, path)
-        _ = Array(text.utf8).withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
-        close(fd)
-        chmod(path, mode)
-    }
+    func write(_ path: String, _ text: String, mode: mode_t = 0o644) throws { try writeFile(path, text, mode: mode) }
 
     /// A stub tool in the test's own bin directory.
     func stub(_ name: String, _ script: String) throws -> String {

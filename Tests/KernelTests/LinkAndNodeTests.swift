@@ -75,23 +75,13 @@ final class PrerequisitesTests: XCTestCase {
     var root = ""
 
     override func setUpWithError() throws {
-        root = "/tmp/kernel-tests-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        for d in ["/proc/sys/net/ipv4/vs", "/sys/module/nf_conntrack", "/sys/module/ip_vs"] {
-            XCTAssertEqual(system("mkdir -p '\(root)\(d)'"), 0)
-        }
-        try write("\(root)/proc/modules", "ip_vs_rr 16384 1 - Live 0x0000000000000000\nip_vs 176128 3 ip_vs_rr, Live 0x0\n")
-        try write("\(root)/proc/sys/net/ipv4/vs/conntrack", "0\n")
+        root = try makeFakeNodeRoot("kernel-tests", dirs: ["/proc/sys/net/ipv4/vs", "/sys/module/nf_conntrack", "/sys/module/ip_vs"])
         try write("\(root)/proc/sys/net/ipv4/ip_forward", "1\n")
     }
 
     override func tearDown() { _ = system("rm -rf '\(root)'") }
 
-    func write(_ path: String, _ text: String) throws {
-        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        XCTAssertGreaterThanOrEqual(fd, 0, path)
-        _ = Array(text.utf8).withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
-        close(fd)
-    }
+    func write(_ path: String, _ text: String) throws { try writeFile(path, text) }
 
     func testLoadedModulesFromProcAndSys() {
         let p = Prerequisites(root: root)
