@@ -33,8 +33,9 @@ clibs=$(pkg-config --libs libnl-genl-3.0 libnl-route-3.0 libipset libiptc)
 objs=()
 while IFS= read -r -d '' f; do objs+=("$f"); done < <(find "$bin" -name '*.o' -path '*.build/*' ! -path '*kube_ipvs*' ! -path '*Tests.build/*' -print0)
 flags=(-I "$bin/Modules")
-while IFS= read -r -d '' m; do flags+=(-Xcc "-fmodule-map-file=$m"); done < <(find "$bin" -maxdepth 2 -name module.modulemap -print0; find "$out/checkouts" -name module.modulemap -print0)
-while IFS= read -r -d '' d; do flags+=(-Xcc -I -Xcc "$d"); done < <(find "$out/checkouts" -type d -name include -print0)
+while IFS= read -r -d '' m; do flags+=(-Xcc "-fmodule-map-file=$m"); done < <(find "$bin" -maxdepth 2 -name module.modulemap -print0; find "$out/checkouts" Sources -name module.modulemap -print0)
+while IFS= read -r -d '' d; do flags+=(-Xcc -I -Xcc "$d"); done < <(find "$out/checkouts" Sources -type d -name include -print0)
+for f in $(pkg-config --cflags-only-I libnl-genl-3.0 libnl-route-3.0 libipset libiptc); do flags+=(-Xcc "$f"); done
 
 mkdir -p "$out/artifacts"
 for t in "${targets[@]}"; do
