@@ -7,6 +7,9 @@ import NIOSSL
 
 // MARK: - A small Kubernetes API client: list (paginated), watch, discovery
 //
+// (Over 400 lines: one client whose list, watch and discovery share the connection, timeout and
+// error handling below; split, each part would need the others' internals.)
+//
 // Only GETs: kube-ipvs reads the API, it never writes. Every request has a timeout: a request
 // that answers with a body must finish within `requestTimeout`; a watch must send its response
 // head within `requestTimeout` and then something (an event or a bookmark) at least every

@@ -1,6 +1,7 @@
 // kernel-probe: drives the kernel backends (IPVS genl, rtnetlink, prerequisites, NodeKernel) inside
 // the QEMU guest for Tests/vm/tests/2*-*.sh. Not shipped, not a user interface; its output is
-// whatever those tests grep. Run `kernel-probe help` for the commands.
+// whatever those tests grep. Run `kernel-probe help` for the commands. (One file of over 400
+// lines: a flat list of small commands, each read beside the guest test that calls it.)
 
 import Kernel
 import KernelPort
