@@ -31,30 +31,18 @@ want=$((N + 1))
 sync_or_fail /vm/examples/web-service.yaml
 expect_vs "TCP  $VIP:80" 10.244.1.2:8080 10.244.1.3:8080
 
-# Requests until told to stop (at most 3,000, at most 10 minutes): one result line each.
-: >traffic.txt
-(
-    i=0; end=$(( $(date +%s) + 600 ))
-    while [ ! -e stop-traffic ] && [ $i -lt 3000 ] && [ "$(date +%s)" -lt "$end" ]; do
-        r=$(http_get client1 "http://$VIP/name" 5 | head -n 1)
-        echo "${r:-FAILED}" >>traffic.txt
-        i=$((i + 1))
-    done
-) &
-traffic_pid=$!
+steady_traffic_start "http://$VIP/name" 3000 600
 
-vs_count() { ipvsadm -Ln | grep -c '^TCP '; }
-progress() { echo $(( $(vs_count) + $(ip -o addr show dev kube-ipvs0 2>/dev/null | wc -l) )); }
 # Each run is killed a little later into its own apply (0, 0.2, 0.4 or 0.6 s after the kernel
 # first shows it progressing), so the kills fall at different points, until a run ends by itself.
 kills=0 partial=0 run=0 done_=0
 while [ $run -lt 30 ]; do
     run=$((run + 1))
-    before=$(progress)
+    before=$(apply_progress)
     kube-ipvs sync -f "$big" --config "$KUBE_IPVS_CONFIG" --hostname-override node1 --iptables-backend legacy \
         >"run-$run.txt" 2>&1 &
     pid=$!
-    while kill -0 $pid 2>/dev/null && [ "$(progress)" = "$before" ]; do sleep 0.1; done
+    while kill -0 $pid 2>/dev/null && [ "$(apply_progress)" = "$before" ]; do sleep 0.1; done
     extra=$(( (run - 1) % 4 * 200 ))
     sleep "$((extra / 1000)).$(printf %03d $((extra % 1000)))"
     if kill -0 $pid 2>/dev/null; then
@@ -80,12 +68,7 @@ n=$(vs_count)
 kube_sync "$big" final.txt
 expect_match final.txt "^applied 0 operations" "the sync after convergence applies 0 operations"
 
-touch stop-traffic
-wait $traffic_pid
-sent=$(wc -l <traffic.txt)
-failed=$(grep -c '^FAILED$' traffic.txt)
-echo "  traffic: $sent requests to $VIP:80 through $kills SIGKILLs ($partial mid-apply): $(tally traffic.txt)"
-echo "FIGURES kill-mid-apply services=$N kills=$kills mid_apply=$partial requests=$sent failed=$failed"
-[ "$sent" -ge 20 ] || note_fail "only $sent requests were sent"
-[ "$failed" = 0 ] || note_fail "$failed of $sent requests to the VIP failed during the restarts"
+steady_traffic_stop
+echo "  traffic: $traffic_sent requests to $VIP:80 through $kills SIGKILLs ($partial mid-apply): $(tally traffic.txt)"
+echo "FIGURES kill-mid-apply services=$N kills=$kills mid_apply=$partial requests=$traffic_sent failed=$traffic_failed"
 finish

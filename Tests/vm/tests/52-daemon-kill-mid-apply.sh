@@ -62,29 +62,17 @@ start_daemon() {  # LOG
     DAEMON=$!
 }
 
-# Requests until told to stop (at most 4,000, at most 15 minutes): one result line each.
-: >traffic.txt
-(
-    i=0; end=$(( $(date +%s) + 900 ))
-    while [ ! -e stop-traffic ] && [ $i -lt 4000 ] && [ "$(date +%s)" -lt "$end" ]; do
-        r=$(http_get client1 "http://$VIP/name" 5 | head -n 1)
-        echo "${r:-FAILED}" >>traffic.txt
-        i=$((i + 1))
-    done
-) &
-traffic_pid=$!
+steady_traffic_start "http://$VIP/name" 4000 900
 
-vs_count() { ipvsadm -Ln | grep -c '^TCP '; }
-progress() { echo $(( $(vs_count) + $(ip -o addr show dev kube-ipvs0 2>/dev/null | wc -l) )); }
 # Each run is killed as soon as the kernel shows it progressing (the first two), then a little
 # later (0.2, 0.4, 0.6 s), until a run logs its first sync (at most 20 runs, 5 minutes each).
 kills=0 partial=0 run=0 done_=0
 while [ $run -lt 20 ]; do
     run=$((run + 1))
-    before=$(progress)
+    before=$(apply_progress)
     start_daemon "daemon-$run.log"
     t=0
-    while kill -0 $DAEMON 2>/dev/null && [ "$(progress)" = "$before" ] && ! grep -q "first sync:" "daemon-$run.log" && [ $t -lt 3000 ]; do
+    while kill -0 $DAEMON 2>/dev/null && [ "$(apply_progress)" = "$before" ] && ! grep -q "first sync:" "daemon-$run.log" && [ $t -lt 3000 ]; do
         sleep 0.1; t=$((t + 1))
     done
     extra=$(( run <= 2 ? 0 : (run - 2) % 4 * 200 ))
@@ -115,12 +103,7 @@ t=0; while ! grep -q "first sync:" daemon-again.log && [ $t -lt 3000 ]; do sleep
 expect_match daemon-again.log "first sync: applied 0 operations" "a restart on the converged node applies 0 operations"
 kill -TERM $DAEMON; wait $DAEMON
 
-touch stop-traffic
-wait $traffic_pid
-sent=$(wc -l <traffic.txt)
-failed=$(grep -c '^FAILED$' traffic.txt)
-echo "  traffic: $sent requests to $VIP:80 through $kills SIGKILLs of the daemon ($partial mid-apply): $(tally traffic.txt)"
-echo "FIGURES daemon-kill-mid-apply services=$N kills=$kills mid_apply=$partial requests=$sent failed=$failed"
-[ "$sent" -ge 20 ] || note_fail "only $sent requests were sent"
-[ "$failed" = 0 ] || note_fail "$failed of $sent requests to the VIP failed during the restarts"
+steady_traffic_stop
+echo "  traffic: $traffic_sent requests to $VIP:80 through $kills SIGKILLs of the daemon ($partial mid-apply): $(tally traffic.txt)"
+echo "FIGURES daemon-kill-mid-apply services=$N kills=$kills mid_apply=$partial requests=$traffic_sent failed=$traffic_failed"
 finish

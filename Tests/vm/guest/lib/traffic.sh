@@ -110,6 +110,39 @@ sync_or_fail() {
     ipvsadm -Ln >ipvs-all.txt; show "ipvsadm -Ln" ipvs-all.txt
 }
 
+# steady_traffic_start URL MAX SECS: GETs from client1 to URL one after another, in the background,
+# until steady_traffic_stop, at most MAX of them and for at most SECS seconds; one line each in
+# traffic.txt (the answer, or FAILED).
+steady_traffic_start() {
+    : >traffic.txt
+    rm -f stop-traffic
+    (
+        _n=0; _end=$(( $(date +%s) + $3 ))
+        while [ ! -e stop-traffic ] && [ $_n -lt "$2" ] && [ "$(date +%s)" -lt "$_end" ]; do
+            _r=$(http_get client1 "$1" 5 | head -n 1)
+            echo "${_r:-FAILED}" >>traffic.txt
+            _n=$((_n + 1))
+        done
+    ) &
+    _traffic_pid=$!
+}
+
+# steady_traffic_stop: ends it; sets traffic_sent and traffic_failed, and fails the test when a
+# request failed or hardly any were sent.
+steady_traffic_stop() {
+    touch stop-traffic
+    wait $_traffic_pid
+    traffic_sent=$(wc -l <traffic.txt)
+    traffic_failed=$(grep -c '^FAILED$' traffic.txt)
+    [ "$traffic_sent" -ge 20 ] || note_fail "only $traffic_sent requests were sent"
+    [ "$traffic_failed" = 0 ] || note_fail "$traffic_failed of $traffic_sent requests failed"
+}
+
+# vs_count: the node's TCP virtual servers. apply_progress: that plus kube-ipvs0's addresses, a
+# number that grows while an apply runs.
+vs_count() { ipvsadm -Ln | grep -c '^TCP '; }
+apply_progress() { echo $(( $(vs_count) + $(ip -o addr show dev kube-ipvs0 2>/dev/null | wc -l) )); }
+
 kube_sync() {
     kube-ipvs sync -f "$1" --config "$KUBE_IPVS_CONFIG" --hostname-override node1 --iptables-backend legacy >"$2" 2>&1
     _rc=$?
