@@ -28,7 +28,7 @@ struct SchedulerTracking {
 
     /// The schedulers in use: upstream's baseline, the configured one and every annotated one.
     func wanted(config: ProxyConfig) -> Set<String> {
-        Set(DesiredStateIndex.baselineSchedulers + [config.scheduler]).union(counts.keys)
+        DesiredStateIndex.schedulersInUse(config: config, annotated: counts.keys)
     }
 
     /// Records `ref`'s fallback (nil: none); returns it when it is new, to be reported once.

@@ -4,15 +4,10 @@ import ProxyCore
 
 /// Which IPVS schedulers the node lacks, asked the way the daemon asks, for the one-shot commands.
 enum SchedulerCheck {
-    /// The schedulers in use: upstream's baseline, the configured one and every annotated one.
-    static func wanted(_ services: [ServiceInfo], config: ProxyConfig) -> Set<String> {
-        Set(DesiredStateIndex.baselineSchedulers + [config.scheduler]).union(services.compactMap(\.scheduler))
-    }
-
     /// The schedulers of `services` the kernel lacks; `load` lets modprobe load them (`sync`),
     /// else it only asks (`modprobe -n`: dry-runs and `status` change nothing).
     static func unavailable(_ services: [ServiceInfo], config: ProxyConfig, load: Bool) -> Set<String> {
-        Prerequisites().missingSchedulers(wanted(services, config: config), load: load)
+        Prerequisites().missingSchedulers(DesiredStateIndex.schedulersInUse(config: config, annotated: services.compactMap(\.scheduler)), load: load)
     }
 
     /// One warning line per Service served with a fallback scheduler.

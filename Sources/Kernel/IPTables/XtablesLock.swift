@@ -16,15 +16,10 @@ struct XtablesLock {
         let path = getenv("XTABLES_LOCKFILE").map { String(cString: $0) } ?? "/run/xtables.lock"
         fd = open(path, O_CREAT | O_CLOEXEC | O_RDWR, 0o600)
         guard fd >= 0 else { throw KernelError(subsystem: .iptables, operation: "open", object: path, errno: errno) }
-        var waited = 0.0
-        while flock(fd, LOCK_EX | LOCK_NB) != 0 {
-            guard errno == EWOULDBLOCK || errno == EINTR, waited < timeout else {
-                let e = errno
-                close(fd)
-                throw KernelError(subsystem: .iptables, operation: "flock", object: path, errno: e,
-                                  message: "another iptables user holds the xtables lock")
-            }
-            usleep(50_000); waited += 0.05
+        if let (e, _) = flockExclusive(fd, timeout: timeout, interval: 0.05) {
+            close(fd)
+            throw KernelError(subsystem: .iptables, operation: "flock", object: path, errno: e,
+                              message: "another iptables user holds the xtables lock")
         }
     }
 

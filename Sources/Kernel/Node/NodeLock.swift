@@ -38,24 +38,14 @@ public final class NodeLock: @unchecked Sendable {
                                waiting: (NodeLockHolder) -> Void = { _ in }) throws -> NodeLock {
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw NodeLockError.unusable(path: path, operation: "open", errno: errno) }
-        var waited = 0.0
         var told = false
-        while flock(fd, LOCK_EX | LOCK_NB) != 0 {
-            let e = errno
-            if e == EINTR { continue }
-            guard e == EWOULDBLOCK else {
-                close(fd)
-                throw NodeLockError.unusable(path: path, operation: "flock", errno: e)
-            }
+        if let (e, waited) = flockExclusive(fd, timeout: timeout, interval: interval, busy: {
+            if !told { waiting(readHolder(fd)); told = true }
+        }) {
             let current = readHolder(fd)
-            if waited >= timeout {
-                close(fd)
-                throw NodeLockError.held(path: path, holder: current, waited: waited)
-            }
-            if !told { waiting(current); told = true }
-            let step = max(0.001, min(interval, timeout - waited))
-            usleep(useconds_t(step * 1e6))
-            waited += step
+            close(fd)
+            guard e == EWOULDBLOCK else { throw NodeLockError.unusable(path: path, operation: "flock", errno: e) }
+            throw NodeLockError.held(path: path, holder: current, waited: waited)
         }
         // Ours now: replace the previous holder's line with this process's.
         let line = Array("\(getpid()) \(holder)\n".utf8)

@@ -72,6 +72,12 @@ public struct DesiredStateIndex: Sendable {
     /// The schedulers whose modules every node loads, as upstream (rr, wrr, sh), whether in use or not.
     public static let baselineSchedulers = ["rr", "wrr", "sh"]
 
+    /// The schedulers a node needs: the baseline, the configured one and every annotated one (the
+    /// set whose availability the daemon and the commands ask the kernel about).
+    public static func schedulersInUse(config: ProxyConfig, annotated: some Sequence<String>) -> Set<String> {
+        Set(baselineSchedulers + [config.scheduler]).union(annotated)
+    }
+
     /// Runs `body` on family `f`'s desired state in place (`f` must be one of `families`).
     @inline(__always)
     private mutating func withFamily<R>(_ f: IPFamily, _ body: (inout DesiredFamily) -> R) -> R {
