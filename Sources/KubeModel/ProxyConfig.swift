@@ -14,6 +14,21 @@ public enum DetectLocalMode: String, Sendable, Hashable {
     case interfaceNamePrefix = "InterfaceNamePrefix"
 }
 
+/// kube-proxy's conntrack settings (conntrack.*): sizing of nf_conntrack_max and the timeouts it
+/// sets on the node. 0 (or false) leaves the kernel's value alone, as upstream.
+public struct ConntrackConfig: Sendable, Hashable {
+    /// nf_conntrack_max = max(maxPerCore x CPUs, min); maxPerCore 0 leaves it alone.
+    public var maxPerCore: Int32 = 32768
+    public var min: Int32 = 131072
+    /// Seconds.
+    public var tcpEstablishedTimeout: Double = 86400
+    public var tcpCloseWaitTimeout: Double = 3600
+    public var tcpBeLiberal: Bool = false
+    public var udpTimeout: Double = 0
+    public var udpStreamTimeout: Double = 0
+    public init() {}
+}
+
 /// The settings the core and the daemon use, after the file and the flags are merged.
 public struct ProxyConfig: Sendable, Hashable {
     /// Pod network CIDRs (one per family); empty when unknown.
@@ -44,6 +59,29 @@ public struct ProxyConfig: Sendable, Hashable {
     public var interfaceNamePrefix: String? = nil
     /// clientConnection.kubeconfig.
     public var kubeconfig: String? = nil
+    /// The API server's URL when it differs from the kubeconfig's (`--master`; no file field).
+    public var master: String? = nil
+    /// clientConnection.{qps,burst,contentType,acceptContentTypes} (upstream's defaults).
+    public var clientQPS: Float = 5
+    public var clientBurst: Int32 = 10
+    public var contentType: String = "application/vnd.kubernetes.protobuf"
+    public var acceptContentTypes: String = ""
+    /// Informer resync period in seconds (configSyncPeriod; default 15m).
+    public var configSyncPeriod: Double = 900
+    /// The node's conntrack table sizing and timeouts (conntrack.*, or linux.conntrack.*).
+    public var conntrack = ConntrackConfig()
+    /// oom_score_adj of the proxy process (oomScoreAdj, or linux.oomScoreAdj); nil leaves it alone.
+    public var oomScoreAdj: Int32? = -999
+    /// bindAddress: the node's IP when not unspecified (upstream's primary-family choice).
+    public var bindAddress: String = "0.0.0.0"
+    public var bindAddressHardFail: Bool = false
+    public var enableProfiling: Bool = false
+    /// featureGates as given (upstream's gate names); kube-ipvs acts on none of them today.
+    public var featureGates: [String: Bool] = [:]
+    public var showHiddenMetricsForVersion: String = ""
+    /// logging.verbosity (klog's -v) and logging.format ("text" or "json"), when given.
+    public var logVerbosity: Int? = nil
+    public var logFormat: String? = nil
 
     public init() {}
 
