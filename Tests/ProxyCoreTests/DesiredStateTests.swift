@@ -109,6 +109,44 @@ final class DesiredStateTests: XCTestCase {
         XCTAssertEqual(rs([Fx.ep("10.244.0.1"), Fx.ep("10.244.0.1")]), ["10.244.0.1"])
     }
 
+    /// internalTrafficPolicy Local with no endpoint on this node: a port reachable from outside the
+    /// cluster falls back to the cluster's endpoints on its cluster IP (upstream's CategorizeEndpoints
+    /// gives cluster endpoints to such ports, and its IPVS syncEndpoint uses them when no local one
+    /// exists); a ClusterIP-only port gets no real server.
+    func testInternalLocalWithoutLocalEndpointsFallsBackOnlyWhenExternallyAccessible() {
+        let node = NodeContext(name: "node1", nodePortAddresses: [Fx.ip("192.168.1.10")])
+        func rs(type: ServiceType, nodePort: UInt16? = nil, externalIPs: [String] = [], lbIPs: [String] = [],
+                etp: TrafficPolicy = .cluster, eps: [EndpointInfo]) -> (cluster: [String], external: [String]?) {
+            let svc = ServiceInfo(ref: ObjectRef(namespace: "default", name: "s"), type: type, clusterIPs: [Fx.ip("10.0.0.1")],
+                                  ports: [ServicePortInfo(name: "", proto: .tcp, port: 80, nodePort: nodePort)],
+                                  externalIPs: externalIPs.map(Fx.ip), loadBalancerIPs: lbIPs.map(Fx.ip),
+                                  externalTrafficPolicy: etp, internalTrafficPolicy: .local)
+            let v4 = Fx.desired(ClusterSnapshot(services: [svc], endpointSets: [Fx.endpoints("s", eps)]), node: node).family(.ipv4)
+            let names = { (k: VirtualServerKey) in v4.virtualServers[k]?.realServers.map { $0.key.address.description } }
+            let ext = nodePort.map { Fx.vsKey("192.168.1.10", $0) } ?? (externalIPs + lbIPs).first.map { Fx.vsKey($0, 80) }
+            return (names(Fx.vsKey("10.0.0.1", 80))!, ext.flatMap(names))
+        }
+        let remote = [Fx.ep("10.244.2.1", node: "node2"), Fx.ep("10.244.2.2", node: "node2")]
+        let mixed = [Fx.ep("10.244.1.1", node: "node1"), Fx.ep("10.244.2.1", node: "node2")]
+        // ClusterIP only: none, in both.
+        XCTAssertEqual(rs(type: .clusterIP, eps: remote).cluster, [])
+        // NodePort, ITP Local and ETP Local, all endpoints remote: both fall back to the cluster's.
+        let np = rs(type: .nodePort, nodePort: 30080, etp: .local, eps: remote)
+        XCTAssertEqual(np.cluster, ["10.244.2.1", "10.244.2.2"])
+        XCTAssertEqual(np.external, ["10.244.2.1", "10.244.2.2"])
+        // NodePort with ETP Cluster, an external IP, a LoadBalancer ingress IP: the same fallback.
+        XCTAssertEqual(rs(type: .nodePort, nodePort: 30080, eps: remote).cluster, ["10.244.2.1", "10.244.2.2"])
+        XCTAssertEqual(rs(type: .clusterIP, externalIPs: ["203.0.113.7"], eps: remote).cluster, ["10.244.2.1", "10.244.2.2"])
+        XCTAssertEqual(rs(type: .loadBalancer, lbIPs: ["203.0.113.8"], etp: .local, eps: remote).cluster, ["10.244.2.1", "10.244.2.2"])
+        // An external IP of the other family does not make the IPv4 port reachable from outside.
+        XCTAssertEqual(rs(type: .clusterIP, externalIPs: ["2001:db8::7"], eps: remote).cluster, [])
+        // A local endpoint: only it, on the cluster IP; the NodePort with ETP Cluster uses all.
+        let withLocal = rs(type: .nodePort, nodePort: 30080, eps: mixed)
+        XCTAssertEqual(withLocal.cluster, ["10.244.1.1"])
+        XCTAssertEqual(withLocal.external, ["10.244.1.1", "10.244.2.1"])
+        XCTAssertEqual(rs(type: .nodePort, nodePort: 30080, etp: .local, eps: mixed).external, ["10.244.1.1"])
+    }
+
     func testLocalEndpointsGetLoopBackEntries() {
         let snap = ClusterSnapshot(services: [Fx.service("s", ip: "10.0.0.1")],
                                    endpointSets: [Fx.endpoints("s", [Fx.ep("10.244.0.1", node: "node1"), Fx.ep("10.244.0.2", node: "node2")])])

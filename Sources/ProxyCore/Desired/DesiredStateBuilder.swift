@@ -172,9 +172,14 @@ public enum DesiredStateBuilder {
                 func member(_ set: KubeSet, _ entry: String) { c.setMembers.append(SetMember(set, family, entry)) }
                 let ipPort = { (a: IPAddress) in IPSetEntry.ipPort(a, port.proto, port.port) }
 
-                // ClusterIP. internalTrafficPolicy=Local: only this node's endpoints, no fallback (upstream's
-                // IPVS mode falls back to all endpoints, against the API's definition; see docs/services.md).
-                let internalLocal = svc.internalTrafficPolicy == .local
+                // ClusterIP. internalTrafficPolicy=Local: only this node's endpoints. With none here, a
+                // port reachable from outside (NodePort, LoadBalancer or external IP of this family)
+                // falls back to the cluster's, as upstream's IPVS mode does; a ClusterIP-only one
+                // gets no real server (docs/services.md).
+                let externallyAccessible = (port.nodePort != nil && (svc.type == .nodePort || svc.type == .loadBalancer))
+                    || (svc.type == .loadBalancer && svc.loadBalancerIPs.contains { $0.family == family })
+                    || svc.externalIPs.contains { $0.family == family }
+                let internalLocal = svc.internalTrafficPolicy == .local && (!eps.local.isEmpty || !externallyAccessible)
                 let internalServers = realServers(internalLocal ? eps.local : eps.cluster)
                 add(clusterIP, port: port.port, realServers: internalServers)
                 c.boundAddresses.append(clusterIP)

@@ -1,6 +1,6 @@
 #!/bin/sh
-# scenario endpoint-selection: 6 Service(s), 6 virtual server(s), 6 real server(s)
-# 70 operations (prerequisite 9, link 7, ipset 31, iptables 11, ipvs 12)
+# scenario endpoint-selection: 7 Service(s), 7 virtual server(s), 8 real server(s)
+# 78 operations (prerequisite 9, link 8, ipset 35, iptables 11, ipvs 15)
 set -e
 
 # Kernel modules, sysctls and IPVS timeouts
@@ -52,6 +52,8 @@ iptables-restore --noflush <<'EOF'
 -A KUBE-POSTROUTING -m mark ! --mark 0x4000/0x4000 -j RETURN
 -A KUBE-POSTROUTING -j MARK --set-xmark 0x4000/0x0
 -A KUBE-POSTROUTING -m comment --comment "kubernetes service traffic requiring SNAT" -j MASQUERADE --random-fully
+-A KUBE-NODE-PORT -p tcp -m comment --comment "Kubernetes nodeport TCP port with externalTrafficPolicy=local" -m set --match-set KUBE-NODE-PORT-LOCAL-TCP dst -j RETURN
+-A KUBE-NODE-PORT -p tcp -m comment --comment "Kubernetes nodeport TCP port for masquerade purpose" -m set --match-set KUBE-NODE-PORT-TCP dst -j KUBE-MARK-MASQ
 -A KUBE-LOAD-BALANCER -j KUBE-MARK-MASQ
 -A KUBE-MARK-MASQ -j MARK --set-xmark 0x4000/0x4000
 -I OUTPUT 1 -m comment --comment "kubernetes service portals" -j KUBE-SERVICES
@@ -94,6 +96,16 @@ ipset add KUBE-CLUSTER-IP 10.96.1.3,tcp:80
 ipset add KUBE-IPVS-IPS 10.96.1.3
 ipvsadm -A -t 10.96.1.3:80 -s rr
 ipvsadm -a -t 10.96.1.3:80 -r 10.244.2.4:8080 -m -w 1
+
+# Service apps/itp-etp-local-nodeport
+ip addr add 10.96.1.9/32 dev kube-ipvs0
+ipset add KUBE-CLUSTER-IP 10.96.1.9,tcp:80
+ipset add KUBE-IPVS-IPS 10.96.1.9
+ipset add KUBE-NODE-PORT-LOCAL-TCP 30009
+ipset add KUBE-NODE-PORT-TCP 30009
+ipvsadm -A -t 10.96.1.9:80 -s rr
+ipvsadm -a -t 10.96.1.9:80 -r 10.244.2.9:8080 -m -w 1
+ipvsadm -a -t 10.96.1.9:80 -r 10.244.3.9:8080 -m -w 1
 
 # Service apps/itp-local
 ip addr add 10.96.1.1/32 dev kube-ipvs0
