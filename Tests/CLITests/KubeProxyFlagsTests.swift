@@ -224,7 +224,7 @@ final class KubeProxyFlagsTests: XCTestCase {
         XCTAssertTrue(try writtenConfig(["--bind-address-hard-fail=True", "--conntrack-tcp-be-liberal=t"]).contains("tcpBeLiberal: true"))
         // `--bool=false` beside --config leaves the file's value, as kube-proxy ignores flags beside --config.
         let config = dir.appendingPathComponent("arp.yaml")
-        try "kind: KubeProxyConfiguration\nipvs:\n  strictARP: true\n".write(to: config, atomically: true, encoding: .utf8)
+        try "apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\nipvs:\n  strictARP: true\n".write(to: config, atomically: true, encoding: .utf8)
         XCTAssertTrue(try writtenConfig(["--config=\(config.path)", "--ipvs-strict-arp=false"]).contains("strictARP: true"))
         // pflag's word separator normalisation: `_` for `-`.
         XCTAssertTrue(try writtenConfig(["--hostname_override=node7"]).contains("hostnameOverride: node7"))
