@@ -17,7 +17,7 @@ expect_value() {
     if [ "$got" = "$3" ]; then echo "  ok: $1 = $3"; else note_fail "$1: expected $3, found '$got'"; fi
 }
 
-modprobe nf_conntrack || die "modprobe nf_conntrack"
+modprobe nf_conntrack && modprobe ip_vs || die "modprobe nf_conntrack ip_vs"
 cpus=$(grep -c '^processor' /proc/cpuinfo)
 want=$((32768 * cpus)); [ $want -lt 131072 ] && want=131072
 echo "  $cpus CPU(s): nf_conntrack_max wanted $want, hashsize $((want / 4))"
