@@ -45,6 +45,11 @@ extension KubeIPVS {
             commands, planned against an in-memory copy of an empty node (or of this node's state \
             at start with --against-node), and the health-check node ports answer 503.
 
+            At start, as kube-proxy: its own oom_score_adj (oomScoreAdj), the conntrack table \
+            size and timeouts and conn_reuse_mode on 4.1-5.8 kernels, each written only when it \
+            differs; a failed conntrack write stops it. --init-only does the node preparation of the \
+            DaemonSet's privileged init container (modules, sysctls, that tuning) and exits.
+
             One writer per node: run, sync and cleanup take the node lock (/run/kube-ipvs.lock, or \
             $KUBE_IPVS_LOCK_FILE). run waits up to 60 s for it ($KUBE_IPVS_LOCK_TIMEOUT), then \
             exits with status 1 naming the holder's pid; --dry-run takes no lock.
