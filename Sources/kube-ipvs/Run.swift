@@ -179,7 +179,7 @@ extension KubeIPVS {
 
             // Health and metrics: bad addresses fail here, naming the setting; a busy port is retried.
             let health = ProxyHealth(syncPeriod: config.syncPeriod)
-            let metrics = ProxyMetrics()
+            let metrics = ProxyMetrics(families: ProxyLoop.families(for: config))
             let healthChecks = ServiceHealthServers(logger: logger, health: health)
             let healthServer: HTTPServer, metricsServer: HTTPServer
             do {
@@ -198,8 +198,8 @@ extension KubeIPVS {
                                      clientOptions: clientOptions, makeKernel: makeKernel)
             let group = ServiceGroup(configuration: .init(
                 services: [.init(service: daemon),
-                           .init(service: KeepServing(healthServer, logger: logger)),
-                           .init(service: KeepServing(metricsServer, logger: logger)),
+                           .init(service: KeepServing(healthServer, logger: logger, hardFail: config.bindAddressHardFail)),
+                           .init(service: KeepServing(metricsServer, logger: logger, hardFail: config.bindAddressHardFail)),
                            .init(service: healthChecks)],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
