@@ -161,14 +161,19 @@ final class MetricsEndpointTests: XCTestCase {
         let blocker = HTTPServer(address: BindAddress(host: "127.0.0.1", port: 0), setting: "blocker", logger: quiet) { _ in nil }
         let port = try await blocker.start()
         let server = HTTPServer.metricsServer(address: BindAddress(host: "127.0.0.1", port: port), metrics: ProxyMetrics(), logger: quiet)
-        do {
-            try await KeepServing(server, logger: quiet, retryInterval: 0.01, hardFail: true).run()
-            XCTFail("expected the bind to fail")
-        } catch let e as HTTPServerError {
-            guard case .bindFailed(let errno, _) = e.reason else { return XCTFail("\(e)") }
-            XCTAssertEqual(errno, EADDRINUSE)
-            XCTAssertEqual(e.setting, "metricsBindAddress")
+        let outcome = Locked<Result<Void, any Error>?>(nil)
+        let keeper = KeepServing(server, logger: quiet, retryInterval: 0.01, hardFail: true)
+        let keep = Task {
+            do { try await keeper.run(); outcome.mutate { $0 = .success(()) } }
+            catch { outcome.mutate { $0 = .failure(error) } }
         }
+        defer { keep.cancel() }
+        try await waitFor("the service to end") { outcome.value != nil }
+        guard case .failure(let error) = outcome.value, let e = error as? HTTPServerError, case .bindFailed(let errno, _) = e.reason else {
+            return XCTFail("expected the bind error, got \(String(describing: outcome.value))")
+        }
+        XCTAssertEqual(errno, EADDRINUSE)
+        XCTAssertEqual(e.setting, "metricsBindAddress")
         await blocker.close()
     }
 
