@@ -58,8 +58,10 @@ public struct LocalEndpointSummary: Sendable, Hashable {
     public var noLocalInternalByFamily: [IPFamily: Int] = [:]
     public var noLocalExternalByFamily: [IPFamily: Int] = [:]
 
-    public init(noLocalInternal: Int = 0, noLocalExternal: Int = 0, healthChecks: [ObjectRef: HealthCheckNodePort] = [:]) {
+    public init(noLocalInternal: Int = 0, noLocalExternal: Int = 0, healthChecks: [ObjectRef: HealthCheckNodePort] = [:],
+                noLocalInternalByFamily: [IPFamily: Int] = [:], noLocalExternalByFamily: [IPFamily: Int] = [:]) {
         self.noLocalInternal = noLocalInternal; self.noLocalExternal = noLocalExternal; self.healthChecks = healthChecks
+        self.noLocalInternalByFamily = noLocalInternalByFamily; self.noLocalExternalByFamily = noLocalExternalByFamily
     }
 
     /// Sums the statuses of every Service.
