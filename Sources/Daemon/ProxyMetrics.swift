@@ -294,12 +294,9 @@ extension HTTPServer {
     /// kube-proxy's default metricsBindAddress port.
     public static let defaultMetricsPort = 10249
 
-    /// The API group configz names kube-proxy's configuration by.
-    public static let configzGroup = "kubeproxy.config.k8s.io"
-
     /// The metrics server: /metrics (Prometheus text), and as upstream's, /healthz (a plain "ok"
-    /// that says the process answers), /proxyMode ("ipvs") and, when `configz` is given, /configz:
-    /// `{"kubeproxy.config.k8s.io": <the effective KubeProxyConfiguration as JSON>}`.
+    /// that says the process answers), /proxyMode ("ipvs") and, when `configz` is given, /configz
+    /// with its body (`ProxyConfig.configzJSON()`: the effective configuration under its API group).
     public static func metricsServer(address: BindAddress, setting: String = "metricsBindAddress",
                                      metrics: ProxyMetrics, configz: (@Sendable () -> String)? = nil,
                                      logger: Logger) -> HTTPServer {
@@ -310,7 +307,7 @@ extension HTTPServer {
             case "/proxyMode": return HTTPResponse(text: "ipvs")
             case "/configz":
                 guard let configz else { return nil }
-                return HTTPResponse(contentType: "application/json", text: #"{"\#(configzGroup)":\#(configz())}"#)
+                return HTTPResponse(contentType: "application/json", text: configz())
             default: return nil
             }
         }

@@ -185,8 +185,9 @@ extension KubeIPVS {
             do {
                 healthServer = try HTTPServer.healthServer(bind: config.healthzBindAddress, setting: healthzBindAddress == nil ? "healthzBindAddress" : "--healthz-bind-address",
                                                            health: health, metrics: metrics, logger: logger)
+                let configz = config.configzJSON()
                 metricsServer = try HTTPServer.metricsServer(bind: config.metricsBindAddress, setting: metricsBindAddress == nil ? "metricsBindAddress" : "--metrics-bind-address",
-                                                             metrics: metrics, logger: logger)
+                                                             metrics: metrics, configz: { configz }, logger: logger)
             } catch let e as HTTPServerError {
                 throw ValidationError("\(e)")
             }

@@ -137,11 +137,15 @@ final class MetricsEndpointTests: XCTestCase {
         try await fake.shutdown()
     }
 
-    /// /configz answers upstream's body: the configuration under its API group.
+    /// /configz answers upstream's body: the effective configuration under its API group.
     func testConfigz() async throws {
-        let doc = #"{"kind":"KubeProxyConfiguration","apiVersion":"kubeproxy.config.k8s.io/v1alpha1","mode":"ipvs"}"#
+        var config = ProxyConfig()
+        config.scheduler = "lc"
+        config.metricsBindAddress = "127.0.0.1:0"
+        config.bindAddressHardFail = true
+        let effective = config
         let server = HTTPServer.metricsServer(address: BindAddress(host: "127.0.0.1", port: 0), metrics: ProxyMetrics(),
-                                              configz: { doc }, logger: quiet)
+                                              configz: { effective.configzJSON() }, logger: quiet)
         let port = try await server.start()
         let serving = Task { try await server.run() }
         let r = try await scrape(port, "/configz")
@@ -149,10 +153,23 @@ final class MetricsEndpointTests: XCTestCase {
         _ = try? await serving.value
         XCTAssertEqual(r.status, 200)
         XCTAssertEqual(r.contentType, "application/json")
-        let object = try JSONSerialization.jsonObject(with: Data(r.body.utf8)) as? [String: Any]
-        let config = object?["kubeproxy.config.k8s.io"] as? [String: Any]
-        XCTAssertEqual(config?["mode"] as? String, "ipvs")
-        XCTAssertEqual(object?.count, 1)
+        let object = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(r.body.utf8)) as? [String: Any])
+        XCTAssertEqual(Array(object.keys), ["kubeproxy.config.k8s.io"])
+        let c = try XCTUnwrap(object["kubeproxy.config.k8s.io"] as? [String: Any])
+        XCTAssertEqual(c["Mode"] as? String, "ipvs")
+        XCTAssertEqual((c["IPVS"] as? [String: Any])?["Scheduler"] as? String, "lc")
+        XCTAssertEqual(c["MetricsBindAddress"] as? String, "127.0.0.1:0")
+        XCTAssertEqual(c["BindAddressHardFail"] as? Bool, true)
+        XCTAssertEqual(c["HealthzBindAddress"] as? String, "0.0.0.0:10256")
+
+        // Without a configuration to show, no route (404), as a server without configz installed.
+        let bare = HTTPServer.metricsServer(address: BindAddress(host: "127.0.0.1", port: 0), metrics: ProxyMetrics(), logger: quiet)
+        let barePort = try await bare.start()
+        let bareServing = Task { try await bare.run() }
+        let missing = try await scrape(barePort, "/configz")
+        bareServing.cancel()
+        _ = try? await bareServing.value
+        XCTAssertEqual(missing.status, 404)
     }
 
     /// bindAddressHardFail true: a busy port ends the server's service with the bind error (the
