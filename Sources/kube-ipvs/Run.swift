@@ -133,6 +133,8 @@ extension KubeIPVS {
         func run() async throws {
             MallocTuning.limitArenas()
             let fileLimit = OpenFileLimit.raiseToHard()
+            // The --config file as read, before it is parsed: a change after this restarts the daemon.
+            let configContent = proxy.configFile.flatMap(ConfigFileWatcher.snapshot)
             let config = try loadConfig()
             let kube = try loadKubeConfig(config)
             let level = self.level
@@ -197,11 +199,15 @@ extension KubeIPVS {
             let daemon = ProxyDaemon(settings: settings, logger: logger,
                                      hooks: Self.hooks(health: health, metrics: metrics, healthChecks: healthChecks, config: config, dryRun: dryRun),
                                      clientOptions: clientOptions, makeKernel: makeKernel)
+            var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+                .init(service: daemon), .init(service: KeepServing(healthServer, logger: logger, hardFail: config.bindAddressHardFail)),
+                .init(service: KeepServing(metricsServer, logger: logger, hardFail: config.bindAddressHardFail)), .init(service: healthChecks)]
+            // As kube-proxy: a changed --config file ends the process, so that its restart reads it.
+            if let path = proxy.configFile, let configContent {
+                services.append(.init(service: ConfigFileWatcher(path: path, content: configContent, logger: logger)))
+            }
             let group = ServiceGroup(configuration: .init(
-                services: [.init(service: daemon),
-                           .init(service: KeepServing(healthServer, logger: logger, hardFail: config.bindAddressHardFail)),
-                           .init(service: KeepServing(metricsServer, logger: logger, hardFail: config.bindAddressHardFail)),
-                           .init(service: healthChecks)],
+                services: services,
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
             try await group.run()
