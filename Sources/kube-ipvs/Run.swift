@@ -245,15 +245,16 @@ extension KubeIPVS {
 
             // Health and metrics: bad addresses fail here, naming the setting; a busy port is retried.
             let health = ProxyHealth(syncPeriod: config.syncPeriod)
-            let metrics = ProxyMetrics()
+            let metrics = ProxyMetrics(families: ProxyLoop.families(for: config))
             let healthChecks = ServiceHealthServers(logger: logger, health: health)
             // An empty address disables that server, as kube-proxy's "Set empty to disable".
             let healthServer: HTTPServer?, metricsServer: HTTPServer?
             do {
                 healthServer = config.healthzBindAddress.isEmpty ? nil : try HTTPServer.healthServer(bind: config.healthzBindAddress, setting: healthzBindAddress == nil ? "healthzBindAddress" : "--healthz-bind-address",
                                                            health: health, metrics: metrics, logger: logger)
+                let configz = config.configzJSON()
                 metricsServer = config.metricsBindAddress.isEmpty ? nil : try HTTPServer.metricsServer(bind: config.metricsBindAddress, setting: metricsBindAddress == nil ? "metricsBindAddress" : "--metrics-bind-address",
-                                                             metrics: metrics, logger: logger)
+                                                             metrics: metrics, configz: { configz }, logger: logger)
             } catch let e as HTTPServerError {
                 throw ValidationError("\(e)")
             }
@@ -265,7 +266,7 @@ extension KubeIPVS {
                                      hooks: Self.hooks(health: health, metrics: metrics, healthChecks: healthChecks, config: config, dryRun: dryRun),
                                      clientOptions: clientOptions, makeKernel: makeKernel)
             var services: [ServiceGroupConfiguration.ServiceConfiguration] = [.init(service: daemon), .init(service: healthChecks)]
-                + [healthServer, metricsServer].compactMap { $0.map { .init(service: KeepServing($0, logger: logger)) } }
+                + [healthServer, metricsServer].compactMap { $0.map { .init(service: KeepServing($0, logger: logger, hardFail: config.bindAddressHardFail)) } }
             // As kube-proxy: a changed --config file ends the process, so that its restart reads it.
             if let path = proxy.configFile, let configContent {
                 services.append(.init(service: ConfigFileWatcher(path: path, content: configContent, logger: logger)))
