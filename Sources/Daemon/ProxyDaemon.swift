@@ -55,6 +55,8 @@ public struct DaemonHooks: Sendable {
     public var nodeEligible: @Sendable (Bool) -> Void = { _ in }
     /// When the loop starts, with the wall-clock time (health counts from here, as upstream).
     public var started: @Sendable (Double) -> Void = { _ in }
+    /// Each request to the API server (its result, or a list's latency), after `clientOptions.onRequest`.
+    public var apiRequest: @Sendable (APIRequestEvent) -> Void = { _ in }
     public init() {}
 
     /// The hooks that feed kube-proxy's health rules and metrics, and the health-check node ports
@@ -62,7 +64,12 @@ public struct DaemonHooks: Sendable {
     public static func reporting(to health: ProxyHealth, metrics: ProxyMetrics, healthChecks: ServiceHealthServers? = nil,
                                  config: ProxyConfig = ProxyConfig()) -> DaemonHooks {
         var h = DaemonHooks()
-        h.started = { now in health.updated(at: now) }
+        h.started = { now in
+            health.updated(at: now)
+            // Upstream synthesizes a queued change when its sync loop starts.
+            metrics.changeQueued(at: now)
+        }
+        h.apiRequest = { metrics.restClient.observe($0) }
         h.changeQueued = { c, now in
             health.queuedUpdate(at: now)
             metrics.changeQueued(at: now)
@@ -73,12 +80,12 @@ public struct DaemonHooks: Sendable {
             guard !r.reap else { return }
             metrics.setChangeCounts(r.counters)
             if let local = r.localEndpoints {
-                metrics.setNoLocalEndpoints(internal: local.noLocalInternal, external: local.noLocalExternal)
+                metrics.setNoLocalEndpoints(internal: local.noLocalInternalByFamily, external: local.noLocalExternalByFamily)
                 healthChecks?.update(local.healthChecks, hosts: ServiceHealthServers.hosts(config: config, nodeAddresses: r.nodeAddresses))
             }
             if r.error == nil {
                 health.updated(at: now)
-                metrics.networkProgrammed(changeTimes: r.endpointChangeTimes, at: now)
+                metrics.networkProgrammed(changeTimes: r.endpointChangeTimesByFamily, at: now)
             }
         }
         h.invalidObject = { metrics.invalidObject(resource: $0) }
@@ -119,7 +126,10 @@ public final class ProxyDaemon: Service, Sendable {
 
     public func run() async throws {
         let kernel = try makeKernel()
-        let client = try APIClient(config: settings.kubeConfig, options: clientOptions)
+        var options = clientOptions
+        let given = options.onRequest, hook = hooks.apiRequest
+        options.onRequest = { given?($0); hook($0) }
+        let client = try APIClient(config: settings.kubeConfig, options: options)
         let loop = ProxyLoop(kernel: kernel, config: settings.config, nodeName: settings.nodeName, observers: observers())
         await onLoop(loop)
         logger.info("starting", metadata: [

@@ -43,6 +43,11 @@ public final class APIClient: Sendable {
         /// Receives one line per request step (start, response head, failure, watch end), for
         /// trace-level logs; nil: nothing is traced.
         public var trace: (@Sendable (String) -> Void)? = nil
+        /// Client-side limit of requests (clientConnection.qps/burst); nil: none.
+        public var rateLimit: (qps: Double, burst: Int)? = nil
+        /// Receives every request's result and every list or get's latency (the daemon's
+        /// rest_client_* metrics); nil: nothing is reported.
+        public var onRequest: (@Sendable (APIRequestEvent) -> Void)? = nil
         /// Default options.
         public init() {}
     }
@@ -54,11 +59,16 @@ public final class APIClient: Sendable {
     private let http: HTTPClient
     private let credentials: Credentials
     private let isShutDown = NIOLockedValueBox(false)
+    private let limiter: RateLimiter?
+    /// The server's `host:port` as written in its URL (client-go's `host` label).
+    public let serverHost: String
 
     /// Builds a client; throws `KubeConfigError` when the TLS material cannot be used.
     public init(config: KubeConfig, options: Options = Options()) throws {
         self.config = config
         self.options = options
+        self.limiter = options.rateLimit.map { RateLimiter(qps: $0.qps, burst: $0.burst) }
+        self.serverHost = APIRequestEvent.host(ofServer: config.server)
         self.credentials = Credentials(config: config, recheckInterval: .nanoseconds(Int64(options.tokenRecheckInterval * 1e9)))
         let tls = try Self.tlsConfiguration(config)
         var conf = HTTPClient.Configuration(
@@ -136,6 +146,7 @@ public final class APIClient: Sendable {
     private func execute(_ path: String, _ query: [(String, String)]) async throws -> HTTPClientResponse {
         var retried = false
         while true {
+            try await limiter?.acquire()
             var request = HTTPClientRequest(url: url(path, query))
             request.method = .GET
             request.headers.add(name: "Accept", value: "application/json")
@@ -150,10 +161,12 @@ public final class APIClient: Sendable {
                 // The deadline here covers the response head only; callers bound the body.
                 response = try await http.execute(request, timeout: .nanoseconds(Int64(options.requestTimeout * 1e9)))
             } catch {
+                options.onRequest?(APIRequestEvent(verb: "GET", host: serverHost, kind: .result(code: nil)))
                 trace?("GET \(path): failed before the response head: \(error)")
                 throw Self.mapError(error, path: path, timeout: options.requestTimeout)
             }
             trace?("GET \(path): HTTP \(response.status.code)")
+            options.onRequest?(APIRequestEvent(verb: "GET", host: serverHost, kind: .result(code: Int(response.status.code))))
             if response.status == .unauthorized, !retried, credentials.reloadAfterUnauthorized() {
                 retried = true
                 _ = try? await response.body.collect(upTo: 1 << 20)
@@ -178,6 +191,12 @@ public final class APIClient: Sendable {
         let limit = options.maximumBodyBytes
         let timeout = options.requestTimeout
         let q = query
+        // As client-go: from the first attempt to the end of the body, failures included.
+        let start = NIODeadline.now()
+        defer {
+            let seconds = Double((NIODeadline.now() - start).nanoseconds) / 1e9
+            options.onRequest?(APIRequestEvent(verb: "GET", host: serverHost, kind: .latency(seconds: seconds)))
+        }
         return try await withTimeout(timeout, operation: "GET \(path)") {
             let response = try await self.execute(path, q)
             let buffer: ByteBuffer

@@ -7,8 +7,12 @@ struct PendingChanges: Sendable {
     private var endpointSources: Set<ObjectRef> = []
     /// When the pending endpoint changes were made (the network-programming latency).
     private(set) var endpointTimes: ChangeTimeSample
+    /// The same per address family of the changed object (the metric's ip_family label).
+    private(set) var endpointTimesByFamily: [IPFamily: ChangeTimeSample] = [:]
+    private let maxEndpointTimes: Int
 
     init(maxEndpointTimes: Int = ChangeTimeSample.defaultLimit) {
+        self.maxEndpointTimes = maxEndpointTimes
         endpointTimes = ChangeTimeSample(limit: maxEndpointTimes)
     }
 
@@ -25,11 +29,12 @@ struct PendingChanges: Sendable {
         services.insert(ref)
     }
 
-    /// A change of the endpoint object `ref`, made at `time`.
-    mutating func endpointSource(_ ref: ObjectRef, at time: Double) {
+    /// A change of the endpoint object `ref`, made at `time`, holding addresses of `families`.
+    mutating func endpointSource(_ ref: ObjectRef, at time: Double, families: Set<IPFamily> = [.ipv4]) {
         totals.endpointChangesTotal += 1
         endpointSources.insert(ref)
         endpointTimes.append(time)
+        for f in families { endpointTimesByFamily[f, default: ChangeTimeSample(limit: maxEndpointTimes)].append(time) }
     }
 
     /// Everything pending was applied.
@@ -37,6 +42,7 @@ struct PendingChanges: Sendable {
         services = []
         endpointSources = []
         endpointTimes.removeAll()
+        endpointTimesByFamily = [:]
     }
 }
 

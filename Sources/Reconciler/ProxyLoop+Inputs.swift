@@ -16,7 +16,21 @@ extension ProxyLoop {
     /// Records a change of `r`, made when its trigger-time annotation says, else `now`.
     private func endpointSourceChanged(_ r: some EndpointSource, at now: Double) {
         guard let ref = Self.ref(r.metadata) else { return }
-        pending.endpointSource(ref, at: Self.triggerTime(r.metadata) ?? now)
+        pending.endpointSource(ref, at: Self.triggerTime(r.metadata) ?? now, families: Self.families(of: r, sets: cache.endpointSets[ref] ?? []))
+    }
+
+    /// The address families of an endpoint object: its addresses', else an EndpointSlice's
+    /// addressType (an emptied slice still belongs to one family), else IPv4.
+    static func families(of r: some EndpointSource, sets: [EndpointSetInfo]) -> Set<IPFamily> {
+        let f = families(of: sets)
+        if f != [.ipv4] || sets.contains(where: { !$0.endpoints.isEmpty }) { return f }
+        return (r as? EndpointSliceResource)?.addressType == "IPv6" ? [.ipv6] : [.ipv4]
+    }
+
+    /// The families of the addresses in `sets`; IPv4 when there is none.
+    static func families(of sets: [EndpointSetInfo]) -> Set<IPFamily> {
+        let f = Set(sets.flatMap { $0.endpoints.map(\.address.family) })
+        return f.isEmpty ? [.ipv4] : f
     }
 
     /// `endpoints.kubernetes.io/last-change-trigger-time` (RFC 3339), as seconds since the epoch.
@@ -92,9 +106,13 @@ extension ProxyLoop {
             guard let ref = Self.ref(r.metadata) else { continue }
             let s = sets(r) ?? cache.endpointSets[ref] ?? []
             by[ref] = s
-            if cache.endpointSets[ref] ?? [] != s { endpointSourceChanged(r, at: now) }
+            if cache.endpointSets[ref] ?? [] != s {
+                pending.endpointSource(ref, at: Self.triggerTime(r.metadata) ?? now, families: Self.families(of: r, sets: s))
+            }
         }
-        for ref in cache.endpointSets.keys where by[ref] == nil { pending.endpointSource(ref, at: now) }
+        for (ref, old) in cache.endpointSets where by[ref] == nil {
+            pending.endpointSource(ref, at: now, families: Self.families(of: old))
+        }
         cache.replaceEndpoints(by)
         changed(at: now)
     }
@@ -110,8 +128,9 @@ extension ProxyLoop {
     /// An EndpointSlice or Endpoints object was deleted.
     public func deleteEndpointSource(_ r: some EndpointSource, at now: Double) {
         if let ref = Self.ref(r.metadata) {
+            let old = cache.endpointSets[ref] ?? []
             cache.upsert(endpointsFrom: ref, sets: [])
-            pending.endpointSource(ref, at: now)
+            pending.endpointSource(ref, at: now, families: Self.families(of: r, sets: old))
         }
         changed(at: now)
     }

@@ -120,12 +120,14 @@ public actor ProxyLoop {
         var result = SyncResult(full: full, operations: [:], elapsed: .zero, servicesRecomputed: 0, error: nil,
                                 oldestChange: scheduler.oldestPendingChange)
         result.endpointChangeTimes = pending.endpointTimes.times
+        result.endpointChangeTimesByFamily = pending.endpointTimesByFamily.mapValues(\.times)
         let scope = updateIndex(into: &result)
         do {
             try applyPlan(full: full, scope: scope, into: &result)
             needFull = false
         } catch {
             result.error = "\(error)"
+            result.kernelErrors = (error as? ApplyFailure)?.report.errors ?? (error as? KernelError).map { [$0] } ?? []
             needFull = true
             forgetObserved()
         }
@@ -136,6 +138,7 @@ public actor ProxyLoop {
             hasApplied = true
         } else {
             result.endpointChangeTimes = []
+            result.endpointChangeTimesByFamily = [:]
         }
         result.counters = changeCounters
         result.elapsed = clock.now - start
@@ -280,6 +283,7 @@ public actor ProxyLoop {
             }
         } catch {
             result.error = "\(error)"
+            result.kernelErrors = (error as? ApplyFailure)?.report.errors ?? (error as? KernelError).map { [$0] } ?? []
             needFull = true
         }
         result.elapsed = clock.now - start

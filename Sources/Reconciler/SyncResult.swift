@@ -13,6 +13,8 @@ public struct SyncResult: Sendable {
     public var servicesRecomputed: Int
     /// The failure, when the apply did not fully succeed (a full resync follows).
     public var error: String?
+    /// The kernel errors behind `error`, when the apply or the kernel read failed.
+    public var kernelErrors: [KernelError] = []
     /// Time of the oldest change this sync applied (for the network-programming latency metric).
     public var oldestChange: Double?
     /// When each endpoint change this sync applied was made: the object's
@@ -20,6 +22,9 @@ public struct SyncResult: Sendable {
     /// (kubeproxy_network_programming_duration_seconds). After many changes queued behind failed
     /// syncs, an evenly spaced sample of them that always holds the oldest (`ChangeTimeSample`).
     public var endpointChangeTimes: [Double] = []
+    /// `endpointChangeTimes` per address family of the changed object (an object with addresses
+    /// of both families counts in both).
+    public var endpointChangeTimesByFamily: [IPFamily: [Double]] = [:]
     /// The change counters after this sync (the pending ones are zero unless the sync failed).
     public var counters = ChangeCounters()
     /// Not a sync but the deletion of drained real servers found idle (no change was applied).

@@ -75,20 +75,20 @@ final class DaemonHealthCheckTests: XCTestCase {
         try await waitFor("the health check answers 200") { await status(port) == 200 }
         XCTAssertEqual(last.value?.nodeAddresses.nodePortAddresses, [IPAddress("10.0.0.5")!], "the Node object's InternalIP (dry-run)")
         var text = try Exposition(metrics.render())
-        XCTAssertEqual(text[ProxyMetrics.Name.noLocalEndpoints, ["traffic_policy": "external"]], 0)
+        XCTAssertEqual(text[ProxyMetrics.Name.noLocalEndpoints, ["ip_family": "IPv4", "traffic_policy": "external"]], 0)
 
         // The endpoint moves to another node: 503, and the Service counts as having no local endpoint.
         try fake.put("/apis/discovery.k8s.io/v1/endpointslices", json: slice("node2"))
         try await waitFor("the health check answers 503") { await status(port) == 503 }
         try await waitFor("the metric") {
-            (try? Exposition(metrics.render()))?[ProxyMetrics.Name.noLocalEndpoints, ["traffic_policy": "external"]] == 1
+            (try? Exposition(metrics.render()))?[ProxyMetrics.Name.noLocalEndpoints, ["ip_family": "IPv4", "traffic_policy": "external"]] == 1
         }
 
         // The Service goes: the port closes.
         try fake.delete("/api/v1/services", namespace: "default", name: "lb")
         try await waitFor("the port closed") { await status(port) == nil }
         text = try Exposition(metrics.render())
-        XCTAssertEqual(text[ProxyMetrics.Name.noLocalEndpoints, ["traffic_policy": "external"]], 0)
+        XCTAssertEqual(text[ProxyMetrics.Name.noLocalEndpoints, ["ip_family": "IPv4", "traffic_policy": "external"]], 0)
         task.cancel()
         _ = try? await task.value
         await checks.stop()

@@ -140,7 +140,7 @@ final class HTTPServerTests: XCTestCase {
 
     func testMetricsServer() async throws {
         let metrics = ProxyMetrics()
-        metrics.setNoLocalEndpoints(internal: 1, external: 0)
+        metrics.setNoLocalEndpoints(internal: [.ipv4: 1], external: [:])
         let server = HTTPServer.metricsServer(address: Self.loopback, metrics: metrics, logger: logger)
         try await withRunning(server) { port in
             let r = try await fetch(port, "/metrics")
@@ -148,7 +148,7 @@ final class HTTPServerTests: XCTestCase {
             XCTAssertEqual(r.headers.first(name: "Content-Type"), "text/plain; version=0.0.4; charset=utf-8")
             let text = try Exposition(Array(r.body.utf8))
             XCTAssertEqual(text.types[ProxyMetrics.Name.syncDuration], "histogram")
-            XCTAssertEqual(text[ProxyMetrics.Name.noLocalEndpoints, ["traffic_policy": "internal"]], 1)
+            XCTAssertEqual(text[ProxyMetrics.Name.noLocalEndpoints, ["ip_family": "IPv4", "traffic_policy": "internal"]], 1)
 
             let h = try await fetch(port, "/healthz")
             XCTAssertEqual(h.status, 200)

@@ -199,11 +199,12 @@ final class ServiceHealthServersTests: XCTestCase {
         var r = SyncResult(full: true, operations: [:], elapsed: .milliseconds(1), servicesRecomputed: 2, error: nil, oldestChange: nil)
         r.nodeAddresses = NodeAddressSelection(nodePortAddresses: [IPAddress("127.0.0.1")!])
         r.localEndpoints = LocalEndpointSummary(noLocalInternal: 2, noLocalExternal: 1,
-                                                healthChecks: [front: HealthCheckNodePort(port: port, localEndpoints: 4)])
+                                                healthChecks: [front: HealthCheckNodePort(port: port, localEndpoints: 4)],
+                                                noLocalInternalByFamily: [.ipv4: 2], noLocalExternalByFamily: [.ipv4: 1])
         hooks.syncFinished(r, t0)
         let text = try Exposition(metrics.render())
-        XCTAssertEqual(text[ProxyMetrics.Name.noLocalEndpoints, ["traffic_policy": "internal"]], 2)
-        XCTAssertEqual(text[ProxyMetrics.Name.noLocalEndpoints, ["traffic_policy": "external"]], 1)
+        XCTAssertEqual(text[ProxyMetrics.Name.noLocalEndpoints, ["ip_family": "IPv4", "traffic_policy": "internal"]], 2)
+        XCTAssertEqual(text[ProxyMetrics.Name.noLocalEndpoints, ["ip_family": "IPv4", "traffic_policy": "external"]], 1)
         try await waitFor("listening on the NodePort address") { servers.listenerStates[front] == .listening([Int(port)]) }
         do { let got = try await fetch(port).headers.first(name: "X-Load-Balancing-Endpoint-Weight"); XCTAssertEqual(got, "4") }
 
@@ -211,8 +212,8 @@ final class ServiceHealthServersTests: XCTestCase {
         r.localEndpoints = LocalEndpointSummary()
         hooks.syncFinished(r, t0 + 1)
         let after = try Exposition(metrics.render())
-        XCTAssertEqual(after[ProxyMetrics.Name.noLocalEndpoints, ["traffic_policy": "internal"]], 0)
-        XCTAssertEqual(after[ProxyMetrics.Name.noLocalEndpoints, ["traffic_policy": "external"]], 0)
+        XCTAssertEqual(after[ProxyMetrics.Name.noLocalEndpoints, ["ip_family": "IPv4", "traffic_policy": "internal"]], 0)
+        XCTAssertEqual(after[ProxyMetrics.Name.noLocalEndpoints, ["ip_family": "IPv4", "traffic_policy": "external"]], 0)
         try await waitFor("closed") { !(await accepts(port)) }
 
         // A reap (deleting drained real servers) is not a sync: nothing changes.

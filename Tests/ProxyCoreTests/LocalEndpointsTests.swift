@@ -99,6 +99,21 @@ final class LocalEndpointsTests: XCTestCase {
         XCTAssertEqual(status(svc, sets)?.noLocalInternal, true)
     }
 
+    /// The metric's ip_family: a dual-stack Service counts in each family where it lacks local
+    /// endpoints, as each of upstream's per-family proxiers counts it.
+    func testNoLocalEndpointsPerFamily() {
+        let dual = service(type: .clusterIP, ips: ["10.96.0.11", "fd00:96::11"], etp: .cluster, itp: .local, hc: nil)
+        let v4local = [set([ep("10.244.1.2", node: "node1"), ep("fd00:244::2", node: "node2")])]
+        XCTAssertEqual(status(dual, v4local)?.noLocalFamilies, [.ipv6])
+        let remote = [set([ep("10.244.2.2", node: "node2"), ep("fd00:244::2", node: "node2")])]
+        XCTAssertEqual(status(dual, remote)?.noLocalFamilies, [.ipv4, .ipv6])
+        let a = ObjectRef(namespace: "a", name: "a"), b = ObjectRef(namespace: "b", name: "b")
+        let sum = LocalEndpointSummary([a: status(dual, v4local)!, b: status(dual, remote)!])
+        XCTAssertEqual(sum.noLocalInternal, 2)
+        XCTAssertEqual(sum.noLocalInternalByFamily, [.ipv4: 1, .ipv6: 2])
+        XCTAssertEqual(sum.noLocalExternalByFamily, [:])
+    }
+
     func testSummaryCounts() {
         let a = ObjectRef(namespace: "a", name: "a"), b = ObjectRef(namespace: "b", name: "b"), c = ObjectRef(namespace: "c", name: "c")
         let sum = LocalEndpointSummary([

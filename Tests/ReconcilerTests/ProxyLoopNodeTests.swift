@@ -231,7 +231,8 @@ final class ProxyLoopNodeTests: XCTestCase {
         let lbRef = ObjectRef(namespace: "default", name: "lb")
         var r = await l.lastResult
         XCTAssertEqual(r?.localEndpoints, LocalEndpointSummary(noLocalInternal: 1, noLocalExternal: 0,
-                                                               healthChecks: [lbRef: HealthCheckNodePort(port: 31234, localEndpoints: 2)]))
+                                                               healthChecks: [lbRef: HealthCheckNodePort(port: 31234, localEndpoints: 2)],
+                                                               noLocalInternalByFamily: [.ipv4: 1]))
 
         // An incremental sync updates only what changed. The lb's local pod is terminating: it still
         // takes traffic (no "no local endpoints"), but the health check reports 0 so that the load
@@ -241,18 +242,20 @@ final class ProxyLoopNodeTests: XCTestCase {
         r = await l.lastResult
         XCTAssertEqual(r?.servicesRecomputed, 1)
         XCTAssertEqual(r?.localEndpoints, LocalEndpointSummary(noLocalInternal: 1, noLocalExternal: 0,
-                                                               healthChecks: [lbRef: HealthCheckNodePort(port: 31234, localEndpoints: 0)]))
+                                                               healthChecks: [lbRef: HealthCheckNodePort(port: 31234, localEndpoints: 0)],
+                                                               noLocalInternalByFamily: [.ipv4: 1]))
         // Then it is gone.
         await l.upsertEndpointSource(slice("lb", [("10.244.2.2", "node2", true)]), at: 3)
         await l.step(at: 3)
         r = await l.lastResult
         XCTAssertEqual(r?.localEndpoints, LocalEndpointSummary(noLocalInternal: 1, noLocalExternal: 1,
-                                                               healthChecks: [lbRef: HealthCheckNodePort(port: 31234, localEndpoints: 0)]))
+                                                               healthChecks: [lbRef: HealthCheckNodePort(port: 31234, localEndpoints: 0)],
+                                                               noLocalInternalByFamily: [.ipv4: 1], noLocalExternalByFamily: [.ipv4: 1]))
 
         // The Service goes: so does its health check.
         await l.deleteService(lb, at: 5)
         await l.step(at: 5)
         r = await l.lastResult
-        XCTAssertEqual(r?.localEndpoints, LocalEndpointSummary(noLocalInternal: 1))
+        XCTAssertEqual(r?.localEndpoints, LocalEndpointSummary(noLocalInternal: 1, noLocalInternalByFamily: [.ipv4: 1]))
     }
 }

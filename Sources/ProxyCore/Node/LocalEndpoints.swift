@@ -28,6 +28,8 @@ public struct LocalEndpointStatus: Sendable, Hashable {
     public var noLocalInternal: Bool
     /// externalTrafficPolicy Local, endpoints in the cluster, none on this node.
     public var noLocalExternal: Bool
+    /// The families in which it lacks local endpoints (the metric's ip_family label).
+    public var noLocalFamilies: Set<IPFamily> = []
 
     public init(healthCheckNodePort: UInt16? = nil, readyLocalEndpoints: Int = 0, noLocalInternal: Bool = false, noLocalExternal: Bool = false) {
         self.healthCheckNodePort = healthCheckNodePort; self.readyLocalEndpoints = readyLocalEndpoints
@@ -51,9 +53,15 @@ public struct LocalEndpointSummary: Sendable, Hashable {
     public var noLocalExternal: Int = 0
     /// The health-check node ports to serve, by Service.
     public var healthChecks: [ObjectRef: HealthCheckNodePort] = [:]
+    /// `noLocalInternal` and `noLocalExternal` per family: a Service counts in each family in
+    /// which some port lacks local endpoints (upstream runs one proxier per family).
+    public var noLocalInternalByFamily: [IPFamily: Int] = [:]
+    public var noLocalExternalByFamily: [IPFamily: Int] = [:]
 
-    public init(noLocalInternal: Int = 0, noLocalExternal: Int = 0, healthChecks: [ObjectRef: HealthCheckNodePort] = [:]) {
+    public init(noLocalInternal: Int = 0, noLocalExternal: Int = 0, healthChecks: [ObjectRef: HealthCheckNodePort] = [:],
+                noLocalInternalByFamily: [IPFamily: Int] = [:], noLocalExternalByFamily: [IPFamily: Int] = [:]) {
         self.noLocalInternal = noLocalInternal; self.noLocalExternal = noLocalExternal; self.healthChecks = healthChecks
+        self.noLocalInternalByFamily = noLocalInternalByFamily; self.noLocalExternalByFamily = noLocalExternalByFamily
     }
 
     /// Sums the statuses of every Service.
@@ -61,6 +69,10 @@ public struct LocalEndpointSummary: Sendable, Hashable {
         for (ref, s) in statuses {
             if s.noLocalInternal { noLocalInternal += 1 }
             if s.noLocalExternal { noLocalExternal += 1 }
+            for f in s.noLocalFamilies {
+                if s.noLocalInternal { noLocalInternalByFamily[f, default: 0] += 1 }
+                if s.noLocalExternal { noLocalExternalByFamily[f, default: 0] += 1 }
+            }
             if let p = s.healthCheckNodePort { healthChecks[ref] = HealthCheckNodePort(port: p, localEndpoints: s.readyLocalEndpoints) }
         }
     }
@@ -99,9 +111,13 @@ public enum LocalEndpoints {
         let internalLocal = svc.internalTrafficPolicy == .local
         let externalLocal = svc.externalTrafficPolicy == .local
             && (svc.type == .nodePort || svc.type == .loadBalancer || !svc.externalIPs.isEmpty)
-        if internalLocal || externalLocal, lacksLocalEndpoints(service: svc, endpoints: sets, nodeName: nodeName) {
-            s.noLocalInternal = internalLocal
-            s.noLocalExternal = externalLocal
+        if internalLocal || externalLocal {
+            let families = familiesLackingLocalEndpoints(service: svc, endpoints: sets, nodeName: nodeName)
+            if !families.isEmpty {
+                s.noLocalInternal = internalLocal
+                s.noLocalExternal = externalLocal
+                s.noLocalFamilies = families
+            }
         }
         return s == LocalEndpointStatus() ? nil : s
     }
@@ -119,14 +135,21 @@ public enum LocalEndpoints {
 
     /// Whether some port, in some family of the Service, has usable endpoints in the cluster but none on this node.
     static func lacksLocalEndpoints(service svc: ServiceInfo, endpoints sets: [EndpointSetInfo], nodeName: String) -> Bool {
+        !familiesLackingLocalEndpoints(service: svc, endpoints: sets, nodeName: nodeName).isEmpty
+    }
+
+    /// The families of the Service's cluster IPs in which some port has usable endpoints in the
+    /// cluster but none on this node.
+    static func familiesLackingLocalEndpoints(service svc: ServiceInfo, endpoints sets: [EndpointSetInfo], nodeName: String) -> Set<IPFamily> {
         let node = NodeContext(name: nodeName)
+        var lacking: Set<IPFamily> = []
         for family in Set(svc.clusterIPs.map(\.family)) {
             for port in svc.ports {
                 // The builder's choice itself: `chosen` would also copy it and map its ports.
                 let c = DesiredStateBuilder.categorize(port: port, family: family, sets: sets, node: node)
-                if !c.cluster.isEmpty && c.local.isEmpty { return true }
+                if !c.cluster.isEmpty && c.local.isEmpty { lacking.insert(family); break }
             }
         }
-        return false
+        return lacking
     }
 }
