@@ -40,7 +40,8 @@ struct KubeProxyArgv: Equatable {
     private static func kubeProxy(_ args: [String]) throws(Failure) -> KubeProxyArgv {
         let parsed = try parse(args, strict: true)
         if parsed.version { return KubeProxyArgv(arguments: ["--version"]) }
-        if parsed.cleanup {
+        // --write-config-to wins over --cleanup, as in kube-proxy (it writes and exits first).
+        if parsed.cleanup, !parsed.items.contains(where: { if case .flag(let f, _) = $0 { return f.name == "write-config-to" }; return false }) {
             // cleanup reads only these; the rest configure the daemon, which --cleanup does not start.
             return KubeProxyArgv(arguments: ["cleanup"] + parsed.render(keeping: ["config", "ipvs-exclude-cidrs"]))
         }
