@@ -91,6 +91,9 @@ extension KubeIPVS {
         @Flag(name: .customLong("against-node"), help: "With --dry-run: start from this node's kernel state instead of an empty node.")
         var againstNode = false
 
+        @Flag(name: .customLong("init-only"), help: "Prepare the node (modules, sysctls, conntrack tuning) as the privileged init container must, then exit.")
+        var initOnly = false
+
         @Option(name: .customLong("v"), help: "klog-style verbosity: 0-3 info, 4-5 debug, 6 and more trace (default 2).")
         var verbosity: Int?
 
@@ -193,12 +196,15 @@ extension KubeIPVS {
                 logger.info("wrote the configuration to \(path)")
                 return
             }
+            // --init-only needs no API access: the init container has none of the daemon's settings for it.
+            if initOnly { return try NodeTuningStep.initOnly(config: config, nodeName: proxy.nodeName(config), dryRun: dryRun, logger: logger) }
             let kube = try loadKubeConfig(config)
             if let l = fileLimit, l.after != l.before { logger.info("open file limit (RLIMIT_NOFILE) raised from \(l.before) to \(l.after)") }
             // One writer per node: the daemon holds the node lock for its whole life (a dry-run writes
             // nothing and takes none). Waiting covers a rolling update's old pod still stopping.
             let lock = dryRun ? nil : try NodeLocking.take(command: "run", defaultTimeout: NodeLocking.runTimeout) { logger.warning("\($0)") }
             defer { withExtendedLifetime(lock) {} }
+            try NodeTuningStep.runStart(config: config, dryRun: dryRun, againstNode: againstNode, logger: logger)
             let nodeName = proxy.nodeName(config)
             let settings = DaemonSettings(config: config, nodeName: nodeName, kubeConfig: kube,
                                           endpointsSource: EndpointsSourceKind(rawValue: endpointsSource)!)
