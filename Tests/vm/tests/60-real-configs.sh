@@ -6,7 +6,7 @@
 # their absolute paths; each cites its source), case.env holds this harness's parameters.
 # /usr/local/bin/kube-proxy is a link to kube-ipvs, so argv[0] is kube-proxy as in the images.
 #
-# Per case, on a clean node (the guest is the node; it is thrown away after the boot):
+# Per case, on a clean node (the guest is the node, thrown away after the boot):
 #   - the case's files at their paths, the credentials its kubeconfig names (service account
 #     token and CA, the k3s/RKE2 agent certificates, or the kops kubeconfig's embedded data, from
 #     the host hook's throwaway PKI), /etc/hosts mapping the kubeconfig's host name to 127.0.0.1;
@@ -20,11 +20,14 @@
 #     has the cluster IP, the KUBE-SERVICES jump is in nat PREROUTING, a GET through the cluster
 #     IP (from the node) and through the NodePort (from client1) is answered by a pod, /healthz
 #     answers 200 at the configured address, the API saw the Services list with the credential;
+#     the daemon's oom_score_adj and the conntrack size and TCP timeouts are what kube-proxy sets
+#     for that configuration (reset to the kernel's values before each case);
 #   - SIGTERM, `kube-ipvs cleanup`, the files removed.
 # k3s-default-mode (k3s's own default, proxy-mode=iptables) must be refused: exit status not 0,
 # an error naming the mode, nothing programmed.
-# One result line per case: PASS|FAIL 60-real-configs/<case>.
-# vm: needs-binary fresh-boot timeout=1800
+# One result line per case: PASS|FAIL 60-real-configs/<case>. Two CPUs (qemu= below), so that
+# kops's --conntrack-max-per-core=131072 (262,144) and the default 32768 (131,072, the min) differ.
+# vm: needs-binary fresh-boot timeout=1800 qemu=-smp 2
 . /vm/lib/traffic.sh
 
 CASES=${REAL_CONFIG_CASES:-kubeadm kubespray kops-control-plane kops-node k3s rke2 k3s-default-mode}
@@ -201,8 +204,45 @@ check_program() {
     else
         note_fail "the API server saw no Services list ($API_AUTH): $(tr '\n' ';' <"$API_DIR/requests.log" | head -c 300)"
     fi
-    # Not checked here (the node tuning's own tests): what the process and node were given.
-    echo "  (oom_score_adj $(cat /proc/"$DAEMON"/oom_score_adj 2>/dev/null), nf_conntrack_max $(sysctl -n net.netfilter.nf_conntrack_max 2>/dev/null))"
+    check_tuning
+}
+
+# check_tuning: what kube-proxy would have given the process and the node (case.env).
+check_tuning() {
+    _oom=$(cat /proc/"$DAEMON"/oom_score_adj 2>/dev/null)
+    [ "$_oom" = "$OOM_SCORE_ADJ" ] && echo "  ok: oom_score_adj $_oom" ||
+        note_fail "oom_score_adj of the daemon: expected $OOM_SCORE_ADJ, found ${_oom:-none}"
+    if [ "$CONNTRACK_MAX_PER_CORE" = 0 ]; then
+        _want=$CT_MAX0
+    else
+        _want=$((CONNTRACK_MAX_PER_CORE * NCPU))
+        [ "$_want" -gt 1048576 ] && _want=1048576
+        [ "$_want" -lt "$CONNTRACK_MIN" ] && _want=$CONNTRACK_MIN
+        [ "$_want" -lt "$CT_MAX0" ] && _want=$CT_MAX0
+    fi
+    expect_sysctl net.netfilter.nf_conntrack_max "$_want"
+    [ "$TCP_ESTABLISHED" = keep ] && _want=$CT_EST0 || _want=$TCP_ESTABLISHED
+    expect_sysctl net.netfilter.nf_conntrack_tcp_timeout_established "$_want"
+    [ "$TCP_CLOSE_WAIT" = keep ] && _want=$CT_CW0 || _want=$TCP_CLOSE_WAIT
+    expect_sysctl net.netfilter.nf_conntrack_tcp_timeout_close_wait "$_want"
+}
+
+expect_sysctl() { # NAME VALUE
+    _v=$(sysctl -n "$1" 2>/dev/null)
+    [ "$_v" = "$2" ] && echo "  ok: $1 = $_v" || note_fail "$1: expected $2, found ${_v:-nothing}"
+}
+
+# The kernel's conntrack settings before any case; each case starts from them.
+modprobe nf_conntrack
+NCPU=$(nproc)
+CT_MAX0=$(sysctl -n net.netfilter.nf_conntrack_max)
+CT_EST0=$(sysctl -n net.netfilter.nf_conntrack_tcp_timeout_established)
+CT_CW0=$(sysctl -n net.netfilter.nf_conntrack_tcp_timeout_close_wait)
+echo "  $NCPU CPU(s); conntrack at boot: max $CT_MAX0, established $CT_EST0 s, close-wait $CT_CW0 s"
+conntrack_reset() {
+    sysctl -q -w net.netfilter.nf_conntrack_max="$CT_MAX0" \
+        net.netfilter.nf_conntrack_tcp_timeout_established="$CT_EST0" \
+        net.netfilter.nf_conntrack_tcp_timeout_close_wait="$CT_CW0"
 }
 
 check_refuse() {
@@ -228,11 +268,13 @@ for name in $CASES; do
     case_begin "$name"
     C=$VM_DATA/realconfigs/$name
     EXPECT="" NODE_NAME="" NODE="" API="" API_AUTH="" CREDS="" SERVICE_IP="" HEALTHZ="" HOSTS=""
+    OOM_SCORE_ADJ="" CONNTRACK_MAX_PER_CORE="" CONNTRACK_MIN="" TCP_ESTABLISHED="" TCP_CLOSE_WAIT=""
     . "$C/case.env"
     [ "$NODE" = @hostname ] && NODE=$(hostname)
     API_DIR=$VM_DATA/api-$name
     LOG=$VM_DATA/daemon-$name.log
     node_clean || note_fail "the node was not clean before the case"
+    conntrack_reset
     install_files "$C"
     api_objects "$API_DIR" "$SERVICE_IP"
     if api_start "$API_DIR"; then
