@@ -62,13 +62,17 @@ struct KubeProxyArgv: Equatable {
             // pflag's list flags accumulate; the ArgumentParser option takes one comma-separated value.
             var lists: [String: [String]] = [:]
             for case .flag(let f, let v) in items where f.type.accumulates { lists[f.name, default: []].append(v) }
+            // Any other flag given twice: the last one counts, as with pflag.
+            var last: [String: Int] = [:]
+            for (i, item) in items.enumerated() { if case .flag(let f, _) = item { last[f.name] = i } }
             var out: [String] = []
             var listed: Set<String> = []
-            for item in items {
+            for (i, item) in items.enumerated() {
                 switch item {
                 case .other(let a): out.append(a)
                 case .flag(let f, let v):
                     guard f.effect == .implemented, keeping?.contains(f.name) ?? true else { continue }
+                    if !f.type.accumulates, last[f.name] != i { continue }
                     if f.type.isBool {
                         // `--x=false` is the default of every kube-proxy boolean; left out, a
                         // config file's value stands, as upstream ignores flags beside --config.
@@ -126,7 +130,12 @@ struct KubeProxyArgv: Equatable {
                 i += 1
             }
             if let problem = check(flag, value) { throw Failure(description: "invalid argument \"\(value)\" for \"--\(flag.name)\" flag: \(problem)") }
-            if !strict, flag.effect != .implemented { p.items.append(.other(arg)); if inline == nil && !flag.type.isBool { p.items.append(.other(value)) }; continue }
+            if !strict, flag.effect != .implemented {
+                // Left as written, for the parser to refuse: sync, status and cleanup do not take it.
+                p.items.append(.other(arg))
+                if inline == nil && !flag.type.isBool { p.items.append(.other(value)) }
+                continue
+            }
             switch flag.effect {
             case .implemented:
                 p.items.append(.flag(flag, value))
