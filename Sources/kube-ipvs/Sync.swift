@@ -25,7 +25,9 @@ extension KubeIPVS {
 
             Without --dry-run it reads the node's IPVS services, KUBE-* ipsets, KUBE-* chains and \
             kube-ipvs0 addresses, plans the difference and applies it, then prints a summary \
-            (operations per kind and elapsed time). Only state kube-ipvs owns is changed.
+            (operations per kind and elapsed time). Only state kube-ipvs owns is changed. Before \
+            that it tunes the node as kube-proxy's start does (conntrack table size and timeouts, \
+            conn_reuse_mode on 4.1-5.8 kernels), writing only values that differ.
 
             With --dry-run nothing is changed: the plan against an empty node is printed as a POSIX \
             shell script (or JSON with --output json); with --against-node as well, the plan is \
