@@ -4,7 +4,8 @@
 # and the hashsize to a quarter of it, sets the conntrack TCP timeouts, loads the modules and sets
 # the daemon's sysctls, and leaves conn_reuse_mode alone (6.1 is not in 4.1-5.8); a second run
 # writes nothing; a larger nf_conntrack_max is kept; `sync --dry-run` shows the lines and
-# `sync --dry-run --against-node` no longer does; a running daemon's oom_score_adj is -999.
+# `sync --dry-run --against-node` no longer does; a configuration's conntrack.* settings are
+# applied the same way; a running daemon's oom_score_adj is -999.
 # vm: needs-binary fresh-boot timeout=600
 . /vm/lib/testlib.sh
 
@@ -69,6 +70,40 @@ kube-ipvs sync --dry-run --against-node -f /vm/examples/web-service.yaml --confi
     --iptables-backend legacy >dry-node.sh 2>dry-node.err || note_fail "sync --dry-run --against-node failed: $(tail -n 1 dry-node.err)"
 if grep -q "nf_conntrack\|conn_reuse_mode" dry-node.sh; then note_fail "against the prepared node the dry-run still has tuning lines"; show dry-node dry-node.sh
 else echo "  ok: against the prepared node no tuning line is left"; fi
+
+# The conntrack settings of a configuration file: maxPerCore scaled (capped at 1,048,576), the
+# timeouts given, be_liberal, the UDP timeouts; a 0s close-wait timeout leaves the value alone.
+cat >tuned.yaml <<Y
+apiVersion: kubeproxy.config.k8s.io/v1alpha1
+kind: KubeProxyConfiguration
+conntrack:
+  maxPerCore: 300000
+  min: 0
+  tcpEstablishedTimeout: 2h
+  tcpCloseWaitTimeout: 0s
+  tcpBeLiberal: true
+  udpTimeout: 45s
+  udpStreamTimeout: 3m
+Y
+scaled=$((300000 * cpus)); [ $scaled -gt 1048576 ] && scaled=1048576
+echo 16384 >$P/nf_conntrack_max
+echo 777 >$P/nf_conntrack_tcp_timeout_close_wait
+kube-ipvs run --init-only --config tuned.yaml --hostname-override node1 >init4.log 2>&1
+rc=$?
+show "run --init-only --config tuned.yaml (exit $rc)" init4.log
+[ $rc = 0 ] || note_fail "run --init-only with tuned.yaml exited $rc"
+expect_value "nf_conntrack_max from maxPerCore" $P/nf_conntrack_max $scaled
+# The kernel rounds the hashsize up to a whole page of buckets.
+hs=$(cat $H)
+[ "$hs" -ge $((scaled / 4)) ] && echo "  ok: hashsize $hs >= $((scaled / 4))" || note_fail "hashsize: expected at least $((scaled / 4)), found $hs"
+expect_value tcp_timeout_established $P/nf_conntrack_tcp_timeout_established 7200
+expect_value "tcp_timeout_close_wait (0s: left alone)" $P/nf_conntrack_tcp_timeout_close_wait 777
+expect_value tcp_be_liberal $P/nf_conntrack_tcp_be_liberal 1
+expect_value udp_timeout $P/nf_conntrack_udp_timeout 45
+expect_value udp_timeout_stream $P/nf_conntrack_udp_timeout_stream 180
+kube-ipvs run --init-only --config tuned.yaml --hostname-override node1 >init5.log 2>&1 || note_fail "second run with tuned.yaml failed"
+if grep -q "node tuning: set" init5.log; then note_fail "the second run with tuned.yaml wrote: $(grep 'node tuning: set' init5.log)"
+else echo "  ok: the second run with tuned.yaml writes nothing"; fi
 
 # A running daemon lowers its own oom_score_adj to -999 (it has CAP_SYS_RESOURCE here, as root).
 cat >kubeconfig <<K
