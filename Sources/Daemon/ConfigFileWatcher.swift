@@ -14,7 +14,9 @@ import ServiceLifecycle
 
 /// The --config file's content changed: the process exits so that its restart reads the new file.
 public struct ConfigFileChanged: Error, CustomStringConvertible, Sendable {
+    /// The --config path as given.
     public let path: String
+    /// kube-proxy's message, with the file.
     public var description: String {
         "--config \(path): content of the proxy server's configuration file was updated; exiting so that it is read again"
     }
@@ -23,6 +25,7 @@ public struct ConfigFileChanged: Error, CustomStringConvertible, Sendable {
 /// Watches the --config file with inotify and throws `ConfigFileChanged` when its content differs
 /// from the content the configuration was read from; returns on shutdown.
 public struct ConfigFileWatcher: Service {
+    /// The --config path as given (a symlink chain is followed on each look).
     public let path: String
     let content: Data
     let logger: Logger
@@ -43,6 +46,7 @@ public struct ConfigFileWatcher: Service {
         return FileManager.default.contents(atPath: path)
     }
 
+    /// Watches until the content changes (throws `ConfigFileChanged`) or the service is shut down.
     public func run() async throws {
         let watch = try InotifyWatch(path: path)
         defer { watch.close() }

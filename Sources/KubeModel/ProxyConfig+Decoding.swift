@@ -7,6 +7,7 @@
 
 /// A decoded configuration and the decoder's warnings (for the caller to print or log once).
 public struct ConfigDecoding: Sendable, Hashable {
+    /// The configuration, with upstream's defaults for what the file leaves out.
     public var config: ProxyConfig
     /// At most one line: the lenient decoding's warning naming each unknown and duplicate field.
     public var warnings: [String]
