@@ -148,7 +148,7 @@ final class WriterLockCLITests: XCTestCase {
         close(fd)
         first.finish()
         XCTAssertNotEqual(first.process.terminationStatus, 0)
-        XCTAssertTrue(first.stderr.contains("bogusField: unknown field"), first.stderr)
+        XCTAssertTrue(first.stderr.contains("kind: missing (KubeProxyConfiguration)"), first.stderr)
         let after = try run(["cleanup", "--ipvs-exclude-cidrs", "10.0.0.0"], environment: environment())
         XCTAssertFalse(after.stderr.contains("node lock"), after.stderr)
         XCTAssertTrue(after.stderr.contains("--ipvs-exclude-cidrs: \"10.0.0.0\" is not a valid CIDR"), after.stderr)
