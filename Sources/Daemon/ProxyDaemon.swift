@@ -56,7 +56,7 @@ public struct DaemonHooks: Sendable {
     /// When the loop starts, with the wall-clock time (health counts from here, as upstream).
     public var started: @Sendable (Double) -> Void = { _ in }
     /// Each request to the API server (its result, or a list's latency), after `clientOptions.onRequest`.
-    public var apiRequest: @Sendable (APIRequestEvent) -> Void = { _ in }
+    public var apiRequest: (@Sendable (APIRequestEvent) -> Void)? = nil
     public init() {}
 
     /// The hooks that feed kube-proxy's health rules and metrics, and the health-check node ports
@@ -127,8 +127,11 @@ public final class ProxyDaemon: Service, Sendable {
     public func run() async throws {
         let kernel = try makeKernel()
         var options = clientOptions
-        let given = options.onRequest, hook = hooks.apiRequest
-        options.onRequest = { given?($0); hook($0) }
+        // Installed only when someone listens, so that a client without metrics runs as before.
+        if let hook = hooks.apiRequest {
+            let given = options.onRequest
+            options.onRequest = { given?($0); hook($0) }
+        }
         let client = try APIClient(config: settings.kubeConfig, options: options)
         let loop = ProxyLoop(kernel: kernel, config: settings.config, nodeName: settings.nodeName, observers: observers())
         await onLoop(loop)
