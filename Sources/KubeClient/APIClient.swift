@@ -43,6 +43,8 @@ public final class APIClient: Sendable {
         /// Receives one line per request step (start, response head, failure, watch end), for
         /// trace-level logs; nil: nothing is traced.
         public var trace: (@Sendable (String) -> Void)? = nil
+        /// Client-side limit of requests (clientConnection.qps/burst); nil: none.
+        public var rateLimit: (qps: Double, burst: Int)? = nil
         /// Default options.
         public init() {}
     }
@@ -54,11 +56,13 @@ public final class APIClient: Sendable {
     private let http: HTTPClient
     private let credentials: Credentials
     private let isShutDown = NIOLockedValueBox(false)
+    private let limiter: RateLimiter?
 
     /// Builds a client; throws `KubeConfigError` when the TLS material cannot be used.
     public init(config: KubeConfig, options: Options = Options()) throws {
         self.config = config
         self.options = options
+        self.limiter = options.rateLimit.map { RateLimiter(qps: $0.qps, burst: $0.burst) }
         self.credentials = Credentials(config: config, recheckInterval: .nanoseconds(Int64(options.tokenRecheckInterval * 1e9)))
         let tls = try Self.tlsConfiguration(config)
         var conf = HTTPClient.Configuration(
@@ -136,6 +140,7 @@ public final class APIClient: Sendable {
     private func execute(_ path: String, _ query: [(String, String)]) async throws -> HTTPClientResponse {
         var retried = false
         while true {
+            try await limiter?.acquire()
             var request = HTTPClientRequest(url: url(path, query))
             request.method = .GET
             request.headers.add(name: "Accept", value: "application/json")

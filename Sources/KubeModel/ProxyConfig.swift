@@ -264,7 +264,7 @@ extension ProxyConfig {
 
     /// A Linux interface name (or prefix): at most 15 bytes of letters, digits and `.-_@+`. It goes
     /// into iptables rules (`-i NAME`), where a space or a newline would change the rule.
-    static func interfaceName(_ v: String, field: String) throws -> String {
+    public static func interfaceName(_ v: String, field: String) throws -> String {
         let ok = v.utf8.count <= 15 && v != "." && v != ".." && v.utf8.allSatisfy { b in
             (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || "._-@+".utf8.contains(b)
         }

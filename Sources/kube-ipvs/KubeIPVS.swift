@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 
 /// kube-ipvs: a Kubernetes Service proxy for IPVS (kube-proxy's IPVS mode, as a daemon of its own).
 @main
@@ -15,9 +16,43 @@ struct KubeIPVS: AsyncParsableCommand {
         everything kube-ipvs owns on the node, and nothing else.
         """,
         version: "0.1.0",
-        subcommands: [Run.self, Sync.self, Status.self, Cleanup.self]
+        subcommands: [Run.self, Sync.self, Status.self, Cleanup.self, KubeProxyFlagTable.self]
     )
+
+    /// Parses the command line after rewriting kube-proxy's syntax (`KubeProxyArgv`), so that
+    /// kube-ipvs runs with a kube-proxy DaemonSet's command and arguments unchanged.
+    static func main() async {
+        let argv: KubeProxyArgv
+        do { argv = try KubeProxyArgv.rewrite(CommandLine.arguments) } catch {
+            exit(withError: ValidationError(error.description))
+        }
+        KubeProxyArgv.pending.set(argv.warnings)
+        do {
+            var command = try parseAsRoot(argv.arguments)
+            if var command = command as? any AsyncParsableCommand {
+                try await command.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            exit(withError: error)
+        }
+    }
 }
 
 /// Exit status when some input objects were invalid and skipped (the rest was handled).
 let partialFailureExitCode: Int32 = 3
+
+extension KubeProxyArgv {
+    /// The warnings of the ignored kube-proxy flags, for `run` to log once logging is set up.
+    static let pending = WarningBox()
+
+    /// Holds the warnings between the rewrite in `main` and `run`.
+    final class WarningBox: @unchecked Sendable {
+        private let lock = NSLock()
+        private var lines: [String] = []
+        func set(_ l: [String]) { lock.lock(); lines = l; lock.unlock() }
+        /// The lines, once: a second call returns none.
+        func take() -> [String] { lock.lock(); defer { lines = []; lock.unlock() }; return lines }
+    }
+}

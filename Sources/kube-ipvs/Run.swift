@@ -48,10 +48,19 @@ extension KubeIPVS {
             One writer per node: run, sync and cleanup take the node lock (/run/kube-ipvs.lock, or \
             $KUBE_IPVS_LOCK_FILE). run waits up to 60 s for it ($KUBE_IPVS_LOCK_TIMEOUT), then \
             exits with status 1 naming the holder's pid; --dry-run takes no lock.
+
+            kube-proxy's command line works unchanged (run as `kube-proxy`, or `kube-ipvs` followed \
+            by kube-proxy's flags, is `kube-ipvs run`; with --cleanup, `kube-ipvs cleanup`): \
+            `--flag value`, `--flag=value`, `--bool`, `--bool=false`, `-v=2` and `-v 2`. \
+            --proxy-mode ipvs (or empty) is accepted with a warning, any other mode is an error. \
+            These kube-proxy flags are accepted, each with one warning line saying why it has no \
+            effect: \(KubeProxyFlags.ignoredList). docs/migration.md lists every kube-proxy flag.
             """
         )
 
         @OptionGroup var proxy: ProxyOptions
+
+        @OptionGroup var kubeProxy: KubeProxyOptions
 
         @Option(name: .customLong("kubeconfig"), help: "A kubeconfig file (default: clientConnection.kubeconfig, else in-cluster).")
         var kubeconfig: String?
@@ -97,8 +106,17 @@ extension KubeIPVS {
 
         private func loadConfig() throws -> ProxyConfig {
             var c = try proxy.load()
-            if let v = healthzBindAddress { c.healthzBindAddress = v }
-            if let v = metricsBindAddress { c.metricsBindAddress = v }
+            do {
+                try kubeProxy.apply(to: &c)
+                c.healthzBindAddress = try KubeProxyOptions.bindAddress(healthzBindAddress ?? c.healthzBindAddress, portFlag: kubeProxy.healthzPort,
+                                                                        defaultPort: 10256, flag: "--healthz-port")
+                c.metricsBindAddress = try KubeProxyOptions.bindAddress(metricsBindAddress ?? c.metricsBindAddress, portFlag: kubeProxy.metricsPort,
+                                                                        defaultPort: 10249, flag: "--metrics-port")
+            } catch let e as ConfigError {
+                throw ValidationError(e.description)
+            }
+            if let v = verbosity { c.logVerbosity = v }
+            if let v = kubeconfig { c.kubeconfig = v }
             if let v = syncPeriod {
                 guard let d = GoDuration.parse(v), d > 0 else { throw ValidationError("--ipvs-sync-period: \"\(v)\" is not a positive duration (like 30s)") }
                 c.syncPeriod = d
@@ -112,7 +130,15 @@ extension KubeIPVS {
 
         private func loadKubeConfig(_ config: ProxyConfig) throws -> KubeConfig {
             do {
-                if let path = kubeconfig ?? config.kubeconfig {
+                let path = kubeconfig ?? config.kubeconfig
+                if let master = config.master {
+                    // As upstream: the kubeconfig with its server replaced, or (none given) the
+                    // server alone, without credentials.
+                    var k = try path.map { try KubeConfig.load(kubeconfigPath: $0, context: context) } ?? KubeConfig(server: "")
+                    k.server = try Self.masterURL(master, secure: path != nil)
+                    return k
+                }
+                if let path {
                     return try KubeConfig.load(kubeconfigPath: path, context: context)
                 }
                 return try KubeConfig.inCluster()
@@ -121,9 +147,19 @@ extension KubeIPVS {
             }
         }
 
-        private var level: Logger.Level {
+        /// `--master`'s URL; without a scheme, https with a kubeconfig's credentials, else http (client-go's default).
+        static func masterURL(_ text: String, secure: Bool) throws -> String {
+            let url = text.contains("://") ? text : (secure ? "https://" : "http://") + text
+            guard let u = URL(string: url), let scheme = u.scheme?.lowercased(), scheme == "https" || scheme == "http",
+                  let host = u.host, !host.isEmpty else {
+                throw ValidationError("--master: \"\(text)\" is not an http(s) URL with a host")
+            }
+            return url.hasSuffix("/") ? String(url.dropLast()) : url
+        }
+
+        private func level(_ config: ProxyConfig) -> Logger.Level {
             if let logLevel { return logLevel }
-            switch verbosity ?? 2 {
+            switch config.logVerbosity ?? 2 {
             case ...3: return .info
             case 4...5: return .debug
             default: return .trace
@@ -134,14 +170,30 @@ extension KubeIPVS {
             MallocTuning.limitArenas()
             let fileLimit = OpenFileLimit.raiseToHard()
             let config = try loadConfig()
-            let kube = try loadKubeConfig(config)
-            let level = self.level
+            let level = self.level(config)
+            let json = config.logFormat == "json"
             LoggingSystem.bootstrap { label in
+                if json { return JSONLogHandler(label: label, level: level) }
                 var h = StreamLogHandler.standardError(label: label)
                 h.logLevel = level
                 return h
             }
             let logger = Logger(label: "kube-ipvs")
+            for w in KubeProxyArgv.pending.take() { logger.warning("\(w)") }
+            let flagGates = (try? KubeProxyOptions.featureGates(kubeProxy.featureGates ?? "")) ?? [:]
+            for (gate, on) in flagGates.sorted(by: { $0.key < $1.key }) {
+                logger.warning("feature gate \(gate)=\(on) has no effect: kube-ipvs has one fixed feature set (docs/migration.md)")
+            }
+            if let path = kubeProxy.writeConfigTo {
+                // As kube-proxy: write the configuration it would run with, then exit; nothing else starts.
+                do { try Data(config.kubeProxyConfigurationYAML().utf8).write(to: URL(fileURLWithPath: path)) } catch {
+                    logger.error("--write-config-to \(path): cannot write the file: \(error.localizedDescription)")
+                    throw ExitCode.failure
+                }
+                logger.info("wrote the configuration to \(path)")
+                return
+            }
+            let kube = try loadKubeConfig(config)
             if let l = fileLimit, l.after != l.before { logger.info("open file limit (RLIMIT_NOFILE) raised from \(l.before) to \(l.after)") }
             // One writer per node: the daemon holds the node lock for its whole life (a dry-run writes
             // nothing and takes none). Waiting covers a rolling update's old pod still stopping.
@@ -181,26 +233,26 @@ extension KubeIPVS {
             let health = ProxyHealth(syncPeriod: config.syncPeriod)
             let metrics = ProxyMetrics()
             let healthChecks = ServiceHealthServers(logger: logger, health: health)
-            let healthServer: HTTPServer, metricsServer: HTTPServer
+            // An empty address disables that server, as kube-proxy's "Set empty to disable".
+            let healthServer: HTTPServer?, metricsServer: HTTPServer?
             do {
-                healthServer = try HTTPServer.healthServer(bind: config.healthzBindAddress, setting: healthzBindAddress == nil ? "healthzBindAddress" : "--healthz-bind-address",
+                healthServer = config.healthzBindAddress.isEmpty ? nil : try HTTPServer.healthServer(bind: config.healthzBindAddress, setting: healthzBindAddress == nil ? "healthzBindAddress" : "--healthz-bind-address",
                                                            health: health, metrics: metrics, logger: logger)
-                metricsServer = try HTTPServer.metricsServer(bind: config.metricsBindAddress, setting: metricsBindAddress == nil ? "metricsBindAddress" : "--metrics-bind-address",
+                metricsServer = config.metricsBindAddress.isEmpty ? nil : try HTTPServer.metricsServer(bind: config.metricsBindAddress, setting: metricsBindAddress == nil ? "metricsBindAddress" : "--metrics-bind-address",
                                                              metrics: metrics, logger: logger)
             } catch let e as HTTPServerError {
                 throw ValidationError("\(e)")
             }
 
             var clientOptions = APIClient.Options()
+            clientOptions.rateLimit = (qps: Double(config.clientQPS), burst: Int(config.clientBurst))
             if level <= .trace { clientOptions.trace = { logger.trace("\($0)") } }
             let daemon = ProxyDaemon(settings: settings, logger: logger,
                                      hooks: Self.hooks(health: health, metrics: metrics, healthChecks: healthChecks, config: config, dryRun: dryRun),
                                      clientOptions: clientOptions, makeKernel: makeKernel)
             let group = ServiceGroup(configuration: .init(
-                services: [.init(service: daemon),
-                           .init(service: KeepServing(healthServer, logger: logger)),
-                           .init(service: KeepServing(metricsServer, logger: logger)),
-                           .init(service: healthChecks)],
+                services: [.init(service: daemon), .init(service: healthChecks)]
+                    + [healthServer, metricsServer].compactMap { $0.map { .init(service: KeepServing($0, logger: logger)) } },
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
             try await group.run()
