@@ -167,12 +167,20 @@ final class CLITests: XCTestCase {
 
     func testConfigErrorsNameTheField() throws {
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("kube-ipvs-config-\(UUID().uuidString).yaml")
-        try "kind: KubeProxyConfiguration\nipvs:\n  schedular: rr\n".write(to: file, atomically: true, encoding: .utf8)
+        try "apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\nipvs:\n  strictARP: maybe\n".write(to: file, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(at: file) }
         let r = try run(["sync", "--dry-run", "-f", "examples/web-service.yaml", "--config", file.path])
         XCTAssertNotEqual(r.status, 0)
         XCTAssertNotEqual(r.status, 3)
-        XCTAssertTrue(r.stderr.contains("ipvs.schedular: unknown field"), r.stderr)
+        XCTAssertTrue(r.stderr.contains("--config \(file.path): ipvs.strictARP: \"maybe\" is not true or false"), r.stderr)
+        // An unknown field is upstream's lenient decoding: one warning, and the rest applies.
+        try "apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\nipvs:\n  schedular: rr\n  scheduler: wlc\n"
+            .write(to: file, atomically: true, encoding: .utf8)
+        let lenient = try run(["sync", "--dry-run", "-f", "examples/web-service.yaml", "--config", file.path])
+        XCTAssertEqual(lenient.status, 0, lenient.stderr)
+        XCTAssertEqual(lenient.stderr, "warning: --config \(file.path): Using lenient decoding as strict decoding failed: "
+                       + "strict decoding error: unknown field \"ipvs.schedular\"\n")
+        XCTAssertTrue(lenient.stdout.contains("-s wlc"), lenient.stdout)
         let flag = try run(["sync", "--dry-run", "-f", "examples/web-service.yaml", "--cluster-cidr", "10.244.0.0/99"])
         XCTAssertTrue(flag.stderr.contains("--cluster-cidr: \"10.244.0.0/99\" is not a valid CIDR"), flag.stderr)
         let missing = try run(["sync", "--dry-run", "-f", "no/such/file.yaml"])

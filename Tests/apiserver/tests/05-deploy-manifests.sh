@@ -5,7 +5,7 @@
 #      rights checked with `kubectl auth can-i --as=system:serviceaccount:kube-system:kube-ipvs`:
 #      what the daemon needs is allowed, the rest (secrets, writes to Services and Nodes) denied;
 #   3. the ConfigMap's KubeProxyConfiguration, as the server returned it, accepted by
-#      `kube-ipvs sync --dry-run --config` (unknown fields are errors there);
+#      `kube-ipvs sync --dry-run --config` (nothing on stderr: an unknown field would be a warning there);
 #   4. the DaemonSet's command, as the server returned it ($(NODE_NAME) expanded), run with
 #      --dry-run against this API server with a token of the kube-ipvs service account (so with
 #      deploy/'s ClusterRole only, EndpointSlices found through discovery): it must start and sync;
