@@ -9,4 +9,4 @@ env=${KUBE_IPVS_APISERVER_STATE:-/tmp/kube-ipvs-apiserver}/env
 bin=${KUBE_PROXY_BIN:-}
 [ -n "$bin" ] && [ -x "$bin" ] || { echo "no kube-proxy binary (${bin:-KUBE_PROXY_BIN unset}; Tests/apiserver/build.sh builds it)"; exit 77; }
 cp "$KUBE_IPVS_PROXY_GUEST_KUBECONFIG" "$OUT/kubeconfig"
-install -m 0755 "$bin" "$OUT/kube-proxy"
+install -D -m 0755 "$bin" "$OUT/image-kube-proxy/kube-proxy"

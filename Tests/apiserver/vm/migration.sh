@@ -15,15 +15,15 @@
 #   4. the node state (ipvsadm -Sn, ipset save, iptables-save, kube-ipvs0's addresses) under
 #      kube-proxy, under kube-ipvs and under kube-proxy again, compared.
 # Results as "  figure: ..." lines (Tests/apiserver/tests/07-migration.sh prints them).
-# Template: 07-migration.sh writes a copy with the real port and the command line to use.
-# vm: needs-binary timeout=1800 qemu=-netdev 'user,id=n0,restrict=on,guestfwd=tcp:10.0.2.100:6443-cmd:socat - TCP:127.0.0.1:@PORT@' -device virtio-net-pci,netdev=n0
+# Template: 07-migration.sh writes a copy with the real port.
+# vm: needs-binary timeout=1200 qemu=-netdev 'user,id=n0,restrict=on,guestfwd=tcp:10.0.2.100:6443-cmd:socat - TCP:127.0.0.1:@PORT@' -device virtio-net-pci,netdev=n0
 . /vm/lib/traffic.sh
 
 VIP=10.254.20.20
 NODE_IP=192.168.50.1
 NODEPORT=30080
 TRAFFIC_MAX=4000      # requests per swap, at most
-TRAFFIC_SECS=600      # seconds per swap, at most
+TRAFFIC_SECS=400      # seconds per swap, at most
 AFTER_SECS=8          # traffic kept running after the new proxy's first sync
 
 uptime_() { cut -d' ' -f1 /proc/uptime; }
@@ -94,7 +94,7 @@ proxy_metric_synced() {  # kube-proxy has finished a sync (its last-sync timesta
 }
 start_kube_proxy() {  # start_kube_proxy LOG
     # shellcheck disable=SC2086
-    ./kube-proxy $PROXY_ARGS >"$1" 2>&1 &
+    $PROXY_CMD $PROXY_ARGS >"$1" 2>&1 &
     PROXY=$!
 }
 start_kube_ipvs() {  # start_kube_ipvs LOG: the same arguments, the binary swapped
@@ -161,11 +161,16 @@ winkernel:
   sourceVip: ""
 EOF
 PROXY_ARGS="--config=$PWD/config.conf --hostname-override=node1 --v=2"
-IPVS_CMD="@IPVS_CMD@"
-echo "  kube-proxy command line: ./kube-proxy $PROXY_ARGS"
-echo "  kube-ipvs command line:  $IPVS_CMD $PROXY_ARGS"
-[ -x ./kube-proxy ] || die "no kube-proxy binary from the host hook"
-echo "  $(./kube-proxy --version 2>&1)"
+# Two "images": kube-proxy's binary, and kube-ipvs installed under the name kube-proxy (run that
+# way it takes kube-proxy's flags), so the two command lines differ only in the directory.
+mkdir -p image-kube-ipvs
+ln -sf /usr/local/bin/kube-ipvs image-kube-ipvs/kube-proxy
+PROXY_CMD=image-kube-proxy/kube-proxy
+IPVS_CMD=image-kube-ipvs/kube-proxy
+echo "  kube-proxy: $PROXY_CMD $PROXY_ARGS"
+echo "  kube-ipvs:  $IPVS_CMD $PROXY_ARGS"
+[ -x "$PROXY_CMD" ] || die "no kube-proxy binary from the host hook"
+echo "  $("$PROXY_CMD" --version 2>&1); $(kube-ipvs --version 2>&1)"
 
 user_net_up
 traffic_setup
@@ -232,7 +237,7 @@ n=$(compare state-kube-proxy.txt state-kube-ipvs.txt kube-proxy-to-kube-ipvs)
 figure "state kube-proxy -> kube-ipvs: $n lines differ of $(wc -l <state-kube-proxy.txt)"
 # What carries the traffic (virtual and real servers, kube-ipvs0's addresses) is adopted as it is:
 # kube-ipvs only adds what newer kube-proxy versions have and 1.20 has not (sets, filter chains).
-forwarding() { grep -E '^-[Aa] |^kube-ipvs0 ' "$1"; }
+forwarding() { grep -E '^-[Aa] -[tuf] |^kube-ipvs0 ' "$1"; }
 forwarding state-kube-proxy.txt >fwd-kube-proxy.txt
 forwarding state-kube-ipvs.txt >fwd-kube-ipvs.txt
 cmp -s fwd-kube-proxy.txt fwd-kube-ipvs.txt && echo "  ok: IPVS and kube-ipvs0 unchanged by the adoption ($(wc -l <fwd-kube-proxy.txt) lines)" ||
