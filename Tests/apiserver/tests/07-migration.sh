@@ -3,8 +3,9 @@
 # Debian source as this API server, programs the QEMU guest; with requests running through the
 # Service it is replaced by kube-ipvs started with kube-proxy's own command line and config file,
 # then the reverse. The steps and checks are in Tests/apiserver/vm/migration.sh; this script makes
-# the Service `migrate-web` (ClusterIP 10.254.20.20, NodePort 30080), its EndpointSlice
-# (discovery.k8s.io/v1beta1, what both proxies read on 1.20) and Endpoints, and the Node `node1`,
+# the Services `migrate-web` (ClusterIP 10.254.20.20, NodePort 30080) and `migrate-extra`
+# (10.254.20.21, 30081; deleted under kube-ipvs through the control channel vm/migration-control.sh),
+# their EndpointSlices (discovery.k8s.io/v1beta1, what both proxies read on 1.20) and Endpoints, and the Node `node1`,
 # writes the guest test with the real port, runs it through
 # Tests/vm/run.sh and prints the figures:
 #   07-migration: figure: <what>: <numbers>
@@ -53,6 +54,34 @@ endpoints:
 - {addresses: [10.244.1.3], conditions: {ready: true}, topology: {kubernetes.io/hostname: node1}}
 ---
 apiVersion: v1
+kind: Service
+metadata: {name: migrate-extra, namespace: default}
+spec:
+  type: NodePort
+  clusterIP: 10.254.20.21
+  selector: {app: migrate-web}
+  ports:
+  - {name: http, port: 80, protocol: TCP, targetPort: 8080, nodePort: 30081}
+---
+apiVersion: v1
+kind: Endpoints
+metadata: {name: migrate-extra, namespace: default}
+subsets:
+- addresses: [{ip: 10.244.1.2, nodeName: node1}]
+  ports: [{name: http, port: 8080, protocol: TCP}]
+---
+apiVersion: discovery.k8s.io/v1beta1
+kind: EndpointSlice
+metadata:
+  name: migrate-extra-1
+  namespace: default
+  labels: {kubernetes.io/service-name: migrate-extra}
+addressType: IPv4
+ports: [{name: http, port: 8080, protocol: TCP}]
+endpoints:
+- {addresses: [10.244.1.2], conditions: {ready: true}, topology: {kubernetes.io/hostname: node1}}
+---
+apiVersion: v1
 kind: Node
 metadata:
   name: node1
@@ -63,7 +92,8 @@ spec:
 EOF
 "$KUBECTL" apply -f "$D/objects.yaml" >"$D/apply.log" 2>&1 || { cat "$D/apply.log"; echo "could not create the Service, its endpoints and the Node"; exit 1; }
 
-sed "s#@PORT@#$KUBE_IPVS_APISERVER_PORT#" Tests/apiserver/vm/migration.sh >"$D/70-migration.sh"
+sed "s#@D@#$D#; s#@STATE@#$STATE#" Tests/apiserver/vm/migration-control.sh >"$D/control.sh"
+sed "s#@PORT@#$KUBE_IPVS_APISERVER_PORT#; s#@CONTROL@#$D/control.sh#" Tests/apiserver/vm/migration.sh >"$D/70-migration.sh"
 cp Tests/apiserver/vm/migration.host.sh "$D/70-migration.host.sh"
 
 # Two large binaries (kube-ipvs, kube-proxy) live in the guest's RAM disk: more memory.
@@ -75,6 +105,7 @@ rundir=$(printf '%s\n' "$out" | sed -n 's/.*run directory (initrd, console logs)
 if [ -n "$rundir" ] && [ -f "$rundir/boot-1.log" ]; then
     echo "--- the guest's log"
     sed -n '/^KUBE-IPVS-VM: BEGIN 70-migration$/,/^KUBE-IPVS-VM: END 70-migration /p' "$rundir/boot-1.log"
+    echo "--- control channel log"; cat "$D/control.log" 2>/dev/null
     echo "--- the guest's figures"
     grep -E '^  figure: ' "$rundir/boot-1.log" | sed 's/^  /07-migration: /'
     log "figure: guest run (boot, set-up, both swaps): $(( $(date +%s) - t0 )) s"
