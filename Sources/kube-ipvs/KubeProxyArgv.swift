@@ -40,7 +40,8 @@ struct KubeProxyArgv: Equatable {
     private static func kubeProxy(_ args: [String]) throws(Failure) -> KubeProxyArgv {
         let parsed = try parse(args, strict: true)
         if parsed.version { return KubeProxyArgv(arguments: ["--version"]) }
-        if parsed.cleanup {
+        // --write-config-to wins over --cleanup, as in kube-proxy (it writes and exits first).
+        if parsed.cleanup, !parsed.items.contains(where: { if case .flag(let f, _) = $0 { return f.name == "write-config-to" }; return false }) {
             // cleanup reads only these; the rest configure the daemon, which --cleanup does not start.
             return KubeProxyArgv(arguments: ["cleanup"] + parsed.render(keeping: ["config", "ipvs-exclude-cidrs"]))
         }
@@ -61,13 +62,17 @@ struct KubeProxyArgv: Equatable {
             // pflag's list flags accumulate; the ArgumentParser option takes one comma-separated value.
             var lists: [String: [String]] = [:]
             for case .flag(let f, let v) in items where f.type.accumulates { lists[f.name, default: []].append(v) }
+            // Any other flag given twice: the last one counts, as with pflag.
+            var last: [String: Int] = [:]
+            for (i, item) in items.enumerated() { if case .flag(let f, _) = item { last[f.name] = i } }
             var out: [String] = []
             var listed: Set<String> = []
-            for item in items {
+            for (i, item) in items.enumerated() {
                 switch item {
                 case .other(let a): out.append(a)
                 case .flag(let f, let v):
                     guard f.effect == .implemented, keeping?.contains(f.name) ?? true else { continue }
+                    if !f.type.accumulates, last[f.name] != i { continue }
                     if f.type.isBool {
                         // `--x=false` is the default of every kube-proxy boolean; left out, a
                         // config file's value stands, as upstream ignores flags beside --config.

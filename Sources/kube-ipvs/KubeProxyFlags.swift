@@ -78,7 +78,7 @@ enum KubeProxyFlags {
         .init("ipvs-udp-timeout", .duration, .implemented, nil, "ipvs.udpTimeout"),
         .init("iptables-masquerade-bit", .int32, .implemented, nil, "iptables.masqueradeBit (IPVS mode marks with it too)"),
         .init("masquerade-all", .bool, .implemented, nil, "masqueradeAll"),
-        .init("iptables-sync-period", .duration, .ignored("in IPVS mode kube-proxy syncs every --ipvs-sync-period; this one applies to iptables mode only")),
+        .init("iptables-sync-period", .duration, .ignored("IPVS mode syncs every --ipvs-sync-period (older kube-proxy releases also took /healthz's staleness limit, twice this, from it; kube-ipvs takes it from syncPeriod)")),
         .init("iptables-min-sync-period", .duration, .ignored("in IPVS mode kube-proxy uses --ipvs-min-sync-period; this one applies to iptables mode only")),
         .init("iptables-localhost-nodeports", .bool, .ignored("applies to iptables mode only; IPVS mode never accepts NodePorts on localhost"), "1.27+"),
         .init("nodeport-addresses", .stringList, .implemented, nil, "nodePortAddresses (CIDRs, or `primary` from 1.29)"),

@@ -11,7 +11,7 @@ struct KubeProxyOptions: ParsableArguments {
     @Option(name: .customLong("kube-api-qps"), help: "Requests per second to the API server, client-side limit (clientConnection.qps; default 5).")
     var kubeAPIQPS: String?
 
-    @Option(name: .customLong("kube-api-burst"), help: "Requests allowed at once above --kube-api-qps (clientConnection.burst; default 10).")
+    @Option(name: .customLong("kube-api-burst"), help: "Requests allowed at once above the QPS limit (clientConnection.burst; default 10).")
     var kubeAPIBurst: String?
 
     @Option(name: .customLong("kube-api-content-type"), help: "clientConnection.contentType (recorded; kube-ipvs reads JSON).")
@@ -26,10 +26,10 @@ struct KubeProxyOptions: ParsableArguments {
     @Flag(name: .customLong("bind-address-hard-fail"), help: "Exit when the healthz or metrics port cannot be bound (bindAddressHardFail).")
     var bindAddressHardFail = false
 
-    @Option(name: .customLong("healthz-port"), help: "Deprecated: port for a bare-IP --healthz-bind-address (default 10256); 0 disables /healthz.")
+    @Option(name: .customLong("healthz-port"), help: "Deprecated: port a bare-IP healthz bind address gets (default 10256); 0 disables /healthz.")
     var healthzPort: String?
 
-    @Option(name: .customLong("metrics-port"), help: "Deprecated: port for a bare-IP --metrics-bind-address (default 10249); 0 disables /metrics.")
+    @Option(name: .customLong("metrics-port"), help: "Deprecated: port a bare-IP metrics bind address gets (default 10249); 0 disables /metrics.")
     var metricsPort: String?
 
     @Option(name: .customLong("show-hidden-metrics-for-version"), help: "Previous minor version (like 1.30) whose hidden metrics to show (showHiddenMetricsForVersion).")
@@ -38,10 +38,10 @@ struct KubeProxyOptions: ParsableArguments {
     @Option(name: .customLong("feature-gates"), help: "Gates as A=true,B=false (featureGates); each is reported, none changes kube-ipvs.")
     var featureGates: String?
 
-    @Option(name: .customLong("pod-bridge-interface"), help: "Pod bridge for --detect-local-mode=BridgeInterface (detectLocal.bridgeInterface).")
+    @Option(name: .customLong("pod-bridge-interface"), help: "Pod bridge, for detect-local-mode BridgeInterface (detectLocal.bridgeInterface).")
     var podBridgeInterface: String?
 
-    @Option(name: .customLong("pod-interface-name-prefix"), help: "Pod interface prefix for --detect-local-mode=InterfaceNamePrefix (detectLocal.interfaceNamePrefix).")
+    @Option(name: .customLong("pod-interface-name-prefix"), help: "Pod interface prefix, for detect-local-mode InterfaceNamePrefix (detectLocal.interfaceNamePrefix).")
     var podInterfaceNamePrefix: String?
 
     @Option(name: .customLong("oom-score-adj"), help: "oom_score_adj of the process, -1000 to 1000 (oomScoreAdj; default -999).")

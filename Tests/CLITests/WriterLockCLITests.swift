@@ -35,8 +35,8 @@ final class WriterLockCLITests: XCTestCase {
         private var out = Data(), err = Data()
         private let readers = DispatchGroup()
 
-        init(_ args: [String], environment: [String: String]) throws {
-            process.executableURL = CLITests.binary
+        init(_ args: [String], environment: [String: String], executable: URL = CLITests.binary) throws {
+            process.executableURL = executable
             process.arguments = args
             process.environment = environment
             process.currentDirectoryURL = CLITests.repoRoot
