@@ -130,7 +130,12 @@ struct KubeProxyArgv: Equatable {
                 i += 1
             }
             if let problem = check(flag, value) { throw Failure(description: "invalid argument \"\(value)\" for \"--\(flag.name)\" flag: \(problem)") }
-            if !strict, flag.effect != .implemented { p.items.append(.other(arg)); if inline == nil && !flag.type.isBool { p.items.append(.other(value)) }; continue }
+            if !strict, flag.effect != .implemented {
+                // Left as written, for the parser to refuse: sync, status and cleanup do not take it.
+                p.items.append(.other(arg))
+                if inline == nil && !flag.type.isBool { p.items.append(.other(value)) }
+                continue
+            }
             switch flag.effect {
             case .implemented:
                 p.items.append(.flag(flag, value))

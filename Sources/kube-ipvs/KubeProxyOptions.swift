@@ -76,10 +76,8 @@ struct KubeProxyOptions: ParsableArguments {
 
     /// Sets the fields of `c` the flags give; an error names the flag.
     func apply(to c: inout ProxyConfig) throws {
-        if let v = master {
-            guard !v.isEmpty else { throw ConfigError("--master", "empty") }
-            c.master = v
-        }
+        // Empty is pflag's default: not given.
+        if let v = master, !v.isEmpty { c.master = v }
         if let v = kubeAPIQPS {
             guard let q = Float(v), q.isFinite, q >= 0 else { throw ConfigError("--kube-api-qps", "\"\(v)\" is not a number of requests per second (0 or more)") }
             c.clientQPS = q

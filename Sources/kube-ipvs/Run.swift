@@ -116,7 +116,7 @@ extension KubeIPVS {
                 throw ValidationError(e.description)
             }
             if let v = verbosity { c.logVerbosity = v }
-            if let v = kubeconfig { c.kubeconfig = v }
+            if let v = kubeconfig, !v.isEmpty { c.kubeconfig = v }
             if let v = syncPeriod {
                 guard let d = GoDuration.parse(v), d > 0 else { throw ValidationError("--ipvs-sync-period: \"\(v)\" is not a positive duration (like 30s)") }
                 c.syncPeriod = d
@@ -130,7 +130,8 @@ extension KubeIPVS {
 
         private func loadKubeConfig(_ config: ProxyConfig) throws -> KubeConfig {
             do {
-                let path = kubeconfig ?? config.kubeconfig
+                // An empty --kubeconfig is kube-proxy's default: none (in-cluster, or --master alone).
+                let path = [kubeconfig, config.kubeconfig].compactMap { $0 }.first { !$0.isEmpty }
                 if let master = config.master {
                     // As upstream: the kubeconfig with its server replaced, or (none given) the
                     // server alone, without credentials.

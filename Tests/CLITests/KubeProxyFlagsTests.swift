@@ -310,6 +310,34 @@ final class KubeProxyFlagsTests: XCTestCase {
         XCTAssertEqual(lines.filter { $0.contains("\"level\":\"warning\"") && $0.contains("flag --profiling=true has no effect") }.count, 1, daemon.stderr)
     }
 
+    /// `--master` beside a kubeconfig replaces its server (the kubeconfig's own points nowhere).
+    func testMasterOverridesTheKubeconfigServer() async throws {
+        let fake = try await FakeKubeAPI.start()
+        fake.setDiscoveryVersions(["v1"])
+        _ = try fake.put("/api/v1/nodes", json: Data("""
+            {"apiVersion":"v1","kind":"Node","metadata":{"name":"node1"},"status":{"addresses":[{"type":"InternalIP","address":"10.0.0.5"}]}}
+            """.utf8))
+        let kubeconfig = dir.appendingPathComponent("kubeconfig").path
+        try """
+            apiVersion: v1
+            kind: Config
+            clusters: [{name: c, cluster: {server: "http://127.0.0.1:1"}}]
+            users: [{name: u, user: {token: t}}]
+            contexts: [{name: ctx, context: {cluster: c, user: u}}]
+            current-context: ctx
+            """.write(toFile: kubeconfig, atomically: true, encoding: .utf8)
+        var env = ProcessInfo.processInfo.environment
+        env["KUBE_IPVS_LOCK_FILE"] = dir.appendingPathComponent("lock").path
+        let daemon = try WriterLockCLITests.Running(
+            ["run", "--kubeconfig", kubeconfig, "--master", fake.url, "--hostname-override", "node1", "--dry-run",
+             "--healthz-port=0", "--metrics-port=0"], environment: env)
+        defer { daemon.stop() }
+        try await waitFor("the first sync", timeout: 30) { daemon.stdout.contains("kube-ipvs run --dry-run: sync 1 of node node1") }
+        daemon.stop()
+        try await fake.shutdown()
+        XCTAssertTrue(daemon.stderr.contains("127.0.0.1:\(fake.port)"), daemon.stderr)
+    }
+
     // MARK: - Docs
 
     /// docs/migration.md's flag table lists exactly the flags the binary knows, each with its effect.
