@@ -108,7 +108,7 @@ if [ -n "$rundir" ] && [ -f "$rundir/boot-1.log" ]; then
     echo "--- control channel log"; cat "$D/control.log" 2>/dev/null
     echo "--- the guest's figures"
     grep -E '^  figure: ' "$rundir/boot-1.log" | sed 's/^  /07-migration: /'
-    log "figure: guest run (boot, set-up, both swaps): $(( $(date +%s) - t0 )) s"
+    log "figure: guest run (boot, set-up, both swaps): $(( $(date +%s) - t0 )) s; host load average at the end: $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) CPUs)"
     grep -q '^PASS 70-migration' "$rundir/boot-1.log" && rm -rf "$rundir"
 fi
 "$KUBECTL" delete -f "$D/objects.yaml" --ignore-not-found >/dev/null 2>&1
