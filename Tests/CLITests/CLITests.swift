@@ -12,8 +12,9 @@ final class CLITests: XCTestCase {
     struct Run { var status: Int32; var stdout: String; var stderr: String }
 
     /// Runs kube-ipvs with `args`; `isolated`: in a network namespace of its own (`unshare -n`).
-    func run(_ args: [String], isolated: Bool = false) throws -> Run {
+    func run(_ args: [String], isolated: Bool = false, environment: [String: String] = [:]) throws -> Run {
         let p = Process()
+        if !environment.isEmpty { p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         p.executableURL = isolated ? URL(fileURLWithPath: "/usr/bin/unshare") : Self.binary
         p.arguments = isolated ? ["-n", Self.binary.path] + args : args
         p.currentDirectoryURL = Self.repoRoot
@@ -35,12 +36,16 @@ final class CLITests: XCTestCase {
                           "kube-ipvs is not built beside the tests (\(Self.binary.path)); run `swift build` first")
     }
 
+    /// A fake /proc and /sys with 2 CPUs and kernel 6.1 (`KUBE_IPVS_NODE_ROOT`): the node tuning
+    /// lines of a dry-run then do not depend on the machine running the tests.
+    static let fixedNode = ["KUBE_IPVS_NODE_ROOT": repoRoot.appendingPathComponent("Tests/CLITests/Fixtures/node-root").path]
+
     func testSeedDryRunMatchesGoldenFile() throws {
-        let r = try run(seedArgs)
+        let r = try run(seedArgs, environment: Self.fixedNode)
         XCTAssertEqual(r.status, 0, r.stderr)
         XCTAssertEqual(r.stderr, "")
         let golden = try String(contentsOf: Self.repoRoot.appendingPathComponent("Tests/CLITests/Golden/web-service.sh"), encoding: .utf8)
-        XCTAssertEqual(r.stdout, golden, "regenerate with: .build/debug/kube-ipvs \(seedArgs.joined(separator: " ")) > Tests/CLITests/Golden/web-service.sh")
+        XCTAssertEqual(r.stdout, golden, "regenerate with: KUBE_IPVS_NODE_ROOT=Tests/CLITests/Fixtures/node-root .build/debug/kube-ipvs \(seedArgs.joined(separator: " ")) > Tests/CLITests/Golden/web-service.sh")
     }
 
     func testSeedDryRunHasTheByHandProcedure() throws {
