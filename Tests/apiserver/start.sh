@@ -54,7 +54,9 @@ rc=$?
 set -e
 [ "$rc" = 0 ] || exit "$rc"
 # shellcheck disable=SC1091
-. "$cache/env"   # KUBE_APISERVER_BIN KUBECTL_BIN ETCD_BIN KUBE_APISERVER_VERSION
+. "$cache/env"   # KUBE_APISERVER_BIN KUBECTL_BIN KUBE_PROXY_BIN ETCD_BIN KUBE_APISERVER_VERSION
+# build.sh keeps kube-proxy next to kube-apiserver (an env file from an older build.sh lacks it).
+KUBE_PROXY_BIN=${KUBE_PROXY_BIN:-$(dirname "$KUBE_APISERVER_BIN")/kube-proxy}
 
 port_free() { ! ss -Hltn "( sport = :$1 )" 2>/dev/null | grep -q .; }
 free_port() { # first free port from $1 on, skipping those given after it
@@ -224,6 +226,7 @@ KUBE_IPVS_APISERVER_VERSION='$KUBE_APISERVER_VERSION'
 KUBE_IPVS_APISERVER_PID='$(cat kube-apiserver.pid)'
 KUBE_IPVS_ETCD_PID='$(cat etcd.pid)'
 KUBECTL='$KUBECTL_BIN'
+KUBE_PROXY_BIN='$KUBE_PROXY_BIN'
 EOF
 mv env.tmp env
 
