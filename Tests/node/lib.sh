@@ -35,6 +35,7 @@ finish() {
     [ "$nfail" = 0 ]; exit $?
 }
 trap 'teardown; exit 130' INT TERM
+trap teardown EXIT
 skip_or_fail() { # RC WHAT
     if [ "$1" = 77 ]; then skip node "cannot build $2 here"; else fail node "building $2 failed"; fi
     finish

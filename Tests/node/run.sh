@@ -7,8 +7,8 @@
 #
 #   Tests/node/run.sh [--keep] [--nodes 1|2] [--upto STEP]
 #     STEP: node (the kubelet's node Ready), deploy (kube-ipvs from deploy/ programs the node),
-#           services (pods through Services), rolling (rolling update, delete, re-adopt, cleanup),
-#           all (default; with --nodes 2 also the cross-node checks)
+#           services (pods through Services; with --nodes 2 then the cross-node checks),
+#           all (default: then the rolling update, delete, re-adopt, cleanup)
 # Output: one line per check, `PASS name: what` / `FAIL name: what, expected, found`, `FIGURES ...`
 # lines with the request counts, and last `node: N passed, N failed, N skipped`. Exit 1 on failure,
 # 77 when it cannot run here (not root, no build). Bounded: every wait has a limit.
@@ -22,7 +22,7 @@ while [ $# -gt 0 ]; do
         --keep) keep=1; shift ;;
         --nodes) nodes=$2; shift 2 ;;
         --upto) upto=$2; shift 2 ;;
-        *) echo "usage: $0 [--keep] [--nodes 1|2] [--upto node|deploy|services|rolling|all]" >&2; exit 2 ;;
+        *) echo "usage: $0 [--keep] [--nodes 1|2] [--upto node|deploy|services|all]" >&2; exit 2 ;;
     esac
 done
 . "$here/lib.sh"
@@ -54,7 +54,7 @@ t_cp=$(date +%s)
 # --- the node(s) ------------------------------------------------------------------------------
 for n in $(seq 1 "$nodes"); do boot_node "$n" || finish; done
 for n in $(seq 1 "$nodes"); do
-    if wait_channel "$n" 300; then pass "node$n/boot" "guest booted, containerd up, images imported: $(gsh "$n" 'ctr -n k8s.io images ls -q | sed "s/@.*//" | sort -u | tr "\n" " "')"
+    if wait_channel "$n" 300; then pass "node$n/boot" "guest booted, containerd up, images imported: $(gsh "$n" 'ctr -n k8s.io images ls -q | grep -v ^sha256: | tr "\n" " "')"
     else fail "node$n/boot" "no control channel after 300 s: $(grep '^NODE:' "$state/node$n.console" | tail -n 3 | tr '\n' ' ')"; finish; fi
 done
 for n in $(seq 1 "$nodes"); do
@@ -67,8 +67,8 @@ done
 step_deploy || finish
 [ "$upto" = deploy ] && finish
 step_services
+# Two nodes: cross-node traffic before the rolling step (which ends with a cleaned node).
+[ "$nodes" = 2 ] && step_two_nodes
 [ "$upto" = services ] && finish
 step_rolling
-[ "$upto" = rolling ] && finish
-[ "$nodes" = 2 ] && step_two_nodes
 finish

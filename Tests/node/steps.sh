@@ -30,6 +30,9 @@ step_deploy() {
         return 1
     fi
     for n in $(seq 1 "$nodes"); do
+        # The pod is Ready when its container started (no readiness probe): wait for the sync.
+        wait_for 300 sh -c "[ -n \"\$(printf 'grep -h \"first sync\" /var/log/pods/kube-system_kube-ipvs-*/kube-ipvs/*.log\n' | timeout 20 socat -t 20 - TCP:127.0.0.1:${chan_port[$n]})\" ]" ||
+            fail "deploy/first-sync/node$n" "no 'first sync' line in the daemon's log within 300 s"
         # The init container: exit 0, its plan's modules and sysctls, privileged.
         out=$(gsh "$n" 'cat /var/log/pods/kube-system_kube-ipvs-*/prepare-node/0.log')
         if printf '%s' "$out" | grep -q 'module ip_vs loaded' && printf '%s' "$out" | grep -q 'net.ipv4.vs.conntrack=1'; then
@@ -244,4 +247,28 @@ EOT
 }
 
 # --- 6. two nodes -------------------------------------------------------------------------------
-step_two_nodes() { skip two-nodes "not implemented yet"; }
+# The nodes share a QEMU socket network (eth1, 192.168.100.1N) with routes between the pod
+# subnets (10.244.N.0/24): a Service's endpoints on both nodes, reached from a pod on each.
+step_two_nodes() {
+    local where ans n other
+    where=$(k get pods -l app=web -o jsonpath='{range .items[*]}{.spec.nodeName}{"\n"}{end}' | sort | uniq -c | awk '{printf "%s%s x %d", (NR > 1 ? ", " : ""), $2, $1}')
+    case $where in *node1*node2*) ;; *) fail two-nodes/spread "expected web pods on both nodes, found: $where"; return 1 ;; esac
+    client_manifest node2 | k apply -f - >/dev/null
+    if ! wait_for 300 sh -c "[ \"\$('$KUBECTL' --kubeconfig '$KUBE_IPVS_KUBECONFIG' get pod client-node2 -o jsonpath='{.status.phase}')\" = Running ]"; then
+        fail two-nodes/client "client-node2 not running in 300 s"; return 1
+    fi
+    for n in 1 2; do
+        ans=$(cexec "$n" "for i in \$(seq 1 12); do timeout 5 wget -qO- http://$cip_web/ || echo no-answer; done")
+        sent=$((sent + 12)); failed=$((failed + $(printf '%s\n' "$ans" | grep -c no-answer)))
+        if [ "$(printf '%s\n' "$ans" | grep -v no-answer | sort -u | grep -c .)" = 3 ] && ! printf '%s\n' "$ans" | grep -q no-answer; then
+            pass "two-nodes/clusterip-from-node$n" "pods on $where; 12 requests from a pod on node$n to http://$cip_web/: $(printf '%s\n' "$ans" | tally)"
+        else fail "two-nodes/clusterip-from-node$n" "12 requests from node$n expected answers from all 3 pods ($where), found: $(printf '%s\n' "$ans" | tally)"; fi
+        other=$((3 - n))
+        ans=$(cexec "$n" "for i in \$(seq 1 6); do timeout 5 wget -qO- http://192.168.100.1$other:$nodeport/ || echo no-answer; done")
+        sent=$((sent + 6)); failed=$((failed + $(printf '%s\n' "$ans" | grep -c no-answer)))
+        if [ "$(printf '%s\n' "$ans" | grep -c no-answer)" = 0 ]; then
+            pass "two-nodes/nodeport-of-node$other" "6 requests from a pod on node$n to node$other's NodePort 192.168.100.1$other:$nodeport: $(printf '%s\n' "$ans" | tally)"
+        else fail "two-nodes/nodeport-of-node$other" "6 requests from node$n to 192.168.100.1$other:$nodeport, found: $(printf '%s\n' "$ans" | tally)"; fi
+    done
+    figures "two nodes: requests sent $sent, failed $failed (with the services step's)"
+}
