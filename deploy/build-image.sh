@@ -3,9 +3,10 @@
 #   - the runtime root filesystem from Debian 12's archive with mmdebstrap: minbase plus the
 #     packages deploy/Containerfile's runtime stage installs (read from that file: one list), with
 #     the documentation, man pages and locales left out as in debian:bookworm-slim;
-#   - a second layer with the release binary (stripped) at /usr/local/bin/kube-ipvs and
-#     deploy/prepare-node.sh at /usr/local/bin/kube-ipvs-prepare-node, as the Containerfile COPYs;
-#   - ENTRYPOINT ["/usr/local/bin/kube-ipvs"], CMD ["--help"], as the Containerfile;
+#   - a second layer replaying the rest of the Containerfile's runtime stage: the release binary
+#     (stripped) where it COPYs /out/kube-ipvs, the repository files it COPYs (prepare-node.sh),
+#     its `RUN ln -s` links; any other instruction there is an error;
+#   - the Containerfile's ENTRYPOINT and CMD;
 #   - written with umoci, then tarred: an OCI archive (`podman load -i`, `docker load -i` (Docker
 #     25+), `skopeo copy oci-archive:FILE ...`, `ctr -n k8s.io images import FILE`).
 #
@@ -85,23 +86,62 @@ mmdebstrap --variant=minbase --mode=root --format=tar --include="$packages" \
     "deb http://deb.debian.org/debian-security bookworm-security main" >"$work/mmdebstrap.log" 2>&1 ||
     { tail -n 30 "$work/mmdebstrap.log" >&2; die "mmdebstrap failed"; }
 
-# --- the application layer: what the Containerfile COPYs --------------------------------------
-mkdir -p "$work/app/usr/local/bin"
-install -m 0755 "$binary" "$work/app/usr/local/bin/kube-ipvs"
-strip "$work/app/usr/local/bin/kube-ipvs" 2>/dev/null || log "note: strip failed; the binary is unstripped"
-install -m 0755 deploy/prepare-node.sh "$work/app/usr/local/bin/kube-ipvs-prepare-node"
+# --- the application layer: what the runtime stage does after its apt-get install ----------------
+# COPY --from=build /out/kube-ipvs DEST (the binary), COPY FILE DEST (a file of the repository) and
+# RUN ln -s TARGET LINK are replayed; anything else there is an error, so the two builds cannot
+# drift apart silently.
+mkdir -p "$work/app"
+runtime=$(awk '/^FROM /{buf=""} {buf = buf $0 "\n"} END {printf "%s", buf}' deploy/Containerfile |
+    sed -e ':a' -e '/\\$/N; s/\\\n/ /; ta' | grep -v '^[[:space:]]*#' | grep -v '^[[:space:]]*$' | tail -n +2)
+entrypoint='' cmd=''
+while read -r instr a1 a2 a3 rest; do
+    case $instr in
+        RUN)
+            if [ "$a1 $a2" = "apt-get update" ]; then
+                :   # the base layer above
+            elif [ "$a1 $a2" = "ln -s" ] && [ -n "$a3" ] && [ -n "$rest" ] && [ "${rest#* }" = "$rest" ]; then
+                mkdir -p "$work/app$(dirname "$rest")"
+                ln -s "$a3" "$work/app$rest"
+            else
+                die "unsupported RUN in deploy/Containerfile's runtime stage: $a1 $a2 $a3 $rest"
+            fi ;;
+        COPY)
+            if [ "$a1" = --from=build ]; then
+                [ "$a2" = /out/kube-ipvs ] || die "unsupported COPY --from=build $a2 in deploy/Containerfile"
+                mkdir -p "$work/app$(dirname "$a3")"
+                install -m 0755 "$binary" "$work/app$a3"
+                strip "$work/app$a3" 2>/dev/null || log "note: strip failed; the binary is unstripped"
+            else
+                [ -z "$a3" ] || die "unsupported COPY with several sources in deploy/Containerfile: $a1 $a2 $a3"
+                mkdir -p "$work/app$(dirname "$a2")"
+                install -m 0755 "$a1" "$work/app$a2"
+            fi ;;
+        ENTRYPOINT) entrypoint="$a1${a2:+ $a2}${a3:+ $a3}${rest:+ $rest}" ;;
+        CMD) cmd="$a1${a2:+ $a2}${a3:+ $a3}${rest:+ $rest}" ;;
+        *) die "unsupported instruction in deploy/Containerfile's runtime stage: $instr" ;;
+    esac
+done <<<"$runtime"
+[ -x "$work/app/usr/local/bin/kube-ipvs" ] || die "deploy/Containerfile's runtime stage copies no /out/kube-ipvs"
 tar -C "$work/app" --sort=name --owner=0 --group=0 --numeric-owner --mtime="@$SOURCE_DATE_EPOCH" \
-    -cf "$work/app.tar" usr
+    -cf "$work/app.tar" .
+# ENTRYPOINT/CMD: JSON arrays in the Containerfile, as umoci flags.
+json_args() { # FLAG JSON
+    local flag=$1
+    printf '%s' "$2" | jq -r '.[]' | while IFS= read -r a; do printf '%s=%s\n' "$flag" "$a"; done
+}
+mapfile -t ep_args < <(json_args --config.entrypoint "${entrypoint:-[]}")
+mapfile -t cmd_args < <(json_args --config.cmd "${cmd:-[]}")
+[ ${#ep_args[@]} -gt 0 ] || die "no ENTRYPOINT in deploy/Containerfile's runtime stage"
 
 # --- the OCI layout --------------------------------------------------------------------------
 oci=$work/oci
 umoci init --layout "$oci"
 umoci new --image "$oci:$tag"
 umoci raw add-layer --image "$oci:$tag" --history.created_by "mmdebstrap bookworm minbase + $packages" "$work/base.tar"
-umoci raw add-layer --image "$oci:$tag" --history.created_by "kube-ipvs binary and kube-ipvs-prepare-node" "$work/app.tar"
+umoci raw add-layer --image "$oci:$tag" --history.created_by "deploy/Containerfile runtime stage: COPY and RUN ln -s" "$work/app.tar"
 umoci config --image "$oci:$tag" --os linux --architecture amd64 \
     --config.env 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
-    --config.entrypoint /usr/local/bin/kube-ipvs --config.cmd=--help \
+    "${ep_args[@]}" "${cmd_args[@]}" \
     --config.label "org.opencontainers.image.title=kube-ipvs" \
     --config.label "org.opencontainers.image.version=$tag"
 umoci gc --layout "$oci"

@@ -55,7 +55,14 @@ free_port() { local p=$1; while ss -Hltn "( sport = :$p )" | grep -q .; do p=$((
 control_plane_up() {
     local t0 kcm_port sch_port
     t0=$(date +%s)
-    if ! KUBE_IPVS_APISERVER_STATE=$state/api bash "$repo/Tests/apiserver/start.sh" >"$state/apiserver-start.log" 2>&1; then
+    # start.sh picks a free port; another API server may take it before it binds: try again.
+    local try ok=0
+    for try in 1 2 3; do
+        if KUBE_IPVS_APISERVER_STATE=$state/api bash "$repo/Tests/apiserver/start.sh" >"$state/apiserver-start.log" 2>&1; then ok=1; break; fi
+        grep -q 'address already in use' "$state/apiserver-start.log" || break
+        rm -rf "$state/api"; sleep $((try * 3))
+    done
+    if [ "$ok" = 0 ]; then
         fail control-plane "Tests/apiserver/start.sh failed: $(tail -n 3 "$state/apiserver-start.log" | tr '\n' ' ')"; return 1
     fi
     # shellcheck disable=SC1091

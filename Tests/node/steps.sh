@@ -14,9 +14,26 @@ daemon_log() { gsh "$1" 'cat $(ls -t /var/log/pods/kube-system_kube-ipvs-*/kube-
 # The newest kube-ipvs pod's first-sync line in guest N.
 first_sync() { gsh "$1" 'f=$(ls -td /var/log/pods/kube-system_kube-ipvs-* | head -n 1); grep -h "first sync" $f/kube-ipvs/*.log | tail -n 1'; }
 
+# The daemon container's capabilities.add of daemonset.yaml as /proc/PID/status shows CapEff
+# (16 hex digits), or with `names` the list itself.
+want_caps() {
+    local names bits=0 c
+    names=$(sed -n '/^      containers:/,$p' "$state/deploy/daemonset.yaml" | sed -n 's/^ *add: \[\(.*\)\]$/\1/p' | head -n 1 | tr -d ' ' | tr ',' ' ')
+    [ "${1:-}" = names ] && { echo "$names"; return; }
+    for c in $names; do
+        case $c in
+            NET_ADMIN) bits=$((bits | 1 << 12)) ;; NET_RAW) bits=$((bits | 1 << 13)) ;;
+            SYS_MODULE) bits=$((bits | 1 << 16)) ;; SYS_RESOURCE) bits=$((bits | 1 << 24)) ;;
+            NET_BIND_SERVICE) bits=$((bits | 1 << 10)) ;; SYS_ADMIN) bits=$((bits | 1 << 21)) ;;
+            *) return 1 ;;
+        esac
+    done
+    printf '%016x\n' "$bits"
+}
+
 # --- 3. kube-ipvs from deploy/ ----------------------------------------------------------------
 step_deploy() {
-    local t0 n pid caps out
+    local t0 n pid caps out want
     t0=$(date +%s)
     # Only the documented ConfigMap values: the API server's address (the guest's forward).
     cp -r "$repo/deploy" "$state/deploy"
@@ -33,23 +50,25 @@ step_deploy() {
         # The pod is Ready when its container started (no readiness probe): wait for the sync.
         wait_for 300 sh -c "[ -n \"\$(printf 'grep -h \"first sync\" /var/log/pods/kube-system_kube-ipvs-*/kube-ipvs/*.log\n' | timeout 20 socat -t 20 - TCP:127.0.0.1:${chan_port[$n]})\" ]" ||
             fail "deploy/first-sync/node$n" "no 'first sync' line in the daemon's log within 300 s"
-        # The init container: exit 0, its plan's modules and sysctls, privileged.
-        out=$(gsh "$n" 'cat /var/log/pods/kube-system_kube-ipvs-*/prepare-node/0.log')
-        if printf '%s' "$out" | grep -q 'module ip_vs loaded' && printf '%s' "$out" | grep -q 'net.ipv4.vs.conntrack=1'; then
-            pass "deploy/init-container/node$n" "kube-ipvs-prepare-node loaded $(printf '%s' "$out" | grep -c 'module .* loaded') modules, set $(printf '%s' "$out" | grep -c '=') sysctls"
-        else fail "deploy/init-container/node$n" "expected 'module ip_vs loaded' and net.ipv4.vs.conntrack=1 in its log, found: $(printf '%s' "$out" | tail -n 5 | tr '\n' ';')"; fi
-        # The daemon: not privileged, exactly NET_ADMIN NET_RAW SYS_MODULE, read-only root.
+        # The init container: exited 0; the IPVS modules loaded and the daemon's sysctls set.
+        out=$(k -n kube-system get pods -l app.kubernetes.io/name=kube-ipvs --field-selector "spec.nodeName=node$n" \
+            -o jsonpath='{.items[0].status.initContainerStatuses[0].state.terminated.exitCode}')
+        caps=$(gsh "$n" 'echo "ip_vs=$(grep -c "^ip_vs " /proc/modules) conntrack=$(cat /proc/sys/net/ipv4/vs/conntrack) ip_forward=$(cat /proc/sys/net/ipv4/ip_forward) log=$(cat /var/log/pods/kube-system_kube-ipvs-*/prepare-node/0.log | grep -c .)"')
+        if [ "$out" = 0 ] && printf '%s' "$caps" | grep -q 'ip_vs=1 conntrack=1 ip_forward=1'; then
+            pass "deploy/init-container/node$n" "init container exited 0; after it: $caps (lines of its log)"
+        else fail "deploy/init-container/node$n" "expected exit code 0, ip_vs loaded, net.ipv4.vs.conntrack=1, ip_forward=1; found exit code '$out', $caps"; fi
+        # The daemon: not privileged, exactly the capabilities daemonset.yaml adds, read-only root.
+        want=$(want_caps)
         pid=$(daemon_pid "$n")
         caps=$(gsh "$n" "grep CapEff /proc/$pid/status | cut -f2; grep ' / ' /proc/$pid/mounts | grep -q ' ro[ ,]' && echo rootfs-ro")
-        # CAP_NET_ADMIN 12, CAP_NET_RAW 13, CAP_SYS_MODULE 16.
-        if printf '%s' "$caps" | grep -qx 0000000000013000 && printf '%s' "$caps" | grep -qx rootfs-ro; then
-            pass "deploy/privileges/node$n" "kube-ipvs run (pid $pid in the guest): CapEff 0x13000 (NET_ADMIN NET_RAW SYS_MODULE only), root filesystem read-only"
-        else fail "deploy/privileges/node$n" "expected CapEff 0000000000013000 and a read-only /, found: $(printf '%s' "$caps" | tr '\n' ' ')"; fi
+        if [ -n "$want" ] && printf '%s' "$caps" | grep -qx "$want" && printf '%s' "$caps" | grep -qx rootfs-ro; then
+            pass "deploy/privileges/node$n" "kube-ipvs run (pid $pid in the guest): CapEff $want (exactly $(want_caps names) of daemonset.yaml), root filesystem read-only"
+        else fail "deploy/privileges/node$n" "expected CapEff ${want:-?} ($(want_caps names)) and a read-only /, found: $(printf '%s' "$caps" | tr '\n' ' ')"; fi
         # The node programmed: the `kubernetes` Service 10.254.0.1:443 -> 10.0.2.100:6443.
         out=$(gsh "$n" 'ipvsadm -Ln -t 10.254.0.1:443; ip -o addr show kube-ipvs0; ipset list KUBE-CLUSTER-IP | grep 10.254.0.1; iptables-save -t nat | grep -c "^-A KUBE-SERVICES"; wget -qO- http://127.0.0.1:10256/healthz | head -c 200; echo')
-        if printf '%s' "$out" | grep -q -- '-> 10.0.2.100:6443' && printf '%s' "$out" | grep -q 'inet 10.254.0.1/32' &&
+        if printf '%s' "$out" | grep -q -- "-> 10.0.2.100:$KUBE_IPVS_APISERVER_PORT" && printf '%s' "$out" | grep -q 'inet 10.254.0.1/32' &&
            printf '%s' "$out" | grep -q '10.254.0.1,tcp:443' && printf '%s' "$out" | grep -q 'lastUpdated'; then
-            pass "deploy/programmed/node$n" "IPVS 10.254.0.1:443 -> 10.0.2.100:6443, 10.254.0.1 on kube-ipvs0, KUBE-CLUSTER-IP member, KUBE-SERVICES rules, /healthz answers"
+            pass "deploy/programmed/node$n" "IPVS 10.254.0.1:443 -> 10.0.2.100:$KUBE_IPVS_APISERVER_PORT (the API server's port, as Endpoints default/kubernetes says), 10.254.0.1 on kube-ipvs0, KUBE-CLUSTER-IP member, KUBE-SERVICES rules, /healthz answers"
         else fail "deploy/programmed/node$n" "expected the kubernetes Service programmed, found: $(printf '%s' "$out" | tr '\n' ';' | head -c 600)"; fi
         out=$(first_sync "$n")
         note "node$n: ${out:-no first-sync line}"
