@@ -11,8 +11,10 @@ ds_ready() { # the DaemonSet's pods on every node are Ready and run image $1
 }
 # The daemon container's log in guest N (CRI log files of the kubelet).
 daemon_log() { gsh "$1" 'cat $(ls -t /var/log/pods/kube-system_kube-ipvs-*/kube-ipvs/*.log | head -n 1)'; }
-# The newest kube-ipvs pod's first-sync line in guest N.
+# The newest kube-ipvs pod's first-sync line in guest N (the pod is Ready when its container
+# starts: there is no readiness probe, so wait for this line).
 first_sync() { gsh "$1" 'f=$(ls -td /var/log/pods/kube-system_kube-ipvs-* | head -n 1); grep -h "first sync" $f/kube-ipvs/*.log | tail -n 1'; }
+first_sync_seen() { [ -n "$(first_sync "$1")" ]; }
 
 # The daemon container's capabilities.add of daemonset.yaml as /proc/PID/status shows CapEff
 # (16 hex digits), or with `names` the list itself.
@@ -48,7 +50,7 @@ step_deploy() {
     fi
     for n in $(seq 1 "$nodes"); do
         # The pod is Ready when its container started (no readiness probe): wait for the sync.
-        wait_for 300 sh -c "[ -n \"\$(printf 'grep -h \"first sync\" /var/log/pods/kube-system_kube-ipvs-*/kube-ipvs/*.log\n' | timeout 20 socat -t 20 - TCP:127.0.0.1:${chan_port[$n]})\" ]" ||
+        wait_for 300 first_sync_seen "$n" ||
             fail "deploy/first-sync/node$n" "no 'first sync' line in the daemon's log within 300 s"
         # The init container: exited 0; the IPVS modules loaded and the daemon's sysctls set.
         out=$(k -n kube-system get pods -l app.kubernetes.io/name=kube-ipvs --field-selector "spec.nodeName=node$n" \
@@ -200,6 +202,7 @@ step_rolling() {
     t0=$(date +%s)
     k -n kube-system set image daemonset/kube-ipvs "kube-ipvs=kube-ipvs:$tag2" "prepare-node=kube-ipvs:$tag2" >/dev/null
     if wait_for 900 ds_ready "$tag2"; then
+        wait_for 300 first_sync_seen 1
         sleep 5
         gsh 1 'rm -f /var/lib/node-test/go' >/dev/null; sleep 6
         c=$(client_counts); ok=${c%% *}; bad=$(echo "$c" | awk '{print $2}')
@@ -221,6 +224,7 @@ step_rolling() {
     # Applied again: adopts the node with 0 operations.
     k apply -k "$state/deploy" >/dev/null
     if wait_for 900 ds_ready "$tag"; then
+        wait_for 300 first_sync_seen 1
         out=$(first_sync 1)
         if printf '%s' "$out" | grep -q 'applied 0 operations'; then pass rolling/adopt "applied again: the new pod's first sync applied 0 operations"
         else fail rolling/adopt "applied again: expected 'first sync: applied 0 operations', found: ${out:-no first-sync line}"; fi
