@@ -104,7 +104,7 @@ let package = Package(
         .testTarget(name: "KernelTests", dependencies: ["Kernel", "KernelPort", "ProxyCore", "KubeModel"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "ReconcilerTests", dependencies: ["Reconciler", "ProxyCore", "KubeModel", "KernelPort", "TestSupport"]),
-        .testTarget(name: "CLITests", dependencies: ["KubeFakeAPI", "TestSupport"], exclude: ["Golden"]),
+        .testTarget(name: "CLITests", dependencies: ["KubeFakeAPI", "TestSupport"], exclude: ["Golden", "Fixtures"]),
         .testTarget(name: "KubeClientTests", dependencies: ["KubeClient", "KubeModel", "KubeFakeAPI", "TestSupport"]),
         .testTarget(name: "DaemonTests", dependencies: [
             "Daemon", "Reconciler", "KubeClient", "KubeModel", "ProxyCore", "KernelPort", "Kernel", "KubeFakeAPI", "TestSupport",

@@ -4,7 +4,7 @@
 #     packages deploy/Containerfile's runtime stage installs (read from that file: one list), with
 #     the documentation, man pages and locales left out as in debian:bookworm-slim;
 #   - a second layer replaying the rest of the Containerfile's runtime stage: the release binary
-#     (stripped) where it COPYs /out/kube-ipvs, the repository files it COPYs (prepare-node.sh),
+#     (stripped) where it COPYs /out/kube-ipvs, the repository files it COPYs,
 #     its `RUN ln -s` links; any other instruction there is an error;
 #   - the Containerfile's ENTRYPOINT and CMD;
 #   - written with umoci, then tarred: an OCI archive (`podman load -i`, `docker load -i` (Docker

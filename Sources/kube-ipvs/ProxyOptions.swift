@@ -80,7 +80,12 @@ struct ProxyOptions: ParsableArguments {
         guard let handle, let data = try? handle.readToEnd() ?? Data(), let text = String(data: data, encoding: .utf8) else {
             throw ValidationError("--config \(path): cannot read the file")
         }
-        do { return try ProxyConfig.parse(yaml: text) } catch let e as ConfigError {
+        do {
+            // Upstream's lenient decoding: one warning naming the unknown or duplicate fields.
+            let decoded = try ProxyConfig.decode(yaml: text)
+            for w in decoded.warnings { FileHandle.standardError.write(Data("warning: --config \(path): \(w)\n".utf8)) }
+            return decoded.config
+        } catch let e as ConfigError {
             throw ValidationError("--config \(path): \(e)")
         }
     }

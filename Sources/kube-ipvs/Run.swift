@@ -45,6 +45,11 @@ extension KubeIPVS {
             commands, planned against an in-memory copy of an empty node (or of this node's state \
             at start with --against-node), and the health-check node ports answer 503.
 
+            At start, as kube-proxy: its own oom_score_adj (oomScoreAdj), the conntrack table \
+            size and timeouts and conn_reuse_mode on 4.1-5.8 kernels, each written only when it \
+            differs; a failed conntrack write stops it. --init-only does the node preparation of the \
+            DaemonSet's privileged init container (modules, sysctls, that tuning) and exits.
+
             One writer per node: run, sync and cleanup take the node lock (/run/kube-ipvs.lock, or \
             $KUBE_IPVS_LOCK_FILE). run waits up to 60 s for it ($KUBE_IPVS_LOCK_TIMEOUT), then \
             exits with status 1 naming the holder's pid; --dry-run takes no lock.
@@ -81,6 +86,9 @@ extension KubeIPVS {
 
         @Flag(name: .customLong("against-node"), help: "With --dry-run: start from this node's kernel state instead of an empty node.")
         var againstNode = false
+
+        @Flag(name: .customLong("init-only"), help: "Prepare the node (modules, sysctls, conntrack tuning) as the privileged init container must, then exit.")
+        var initOnly = false
 
         @Option(name: .customLong("v"), help: "klog-style verbosity: 0-3 info, 4-5 debug, 6 and more trace (default 2).")
         var verbosity: Int?
@@ -133,8 +141,9 @@ extension KubeIPVS {
         func run() async throws {
             MallocTuning.limitArenas()
             let fileLimit = OpenFileLimit.raiseToHard()
+            // The --config file as read, before it is parsed: a change after this restarts the daemon.
+            let configContent = proxy.configFile.flatMap(ConfigFileWatcher.snapshot)
             let config = try loadConfig()
-            let kube = try loadKubeConfig(config)
             let level = self.level
             LoggingSystem.bootstrap { label in
                 var h = StreamLogHandler.standardError(label: label)
@@ -142,11 +151,15 @@ extension KubeIPVS {
                 return h
             }
             let logger = Logger(label: "kube-ipvs")
+            // --init-only needs no API access: the init container has none of the daemon's settings for it.
+            if initOnly { return try NodeTuningStep.initOnly(config: config, nodeName: proxy.nodeName(config), dryRun: dryRun, logger: logger) }
+            let kube = try loadKubeConfig(config)
             if let l = fileLimit, l.after != l.before { logger.info("open file limit (RLIMIT_NOFILE) raised from \(l.before) to \(l.after)") }
             // One writer per node: the daemon holds the node lock for its whole life (a dry-run writes
             // nothing and takes none). Waiting covers a rolling update's old pod still stopping.
             let lock = dryRun ? nil : try NodeLocking.take(command: "run", defaultTimeout: NodeLocking.runTimeout) { logger.warning("\($0)") }
             defer { withExtendedLifetime(lock) {} }
+            try NodeTuningStep.runStart(config: config, dryRun: dryRun, againstNode: againstNode, logger: logger)
             let nodeName = proxy.nodeName(config)
             let settings = DaemonSettings(config: config, nodeName: nodeName, kubeConfig: kube,
                                           endpointsSource: EndpointsSourceKind(rawValue: endpointsSource)!)
@@ -196,11 +209,15 @@ extension KubeIPVS {
             let daemon = ProxyDaemon(settings: settings, logger: logger,
                                      hooks: Self.hooks(health: health, metrics: metrics, healthChecks: healthChecks, config: config, dryRun: dryRun),
                                      clientOptions: clientOptions, makeKernel: makeKernel)
+            var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+                .init(service: daemon), .init(service: KeepServing(healthServer, logger: logger)),
+                .init(service: KeepServing(metricsServer, logger: logger)), .init(service: healthChecks)]
+            // As kube-proxy: a changed --config file ends the process, so that its restart reads it.
+            if let path = proxy.configFile, let configContent {
+                services.append(.init(service: ConfigFileWatcher(path: path, content: configContent, logger: logger)))
+            }
             let group = ServiceGroup(configuration: .init(
-                services: [.init(service: daemon),
-                           .init(service: KeepServing(healthServer, logger: logger)),
-                           .init(service: KeepServing(metricsServer, logger: logger)),
-                           .init(service: healthChecks)],
+                services: services,
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
             try await group.run()

@@ -25,7 +25,9 @@ extension KubeIPVS {
 
             Without --dry-run it reads the node's IPVS services, KUBE-* ipsets, KUBE-* chains and \
             kube-ipvs0 addresses, plans the difference and applies it, then prints a summary \
-            (operations per kind and elapsed time). Only state kube-ipvs owns is changed.
+            (operations per kind and elapsed time). Only state kube-ipvs owns is changed. Before \
+            that it tunes the node as kube-proxy's start does (conntrack table size and timeouts, \
+            conn_reuse_mode on 4.1-5.8 kernels), writing only values that differ.
 
             With --dry-run nothing is changed: the plan against an empty node is printed as a POSIX \
             shell script (or JSON with --output json); with --against-node as well, the plan is \
@@ -131,9 +133,13 @@ extension KubeIPVS {
             }
             lap("observe")
             let plan = Planner.plan(desired: desired, observed: observed)
+            // kube-proxy's start-up tuning of the node (conntrack, conn_reuse_mode), decided from
+            // the node's values when it is read; printed with the plan, or written before it.
+            let (tuning, _) = try NodeTuningStep.plan(config: config, readsNode: readsNode)
             lap("plan")
 
             if !dryRun, let kernel {
+                try NodeTuningStep.apply(config: config) { _, line in printError(line) }
                 do {
                     let report = try kernel.apply(plan)
                     lap("apply")
@@ -156,11 +162,11 @@ extension KubeIPVS {
                         : "kube-ipvs sync --dry-run: the commands that program an empty node \(nodeName)",
                     "\(loaded.snapshot.services.count) Service(s), \(counts.virtualServers) virtual server(s), \(counts.realServers) real server(s); \(loaded.diagnostics.count) object(s) skipped",
                 ]
-                print(ShellRenderer.render(plan, title: title), terminator: "")
+                print(ShellRenderer.render(NodeTuningStep.merged(plan, tuning), title: title), terminator: "")
             case .json:
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-                let doc = PlanDocument(plan: plan, errors: loaded.diagnostics.map(\.description))
+                let doc = PlanDocument(plan: NodeTuningStep.merged(plan, tuning), errors: loaded.diagnostics.map(\.description))
                 print(String(decoding: try encoder.encode(doc), as: UTF8.self))
             }
             if !loaded.diagnostics.isEmpty { throw ExitCode(partialFailureExitCode) }

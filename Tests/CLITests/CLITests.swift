@@ -12,8 +12,9 @@ final class CLITests: XCTestCase {
     struct Run { var status: Int32; var stdout: String; var stderr: String }
 
     /// Runs kube-ipvs with `args`; `isolated`: in a network namespace of its own (`unshare -n`).
-    func run(_ args: [String], isolated: Bool = false) throws -> Run {
+    func run(_ args: [String], isolated: Bool = false, environment: [String: String] = [:]) throws -> Run {
         let p = Process()
+        if !environment.isEmpty { p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         p.executableURL = isolated ? URL(fileURLWithPath: "/usr/bin/unshare") : Self.binary
         p.arguments = isolated ? ["-n", Self.binary.path] + args : args
         p.currentDirectoryURL = Self.repoRoot
@@ -35,12 +36,16 @@ final class CLITests: XCTestCase {
                           "kube-ipvs is not built beside the tests (\(Self.binary.path)); run `swift build` first")
     }
 
+    /// A fake /proc and /sys with 2 CPUs and kernel 6.1 (`KUBE_IPVS_NODE_ROOT`): the node tuning
+    /// lines of a dry-run then do not depend on the machine running the tests.
+    static let fixedNode = ["KUBE_IPVS_NODE_ROOT": repoRoot.appendingPathComponent("Tests/CLITests/Fixtures/node-root").path]
+
     func testSeedDryRunMatchesGoldenFile() throws {
-        let r = try run(seedArgs)
+        let r = try run(seedArgs, environment: Self.fixedNode)
         XCTAssertEqual(r.status, 0, r.stderr)
         XCTAssertEqual(r.stderr, "")
         let golden = try String(contentsOf: Self.repoRoot.appendingPathComponent("Tests/CLITests/Golden/web-service.sh"), encoding: .utf8)
-        XCTAssertEqual(r.stdout, golden, "regenerate with: .build/debug/kube-ipvs \(seedArgs.joined(separator: " ")) > Tests/CLITests/Golden/web-service.sh")
+        XCTAssertEqual(r.stdout, golden, "regenerate with: KUBE_IPVS_NODE_ROOT=Tests/CLITests/Fixtures/node-root .build/debug/kube-ipvs \(seedArgs.joined(separator: " ")) > Tests/CLITests/Golden/web-service.sh")
     }
 
     func testSeedDryRunHasTheByHandProcedure() throws {
@@ -167,12 +172,20 @@ final class CLITests: XCTestCase {
 
     func testConfigErrorsNameTheField() throws {
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("kube-ipvs-config-\(UUID().uuidString).yaml")
-        try "kind: KubeProxyConfiguration\nipvs:\n  schedular: rr\n".write(to: file, atomically: true, encoding: .utf8)
+        try "apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\nipvs:\n  strictARP: maybe\n".write(to: file, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(at: file) }
         let r = try run(["sync", "--dry-run", "-f", "examples/web-service.yaml", "--config", file.path])
         XCTAssertNotEqual(r.status, 0)
         XCTAssertNotEqual(r.status, 3)
-        XCTAssertTrue(r.stderr.contains("ipvs.schedular: unknown field"), r.stderr)
+        XCTAssertTrue(r.stderr.contains("--config \(file.path): ipvs.strictARP: \"maybe\" is not true or false"), r.stderr)
+        // An unknown field is upstream's lenient decoding: one warning, and the rest applies.
+        try "apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\nipvs:\n  schedular: rr\n  scheduler: wlc\n"
+            .write(to: file, atomically: true, encoding: .utf8)
+        let lenient = try run(["sync", "--dry-run", "-f", "examples/web-service.yaml", "--config", file.path])
+        XCTAssertEqual(lenient.status, 0, lenient.stderr)
+        XCTAssertEqual(lenient.stderr, "warning: --config \(file.path): Using lenient decoding as strict decoding failed: "
+                       + "strict decoding error: unknown field \"ipvs.schedular\"\n")
+        XCTAssertTrue(lenient.stdout.contains("-s wlc"), lenient.stdout)
         let flag = try run(["sync", "--dry-run", "-f", "examples/web-service.yaml", "--cluster-cidr", "10.244.0.0/99"])
         XCTAssertTrue(flag.stderr.contains("--cluster-cidr: \"10.244.0.0/99\" is not a valid CIDR"), flag.stderr)
         let missing = try run(["sync", "--dry-run", "-f", "no/such/file.yaml"])

@@ -197,6 +197,11 @@ final class WriterLockCLITests: XCTestCase {
         daemon.stop()
         try await fake.shutdown()
         XCTAssertTrue(daemon.stdout.contains("kube-ipvs run --dry-run: sync 1 of node node1"), daemon.stdout)
+        // The node tuning of the start, printed before the first sync; oom_score_adj only logged.
+        let tuning = try XCTUnwrap(daemon.stdout.range(of: "# kube-ipvs run --dry-run: node tuning at start"), daemon.stdout)
+        XCTAssertLessThan(tuning.lowerBound, daemon.stdout.range(of: "sync 1 of node")!.lowerBound)
+        XCTAssertTrue(daemon.stdout.contains("sysctl -w net.netfilter.nf_conntrack_tcp_timeout_established=86400"), daemon.stdout)
+        XCTAssertTrue(daemon.stderr.contains("--dry-run: would set oom_score_adj of this process to -999"), daemon.stderr)
         let log = daemon.stderr
         XCTAssertTrue(log.contains("server=http://redacted@127.0.0.1:\(fake.port)"), log)
         XCTAssertTrue(log.contains("GET http://redacted@127.0.0.1:\(fake.port)/api/v1/services?"), "request traces: \(log)")

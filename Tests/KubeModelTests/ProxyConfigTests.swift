@@ -1,6 +1,11 @@
 import XCTest
 @testable import KubeModel
 
+/// `body` as a whole KubeProxyConfiguration document (apiVersion and kind are required).
+func configDocument(_ body: String) -> String {
+    "apiVersion: kubeproxy.config.k8s.io/v1alpha1\nkind: KubeProxyConfiguration\n" + body
+}
+
 final class ProxyConfigTests: XCTestCase {
     func testUpstreamFieldsAreRead() throws {
         let c = try ProxyConfig.parse(yaml: """
@@ -9,15 +14,14 @@ final class ProxyConfigTests: XCTestCase {
         mode: ipvs
         clusterCIDR: 10.244.0.0/16,fd00:10:244::/56
         hostnameOverride: node1
-        masqueradeAll: true
         nodePortAddresses: [192.168.0.0/16, "fd00::/64"]
         detectLocalMode: BridgeInterface
         detectLocal: {bridgeInterface: cbr0}
-        syncPeriod: 1m0s
-        minSyncPeriod: 500ms
         clientConnection: {kubeconfig: /etc/kubeconfig, qps: 5}
-        iptables: {masqueradeBit: 15}
+        iptables: {masqueradeBit: 15, masqueradeAll: true}
         ipvs:
+          syncPeriod: 1m0s
+          minSyncPeriod: 500ms
           scheduler: mh
           strictARP: true
           excludeCIDRs: [10.100.0.0/16]
@@ -45,7 +49,7 @@ final class ProxyConfigTests: XCTestCase {
     }
 
     func testDefaults() throws {
-        let c = try ProxyConfig.parse(yaml: "kind: KubeProxyConfiguration\n")
+        let c = try ProxyConfig.parse(yaml: configDocument(""))
         XCTAssertEqual(c.scheduler, "rr")
         XCTAssertEqual(c.masqueradeMarkHex, "0x4000")
         XCTAssertEqual(c.healthzBindAddress, "0.0.0.0:10256")
@@ -64,13 +68,14 @@ final class ProxyConfigTests: XCTestCase {
             ("ipvs: {scheduler: \"r r\"}", "ipvs.scheduler: \"r r\" is not an IPVS scheduler name (rr, wrr, lc, wlc, sh, mh, ...)"),
             ("mode: iptables", "mode: \"iptables\": kube-ipvs implements only mode ipvs"),
             ("kind: Deployment", "kind: \"Deployment\" is not KubeProxyConfiguration"),
+            ("apiVersion: kubeproxy.config.k8s.io/v1alpha2", "apiVersion: \"kubeproxy.config.k8s.io/v1alpha2\" is not kubeproxy.config.k8s.io/v1alpha1"),
             ("nodePortAddresses: [foo]", "nodePortAddresses[0]: \"foo\" is not a CIDR or \"primary\""),
             ("nodePortAddresses: [10.0.0.0/8, primary]", "nodePortAddresses[1]: can't use both \"primary\" and CIDRs"),
             ("nodePortAddresses: [primary, primary]", "nodePortAddresses[0]: can't use both \"primary\" and CIDRs"),
             ("detectLocalMode: Magic", "detectLocalMode: unknown mode \"Magic\" (ClusterCIDR, NodeCIDR, BridgeInterface or InterfaceNamePrefix)"),
         ]
         for (yaml, message) in cases {
-            XCTAssertThrowsError(try ProxyConfig.parse(yaml: yaml), yaml) { e in
+            XCTAssertThrowsError(try ProxyConfig.parse(yaml: configDocument(yaml)), yaml) { e in
                 XCTAssertEqual("\(e)", message)
             }
         }
@@ -78,7 +83,7 @@ final class ProxyConfigTests: XCTestCase {
 
     /// Every number and duration is range-checked with an error naming the field; none traps.
     func testNumericFieldsAtTheirEdges() throws {
-        func parse(_ yaml: String) throws -> ProxyConfig { try ProxyConfig.parse(yaml: yaml) }
+        func parse(_ yaml: String) throws -> ProxyConfig { try ProxyConfig.parse(yaml: configDocument(yaml)) }
         XCTAssertEqual(try parse("ipvs: {tcpTimeout: 0s}").tcpTimeout, 0)
         XCTAssertEqual(try parse("ipvs: {tcpTimeout: 2147483s}").tcpTimeout, 2_147_483)
         XCTAssertEqual(try parse("ipvs: {udpTimeout: 1.9s}").udpTimeout, 1, "fractions are dropped")
@@ -87,13 +92,16 @@ final class ProxyConfigTests: XCTestCase {
             ("ipvs: {tcpTimeout: 2147484s}", "ipvs.tcpTimeout: 2147484s is out of range (0s-2147483s, the most the kernel accepts)"),
             ("ipvs: {tcpFinTimeout: 5000000000s}", "ipvs.tcpFinTimeout: 5000000000s is out of range (0s-2147483s, the most the kernel accepts)"),
             ("ipvs: {udpTimeout: \(huge)}", "ipvs.udpTimeout: \"\(huge)\" is not a duration (like 30s, 1m0s, 500ms)"),
-            ("syncPeriod: 1000000000000s", "syncPeriod: \"1000000000000s\" is not a duration (like 30s, 1m0s, 500ms)"),
+            ("ipvs: {syncPeriod: 1000000000000s}", "ipvs.syncPeriod: \"1000000000000s\" is not a duration (like 30s, 1m0s, 500ms)"),
             ("ipvs: {syncPeriod: 2562048h}", "ipvs.syncPeriod: \"2562048h\" is not a duration (like 30s, 1m0s, 500ms)"),
-            ("minSyncPeriod: NaNs", "minSyncPeriod: \"NaNs\" is not a duration (like 30s, 1m0s, 500ms)"),
-            ("syncPeriod: infs", "syncPeriod: \"infs\" is not a duration (like 30s, 1m0s, 500ms)"),
-            ("syncPeriod: -1s", "syncPeriod: \"-1s\" is not a duration (like 30s, 1m0s, 500ms)"),
+            ("ipvs: {minSyncPeriod: NaNs}", "ipvs.minSyncPeriod: \"NaNs\" is not a duration (like 30s, 1m0s, 500ms)"),
+            ("ipvs: {syncPeriod: infs}", "ipvs.syncPeriod: \"infs\" is not a duration (like 30s, 1m0s, 500ms)"),
+            ("ipvs: {syncPeriod: -1s}", "ipvs.syncPeriod: -1s must be greater than 0"),
+            ("ipvs: {minSyncPeriod: -1s}", "ipvs.minSyncPeriod: -1s must be greater than or equal to 0"),
+            ("ipvs: {tcpTimeout: -1s}", "ipvs.tcpTimeout: -1s is out of range (0s-2147483s, the most the kernel accepts)"),
             ("iptables: {masqueradeBit: -1}", "iptables.masqueradeBit: -1 is out of range (0-31)"),
             ("iptables: {masqueradeBit: 99999999999999999999}", "iptables.masqueradeBit: \"99999999999999999999\" is not an integer"),
+            ("iptables: {masqueradeBit: 4294967296}", "iptables.masqueradeBit: 4294967296 is out of range (-2147483648-2147483647)"),
             ("detectLocal: {bridgeInterface: \"cbr0\\nEOF\"}", "detectLocal.bridgeInterface: \"cbr0\nEOF\" is not an interface name (at most 15 of a-z, A-Z, 0-9 and .-_@+)"),
             ("detectLocal: {interfaceNamePrefix: veth-with-a-long-name}", "detectLocal.interfaceNamePrefix: \"veth-with-a-long-name\" is not an interface name (at most 15 of a-z, A-Z, 0-9 and .-_@+)"),
         ]
@@ -101,8 +109,8 @@ final class ProxyConfigTests: XCTestCase {
             XCTAssertThrowsError(try parse(yaml), yaml) { XCTAssertEqual("\($0)", message, yaml) }
         }
         // The longest duration Go has (int64 nanoseconds) is accepted; Swift's sleep takes it.
-        XCTAssertEqual(try parse("syncPeriod: 2562047h").syncPeriod, 2_562_047 * 3600)
-        XCTAssertEqual(try parse("syncPeriod: 0s").syncPeriod, 30, "0 is the default, as upstream")
+        XCTAssertEqual(try parse("ipvs: {syncPeriod: 2562047h}").syncPeriod, 2_562_047 * 3600)
+        XCTAssertEqual(try parse("ipvs: {syncPeriod: 0s}").syncPeriod, 30, "0 is the default, as upstream")
         XCTAssertEqual(try parse("iptables: {masqueradeBit: 0}").masqueradeMark, 1)
         XCTAssertEqual(try parse("iptables: {masqueradeBit: 31}").masqueradeMark, 0x8000_0000)
         XCTAssertEqual(try parse("detectLocal: {bridgeInterface: cbr0}").bridgeInterface, "cbr0")

@@ -79,7 +79,7 @@ tag=$(sed -n 's/^ *image: kube-ipvs:\([^ ]*\) *$/\1/p' "$repo/deploy/daemonset.y
 [ -n "$tag" ] || die "no kube-ipvs:TAG image in deploy/daemonset.yaml"
 tag2=$tag-node2
 img=$cache/images/kube-ipvs-$tag.oci.tar
-ikey=$( { sha256sum "$binary" | cut -d' ' -f1; cat "$repo/deploy/build-image.sh" "$repo/deploy/Containerfile" "$repo/deploy/prepare-node.sh"; } | sha256sum | cut -c1-16)
+ikey=$( { sha256sum "$binary" | cut -d' ' -f1; cat "$repo"/deploy/*; } | sha256sum | cut -c1-16)
 if [ ! -f "$img" ] || [ "$(cat "$img.key" 2>/dev/null)" != "$ikey" ]; then
     log "building the kube-ipvs image (deploy/build-image.sh)"
     bash "$repo/deploy/build-image.sh" --binary "$binary" --tag "$tag" --output "$img" >&2

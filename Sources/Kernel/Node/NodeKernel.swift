@@ -193,7 +193,7 @@ public final class NodeKernel: KernelBackend {
 
     static func phase(of op: Operation) -> Phase {
         switch op {
-        case .loadModule, .setSysctl: return .prerequisites
+        case .loadModule, .setSysctl, .setModuleParameter: return .prerequisites
         case .createDummyLink: return .link
         case .createSet, .recreateSet, .addSetEntry: return .sets
         case .writeChains, .ensureJump: return .iptables

@@ -153,18 +153,39 @@ public struct Prerequisites: Sendable {
 
     /// Writes a sysctl (`sysctl -w name=value`).
     public func writeSysctl(_ name: String, _ value: String) throws {
-        let path = sysctlPath(name)
+        try writeText(sysctlPath(name), value, object: "\(name) (\(sysctlPath(name)))", valueObject: "\(name)=\(value)")
+    }
+
+    /// Writes `value` and a newline to an existing file; errors name `object` (open) or `valueObject` (write).
+    private func writeText(_ path: String, _ value: String, object: String, valueObject: String) throws {
         let fd = open(path, O_WRONLY | O_CLOEXEC)
-        if fd < 0 { throw KernelError(subsystem: .sysctl, operation: "open", object: "\(name) (\(path))", errno: errno) }
+        if fd < 0 { throw KernelError(subsystem: .sysctl, operation: "open", object: object, errno: errno) }
         defer { close(fd) }
         let bytes = Array((value + "\n").utf8)
         let n = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
         if n != bytes.count {
-            throw KernelError(subsystem: .sysctl, operation: "write", object: "\(name)=\(value)", errno: n < 0 ? errno : EIO)
+            throw KernelError(subsystem: .sysctl, operation: "write", object: valueObject, errno: n < 0 ? errno : EIO)
         }
     }
 
-    /// Applies `loadModule` and `setSysctl` operations, in order; others are ignored. Every one is
+    /// `/sys/module/nf_conntrack/parameters/hashsize` for (`nf_conntrack`, `hashsize`).
+    public func moduleParameterPath(_ module: String, _ parameter: String) -> String {
+        root + "/sys/module/\(module)/parameters/\(parameter)"
+    }
+
+    /// A module parameter's value, trimmed; nil when the module is not loaded.
+    public func readModuleParameter(_ module: String, _ parameter: String) -> String? {
+        readFile(moduleParameterPath(module, parameter))?.trimmed(of: " \t\n")
+    }
+
+    /// Writes a module parameter; the error names it and carries the errno (EROFS: /sys mounted
+    /// read-only; EOPNOTSUPP: nf_conntrack's hashsize written from outside the initial netns).
+    public func writeModuleParameter(_ module: String, _ parameter: String, _ value: String) throws {
+        let path = moduleParameterPath(module, parameter)
+        try writeText(path, value, object: path, valueObject: "\(path)=\(value)")
+    }
+
+    /// Applies `loadModule`, `setSysctl` and `setModuleParameter` operations, in order; others are ignored. Every one is
     /// attempted: a module or sysctl that fails is one error of the batch (thrown at the end), and
     /// what depends on it fails on its own later (an IPVS request without ip_vs).
     public func apply(_ ops: [Operation]) throws -> ApplyResult {
@@ -178,6 +199,9 @@ public struct Prerequisites: Sendable {
             case .setSysctl(let name, let value):
                 result.requestsSent += 1
                 do { try writeSysctl(name, value); result.applied += 1 } catch let e as KernelError { failed.append(e) }
+            case .setModuleParameter(let module, let parameter, let value):
+                result.requestsSent += 1
+                do { try writeModuleParameter(module, parameter, value); result.applied += 1 } catch let e as KernelError { failed.append(e) }
             default:
                 continue
             }

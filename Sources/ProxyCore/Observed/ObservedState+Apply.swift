@@ -19,6 +19,8 @@ extension ObservedState {
             loadedModules = (loadedModules ?? []).union([m])
         case .setSysctl(let name, let value):
             sysctls[name] = value
+        case .setModuleParameter:
+            break  // node tuning's; the observed state does not track module parameters
         case .setIPVSTimeouts(let t):
             let old = ipvsTimeouts ?? IPVSTimeouts()
             ipvsTimeouts = IPVSTimeouts(tcp: t.tcp == 0 ? old.tcp : t.tcp, tcpFin: t.tcpFin == 0 ? old.tcpFin : t.tcpFin,

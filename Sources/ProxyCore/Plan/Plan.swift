@@ -12,6 +12,8 @@ public enum Operation: Sendable, Hashable {
     case loadModule(String)
     /// `sysctl -w NAME=VALUE` (dotted name).
     case setSysctl(name: String, value: String)
+    /// `echo VALUE > /sys/module/MODULE/parameters/PARAMETER` (nf_conntrack's hashsize).
+    case setModuleParameter(module: String, parameter: String, value: String)
     /// Create the kube-ipvs0 dummy link.
     case createDummyLink(name: String)
     /// Bind a /32 or /128 address on kube-ipvs0.
@@ -50,7 +52,7 @@ public enum Operation: Sendable, Hashable {
     /// The subsystem an operation touches, for summaries and metrics.
     public var kind: OperationKind {
         switch self {
-        case .loadModule, .setSysctl: return .prerequisite
+        case .loadModule, .setSysctl, .setModuleParameter: return .prerequisite
         case .createDummyLink, .addAddress, .deleteAddress, .deleteDummyLink: return .link
         case .createSet, .recreateSet, .addSetEntry, .deleteSetEntry, .destroySet: return .ipset
         case .writeChains, .ensureJump, .deleteJump, .deleteChains: return .iptables

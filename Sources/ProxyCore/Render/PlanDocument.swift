@@ -39,6 +39,7 @@ public struct OperationDocument: Encodable, Sendable {
     var command: String?
     var module: String?
     var sysctl: String?
+    var parameter: String?
     var value: String?
     var link: String?
     var address: String?
@@ -76,6 +77,7 @@ public struct OperationDocument: Encodable, Sendable {
         switch p.operation {
         case .loadModule(let m): op = "loadModule"; module = m
         case .setSysctl(let n, let v): op = "setSysctl"; sysctl = n; value = v
+        case .setModuleParameter(let m, let n, let v): op = "setModuleParameter"; module = m; parameter = n; value = v
         case .createDummyLink(let n): op = "createDummyLink"; link = n
         case .addAddress(let a): op = "addAddress"; address = a.description; link = dummyLinkName
         case .deleteAddress(let a): op = "deleteAddress"; address = a.description; link = dummyLinkName

@@ -93,7 +93,7 @@ public enum ShellRenderer {
     static func sectionHeading(_ op: PlannedOperation) -> String? {
         if let owner = op.owner { return "Service \(owner)" }
         switch op.operation {
-        case .loadModule, .setSysctl, .setIPVSTimeouts: return "Kernel modules, sysctls and IPVS timeouts"
+        case .loadModule, .setSysctl, .setModuleParameter, .setIPVSTimeouts: return "Kernel modules, sysctls and IPVS timeouts"
         case .createDummyLink: return "The dummy interface that holds Service addresses"
         case .createSet, .recreateSet: return "KUBE-* ipsets"
         case .writeChains, .ensureJump:
@@ -113,6 +113,7 @@ public enum ShellRenderer {
         switch op {
         case .loadModule(let m): return "modprobe \(word(m))"
         case .setSysctl(let n, let v): return "sysctl -w \(word("\(n)=\(v)"))"
+        case .setModuleParameter(let m, let p, let v): return "echo \(word(v)) > \(word("/sys/module/\(m)/parameters/\(p)"))"
         case .createDummyLink(let name): return "ip link add \(word(name)) type dummy"
         case .addAddress(let a): return "ip addr add \(a)/\(a.family.hostPrefix) dev \(word(dummyLinkName))"
         case .deleteAddress(let a): return "ip addr del \(a)/\(a.family.hostPrefix) dev \(word(dummyLinkName))"

@@ -1,7 +1,7 @@
 #!/bin/sh
 # kube-ipvs sync --dry-run: the commands that program an empty node node1
 # 1 Service(s), 1 virtual server(s), 2 real server(s); 0 object(s) skipped
-# 44 operations (prerequisite 9, link 2, ipset 19, iptables 11, ipvs 3)
+# 48 operations (prerequisite 13, link 2, ipset 19, iptables 11, ipvs 3)
 set -e
 
 # Kernel modules, sysctls and IPVS timeouts
@@ -10,6 +10,10 @@ modprobe ip_vs_rr
 modprobe ip_vs_wrr
 modprobe ip_vs_sh
 modprobe nf_conntrack
+sysctl -w net.netfilter.nf_conntrack_max=131072
+echo 32768 > /sys/module/nf_conntrack/parameters/hashsize
+sysctl -w net.netfilter.nf_conntrack_tcp_timeout_established=86400
+sysctl -w net.netfilter.nf_conntrack_tcp_timeout_close_wait=3600
 sysctl -w net.ipv4.vs.conntrack=1
 sysctl -w net.ipv4.vs.expire_nodest_conn=1
 sysctl -w net.ipv4.vs.expire_quiescent_template=1

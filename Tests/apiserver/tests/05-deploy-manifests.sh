@@ -5,11 +5,12 @@
 #      rights checked with `kubectl auth can-i --as=system:serviceaccount:kube-system:kube-ipvs`:
 #      what the daemon needs is allowed, the rest (secrets, writes to Services and Nodes) denied;
 #   3. the ConfigMap's KubeProxyConfiguration, as the server returned it, accepted by
-#      `kube-ipvs sync --dry-run --config` (unknown fields are errors there);
+#      `kube-ipvs sync --dry-run --config` (nothing on stderr: an unknown field would be a warning there);
 #   4. the DaemonSet's command, as the server returned it ($(NODE_NAME) expanded), run with
 #      --dry-run against this API server with a token of the kube-ipvs service account (so with
 #      deploy/'s ClusterRole only, EndpointSlices found through discovery): it must start and sync;
-#      the init container's command (kube-ipvs-prepare-node) run against a scratch /proc/sys;
+#      the init container's command (`kube-ipvs run --init-only`) run with --dry-run: it prepares
+#      exactly the modules and sysctls of the daemon's plan, plus the conntrack tuning;
 #   5. deploy/Containerfile against `ldd` of the release build (Tests/deploy/containerfile-libs.sh),
 #      when a release build is at hand (the guest tier's; the image itself is never built here).
 set -uo pipefail
@@ -76,7 +77,7 @@ expect "dnsPolicy" '"Default"' "$(fact dnsPolicy)"
 expect "priorityClassName" '"system-node-critical"' "$(fact priorityClassName)"
 expect "tolerations" '[{"operator": "Exists"}]' "$(fact tolerations)"
 expect "daemon not privileged" false "$(fact privileged)"
-expect "capabilities added" '["NET_ADMIN", "NET_RAW", "SYS_MODULE"]' "$(fact capabilities.add)"
+expect "capabilities added" '["NET_ADMIN", "NET_RAW", "SYS_MODULE", "SYS_RESOURCE"]' "$(fact capabilities.add)"
 expect "capabilities dropped" '["ALL"]' "$(fact capabilities.drop)"
 expect "init container privileged" true "$(fact 'init privileged')"
 expect "liveness probe" '"/livez:10256"' "$(fact liveness)"
@@ -182,19 +183,18 @@ kill -TERM "$pid" 2>/dev/null; wait "$pid"; rc=$?; pid=
 expect "exit status after SIGTERM" 0 "$rc"
 grep -qi "forbidden" "$d/err" && bad "the daemon was refused something: $(grep -i forbidden "$d/err" | head -n 3)"
 
-# The init container's command, against a scratch /proc/sys: the sysctls it writes are exactly
-# those the daemon's plan for this configuration sets.
+# The init container's command with --dry-run: the modules and sysctls it prepares are exactly
+# those of the daemon's plan for this configuration, and it adds the conntrack tuning.
 mapfile -t icmd <"$d/init-command"
-expect "init container command" "kube-ipvs-prepare-node --config /etc/kube-ipvs/config.yaml" "${icmd[*]}"
-mkdir -p "$d/sys/net/ipv4/vs" "$d/sys/net/ipv4/conf/all" "$d/sys/net/ipv6/conf/all"
-iargs=("${icmd[@]:1}"); iargs=("${iargs[@]/\/etc\/kube-ipvs\/config.yaml/$d/config.yaml}")
-if out=$(KUBE_IPVS=$bin MODPROBE=true PROC_SYS=$d/sys sh deploy/prepare-node.sh "${iargs[@]}" 2>&1); then
-    written=$(cd "$d/sys" && find . -type f | sed 's#^\./##' | sort | while read -r f; do echo "$(echo "$f" | tr / .)=$(cat "$f")"; done)
-    planned=$("$bin" sync --dry-run --config "$d/config.yaml" -f examples/web-service.yaml | sed -n 's/^sysctl -w //p' | sort)
-    expect "sysctls set by prepare-node = the daemon's plan" "$(echo $planned)" "$(echo $written)"
-    expect "modules loaded by prepare-node" "ip_vs ip_vs_rr ip_vs_wrr ip_vs_sh nf_conntrack" \
-        "$(printf '%s\n' "$out" | sed -n 's/.*module \(.*\) loaded/\1/p' | tr '\n' ' ' | sed 's/ $//')"
-else bad "prepare-node.sh: $out"; fi
+expect "init container command" "kube-ipvs run --init-only --config /etc/kube-ipvs/config.yaml --hostname-override=\$(NODE_NAME)" "${icmd[*]}"
+iargs=("${icmd[@]:1}"); iargs=("${iargs[@]/\/etc\/kube-ipvs\/config.yaml/$d/config.yaml}"); iargs=("${iargs[@]//\$(NODE_NAME)/node1}")
+if out=$("$bin" "${iargs[@]}" --dry-run 2>&1); then
+    prepared=$(printf '%s\n' "$out" | grep -E '^(modprobe|sysctl -w net\.ipv[46]\.)' | sort)
+    planned=$("$bin" sync --dry-run --config "$d/config.yaml" -f examples/web-service.yaml | grep -E '^(modprobe|sysctl -w net\.ipv[46]\.)' | sort)
+    expect "modules and sysctls of --init-only = the daemon's plan" "$(echo $planned)" "$(echo $prepared)"
+    printf '%s\n' "$out" | grep -q '^sysctl -w net.netfilter.nf_conntrack_max=' && ok "--init-only sizes the conntrack table" ||
+        bad "--init-only --dry-run has no nf_conntrack_max line: $out"
+else bad "run --init-only --dry-run: $out"; fi
 
 # 5. The Containerfile against the release binary, when one is built.
 rel=${KUBE_IPVS_RELEASE_BIN:-${KUBE_IPVS_GUEST_BIN:-${KUBE_IPVS_SCRATCH:-.build}-guest/release/kube-ipvs}}
