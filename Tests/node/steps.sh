@@ -128,7 +128,9 @@ spec:
   - name: client
     image: localhost/kube-ipvs-testbox:1
     imagePullPolicy: Never
-    command: [/bin/sh, -c, 'while :; do if [ -f /data/go ]; then t=\$(date +%s); r=\$(timeout 5 wget -qO- http://$cip_web/ 2>/dev/null) && echo "\$t ok \$r" >>/data/requests || echo "\$t FAILED" >>/data/requests; else sleep 0.2; fi; done']
+    # One request at a time; a line each: start time, seconds taken, ok + the pod's name or
+    # FAILED + wget's error (15 s timeout: the guests are emulated and share 2 host cores).
+    command: [/bin/sh, -c, 'while :; do if [ -f /data/go ]; then t=\$(date +%s); if r=\$(timeout 15 wget -qO- http://$cip_web/ 2>&1); then echo "\$t \$((\$(date +%s) - t)) ok \$r"; else echo "\$t \$((\$(date +%s) - t)) FAILED" \$r; fi >>/data/requests; else sleep 0.2; fi; done']
     volumeMounts: [{name: data, mountPath: /data}]
   volumes: [{name: data, hostPath: {path: /var/lib/node-test, type: DirectoryOrCreate}}]
 EOT
@@ -193,10 +195,11 @@ step_services() {
 }
 
 # --- 5. rolling, removing, adopting, cleanup --------------------------------------------------
-client_counts() { gsh 1 'grep -c " ok " /var/lib/node-test/requests; grep -c FAILED /var/lib/node-test/requests' | tr '\n' ' '; }
+# "OK FAILED SLOWEST-SECONDS" of the client's requests so far.
+client_counts() { gsh 1 'grep -c " ok " /var/lib/node-test/requests; grep -c FAILED /var/lib/node-test/requests; awk "\$2 > m {m = \$2} END {print m + 0}" /var/lib/node-test/requests' | tr '\n' ' '; }
 ds_absent() { [ -z "$(k -n kube-system get pods -l app.kubernetes.io/name=kube-ipvs -o name)" ]; }
 step_rolling() {
-    local t0 out ok bad c
+    local t0 out ok bad c slowest
     gsh 1 'rm -f /var/lib/node-test/requests; touch /var/lib/node-test/go' >/dev/null
     sleep 5
     t0=$(date +%s)
@@ -205,11 +208,11 @@ step_rolling() {
         wait_for 300 first_sync_seen 1
         sleep 5
         gsh 1 'rm -f /var/lib/node-test/go' >/dev/null; sleep 6
-        c=$(client_counts); ok=${c%% *}; bad=$(echo "$c" | awk '{print $2}')
-        figures "rolling update: requests sent $((ok + bad)), failed $bad"
+        c=$(client_counts); ok=${c%% *}; bad=$(echo "$c" | awk '{print $2}'); slowest=$(echo "$c" | awk '{print $3}')
+        figures "rolling update: requests sent $((ok + bad)), failed $bad, slowest ${slowest} s"
         out=$(first_sync 1)
         if [ "${bad:-1}" = 0 ] && [ "${ok:-0}" -gt 0 ]; then
-            pass rolling/update "kube-ipvs:$tag -> kube-ipvs:$tag2 in $(( $(date +%s) - t0 )) s while the client pod sent requests continuously: $ok answered, 0 failed; the new pod: ${out##*] }"
+            pass rolling/update "kube-ipvs:$tag -> kube-ipvs:$tag2 on $nodes node(s) in $(( $(date +%s) - t0 )) s while the client pod sent requests continuously: $ok answered (slowest ${slowest} s), 0 failed; the new pod: ${out##*] }"
         else fail rolling/update "expected no failed request during the rolling update, found $ok answered, $bad failed: $(gsh 1 'grep FAILED /var/lib/node-test/requests | head -n 3' | tr '\n' ';')"; fi
     else fail rolling/update "the DaemonSet did not roll to kube-ipvs:$tag2 in 900 s: $(k -n kube-system get pods -o wide | tail -n +2 | tr -s ' ' | tr '\n' ';')"; return 1; fi
 
