@@ -3,7 +3,7 @@
 #   make test KUBE_IPVS_SCRATCH=.build-mine
 export KUBE_IPVS_SCRATCH ?= .build
 
-.PHONY: all build deps test test-unit test-netns test-vm vm-image bench bench-core fuzz
+.PHONY: all build deps test test-unit test-netns test-vm vm-image image test-node bench bench-core fuzz
 
 all: build
 
@@ -29,6 +29,18 @@ test-vm:
 # Build (or reuse) the guest kernel and base initramfs in .cache/vm/.
 vm-image:
 	bash Tests/vm/build-image.sh
+
+# The container image as an OCI archive, without a container daemon (mmdebstrap + umoci; root).
+# KUBE_IPVS_IMAGE_BINARY: a release binary built with --static-swift-stdlib; unset, it is
+# .build-guest/release/kube-ipvs, built when missing. Prints the archive's path and size.
+# With Docker or Podman instead: podman build -f deploy/Containerfile -t kube-ipvs:0.1.0 .
+image:
+	bash deploy/build-image.sh $(if $(KUBE_IPVS_IMAGE_BINARY),--binary $(KUBE_IPVS_IMAGE_BINARY))
+
+# The real-node tier (Tests/node/README.md): control plane on the host, kubelet + containerd in a
+# QEMU guest, kube-ipvs from deploy/ as a DaemonSet. Its own command, not part of `make test`.
+test-node:
+	bash scripts/node.sh
 
 # The benchmarks of issue 7 (docs/benchmarks.md): prints a table with each target met or not and
 # rewrites the results in docs/benchmarks.md. Never part of `make test`.
