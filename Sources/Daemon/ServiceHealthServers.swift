@@ -154,21 +154,8 @@ public final class ServiceHealthServers: Service, Sendable {
 
     /// Upstream's body, byte for byte (the dedented, tab-indented template of service_health.go).
     static func body(_ ref: ObjectRef, localEndpoints: Int, healthy: Bool) -> String {
-        "{\n\t\"service\": {\n\t\t\"namespace\": \(jsonString(ref.namespace)),\n\t\t\"name\": \(jsonString(ref.name))\n\t},\n"
+        "{\n\t\"service\": {\n\t\t\"namespace\": \(GoJSON.string(ref.namespace)),\n\t\t\"name\": \(GoJSON.string(ref.name))\n\t},\n"
             + "\t\"localEndpoints\": \(localEndpoints),\n\t\"serviceProxyHealthy\": \(healthy)\n}"
-    }
-
-    private static func jsonString(_ s: String) -> String {
-        var out = "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case _ where u.value < 0x20: out += String(format: "\\u%04x", u.value)
-            default: out.unicodeScalars.append(u)
-            }
-        }
-        return out + "\""
     }
 
     private func setState(_ ref: ObjectRef, generation: Int, _ value: ListenerState) {

@@ -203,7 +203,7 @@ extension ProxyConfig {
             && !s.contains(": ") && !s.contains(" #") && !special.contains(s)
             && s.unicodeScalars.allSatisfy { $0.value >= 0x20 && $0.value != 0x7F && $0 != "\u{85}" && $0 != "\u{2028}" && $0 != "\u{2029}" }
             && !looksLikeYAMLNumberOrDate(s)
-        return plain ? s : jsonString(s)
+        return plain ? s : GoJSON.string(s)
     }
 
     /// Plain scalars YAML 1.1 readers (upstream's among them) resolve to numbers or timestamps.
@@ -217,7 +217,7 @@ extension ProxyConfig {
 
     private static func writeJSON(_ value: Encoded, into out: inout String) {
         switch value {
-        case .string(let s): out += jsonString(s)
+        case .string(let s): out += GoJSON.string(s)
         case .literal(let s): out += s
         case .nullOr(nil): out += "null"
         case .list(let items), .nullOr(let items?):
@@ -228,33 +228,11 @@ extension ProxyConfig {
             out += "{"
             for (i, (k, v)) in fields.enumerated() {
                 if i > 0 { out += "," }
-                out += jsonString(k) + ":"
+                out += GoJSON.string(k) + ":"
                 writeJSON(v, into: &out)
             }
             out += "}"
         }
     }
 
-    /// A JSON string as Go's encoding/json writes it (`<`, `>`, `&`, U+2028 and U+2029 escaped).
-    static func jsonString(_ s: String) -> String {
-        var out = "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case "<", ">", "&", "\u{2028}", "\u{2029}":
-                out += "\\u" + String(repeating: "0", count: 4 - String(u.value, radix: 16).count) + String(u.value, radix: 16)
-            default:
-                if u.value < 0x20 {
-                    out += "\\u00" + (u.value < 0x10 ? "0" : "") + String(u.value, radix: 16)
-                } else {
-                    out.unicodeScalars.append(u)
-                }
-            }
-        }
-        return out + "\""
-    }
 }

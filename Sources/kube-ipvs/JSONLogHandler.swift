@@ -1,4 +1,5 @@
 import Foundation
+import KubeModel
 import Logging
 
 /// `--logging-format=json`: one JSON object per line on standard error, with the fields of
@@ -36,19 +37,5 @@ struct JSONLogHandler: LogHandler {
     }
 
     /// A JSON string literal.
-    static func quote(_ s: String) -> String {
-        var out = "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where u.value < 0x20: out += String(format: "\\u%04x", u.value)
-            default: out.unicodeScalars.append(u)
-            }
-        }
-        return out + "\""
-    }
+    static func quote(_ s: String) -> String { GoJSON.string(s) }
 }

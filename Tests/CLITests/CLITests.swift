@@ -13,11 +13,17 @@ final class CLITests: XCTestCase {
 
     /// Runs kube-ipvs with `args`; `isolated`: in a network namespace of its own (`unshare -n`).
     func run(_ args: [String], isolated: Bool = false, environment: [String: String] = [:]) throws -> Run {
+        try Self.launch(args, isolated: isolated, environment: environment)
+    }
+
+    /// Runs `program` (the binary, or a link to it) with `args` in the repository root, to its end;
+    /// `environment` is added to this process's.
+    static func launch(_ args: [String], program: URL = binary, isolated: Bool = false, environment: [String: String] = [:]) throws -> Run {
         let p = Process()
         if !environment.isEmpty { p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
-        p.executableURL = isolated ? URL(fileURLWithPath: "/usr/bin/unshare") : Self.binary
-        p.arguments = isolated ? ["-n", Self.binary.path] + args : args
-        p.currentDirectoryURL = Self.repoRoot
+        p.executableURL = isolated ? URL(fileURLWithPath: "/usr/bin/unshare") : program
+        p.arguments = isolated ? ["-n", program.path] + args : args
+        p.currentDirectoryURL = repoRoot
         let out = Pipe(), err = Pipe()
         p.standardOutput = out
         p.standardError = err

@@ -23,18 +23,7 @@ final class KubeProxyFlagsTests: XCTestCase {
 
     /// Runs `program` (the binary, or a link to it) with `args` in the repository root.
     func exec(_ args: [String], program: URL = CLITests.binary, netns: Bool = false) throws -> CLITests.Run {
-        let p = Process()
-        p.executableURL = netns ? URL(fileURLWithPath: "/usr/bin/unshare") : program
-        p.arguments = netns ? ["-n", program.path] + args : args
-        p.currentDirectoryURL = CLITests.repoRoot
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile()
-        let e = err.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return CLITests.Run(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
+        try CLITests.launch(args, program: program, isolated: netns)
     }
 
     /// The trimmed lines of the configuration `run <args> --write-config-to FILE` writes.
