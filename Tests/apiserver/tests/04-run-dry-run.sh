@@ -33,7 +33,7 @@ grep -q -- "-A -t 10.254.10.128:80 -s rr" "$d/out" || bad "the first sync has no
 code=$(curl -s -o "$d/healthz" -w '%{http_code}' "http://127.0.0.1:$hport/healthz")
 [ "$code" = 200 ] && grep -Eq '"nodeEligible": ?true' "$d/healthz" || bad "/healthz: $code $(cat "$d/healthz")"
 curl -s "http://127.0.0.1:$mport/metrics" >"$d/metrics"
-grep -q '^kubeproxy_sync_proxy_rules_duration_seconds_count 1$' "$d/metrics" || bad "/metrics does not count 1 sync: $(grep duration_seconds_count "$d/metrics")"
+grep -q '^kubeproxy_sync_proxy_rules_duration_seconds_count{ip_family="IPv4"} 1$' "$d/metrics" || bad "/metrics does not count 1 IPv4 sync: $(grep proxy_rules_duration_seconds_count "$d/metrics")"
 grep -q '^kubeproxy_sync_proxy_rules_service_changes_total [1-9]' "$d/metrics" || bad "/metrics has no service changes"
 
 # One endpoint more: the next sync is exactly one ipvsadm -a.
