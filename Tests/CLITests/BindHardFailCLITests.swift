@@ -41,16 +41,8 @@ final class BindHardFailCLITests: XCTestCase {
             metricsBindAddress: 127.0.0.1:\(busy)
             healthzBindAddress: 127.0.0.1:\(healthz)
             """.write(toFile: config, atomically: true, encoding: .utf8)
-        let kubeconfig = dir.appendingPathComponent("kubeconfig").path
         // Nothing listens there: the daemon retries the API server while the servers start.
-        try """
-            apiVersion: v1
-            kind: Config
-            clusters: [{name: c, cluster: {server: "http://127.0.0.1:1"}}]
-            users: [{name: u, user: {token: t}}]
-            contexts: [{name: ctx, context: {cluster: c, user: u}}]
-            current-context: ctx
-            """.write(toFile: kubeconfig, atomically: true, encoding: .utf8)
+        let kubeconfig = try CLITests.writeKubeconfig(server: "http://127.0.0.1:1", in: dir)
         let p = Process()
         p.executableURL = CLITests.binary
         p.arguments = ["run", "--dry-run", "--config", config, "--kubeconfig", kubeconfig, "--hostname-override", "node1"]

@@ -16,6 +16,20 @@ final class CLITests: XCTestCase {
         try Self.launch(args, isolated: isolated, environment: environment)
     }
 
+    /// Writes `dir/kubeconfig`: one cluster at `server`, a bearer token; returns its path.
+    static func writeKubeconfig(server: String, in dir: URL) throws -> String {
+        let path = dir.appendingPathComponent("kubeconfig").path
+        try """
+            apiVersion: v1
+            kind: Config
+            clusters: [{name: c, cluster: {server: "\(server)"}}]
+            users: [{name: u, user: {token: t}}]
+            contexts: [{name: ctx, context: {cluster: c, user: u}}]
+            current-context: ctx
+            """.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
     /// Runs `program` (the binary, or a link to it) with `args` in the repository root, to its end;
     /// `environment` is added to this process's.
     static func launch(_ args: [String], program: URL = binary, isolated: Bool = false, environment: [String: String] = [:]) throws -> Run {

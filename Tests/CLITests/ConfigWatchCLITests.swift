@@ -25,15 +25,7 @@ final class ConfigWatchCLITests: XCTestCase {
 
         let fake = try await FakeKubeAPI.start()
         fake.setDiscoveryVersions(["v1"])
-        let kubeconfig = dir.appendingPathComponent("kubeconfig").path
-        try """
-            apiVersion: v1
-            kind: Config
-            clusters: [{name: c, cluster: {server: "\(fake.url)"}}]
-            users: [{name: u, user: {token: t}}]
-            contexts: [{name: ctx, context: {cluster: c, user: u}}]
-            current-context: ctx
-            """.write(toFile: kubeconfig, atomically: true, encoding: .utf8)
+        let kubeconfig = try CLITests.writeKubeconfig(server: fake.url, in: dir)
         let healthz = try freeLoopbackPort(), metrics = try freeLoopbackPort()
         let daemon = try WriterLockCLITests.Running(
             ["run", "--dry-run", "--config", config, "--kubeconfig", kubeconfig, "--hostname-override", "node1",

@@ -306,15 +306,7 @@ final class KubeProxyFlagsTests: XCTestCase {
         _ = try fake.put("/api/v1/nodes", json: Data("""
             {"apiVersion":"v1","kind":"Node","metadata":{"name":"node1"},"status":{"addresses":[{"type":"InternalIP","address":"10.0.0.5"}]}}
             """.utf8))
-        let kubeconfig = dir.appendingPathComponent("kubeconfig").path
-        try """
-            apiVersion: v1
-            kind: Config
-            clusters: [{name: c, cluster: {server: "http://127.0.0.1:1"}}]
-            users: [{name: u, user: {token: t}}]
-            contexts: [{name: ctx, context: {cluster: c, user: u}}]
-            current-context: ctx
-            """.write(toFile: kubeconfig, atomically: true, encoding: .utf8)
+        let kubeconfig = try CLITests.writeKubeconfig(server: "http://127.0.0.1:1", in: dir)
         var env = ProcessInfo.processInfo.environment
         env["KUBE_IPVS_LOCK_FILE"] = dir.appendingPathComponent("lock").path
         let daemon = try WriterLockCLITests.Running(

@@ -96,18 +96,7 @@ final class WriterLockCLITests: XCTestCase {
         }
     }
 
-    func kubeconfig(server: String) throws -> String {
-        let path = dir.appendingPathComponent("kubeconfig").path
-        try """
-            apiVersion: v1
-            kind: Config
-            clusters: [{name: c, cluster: {server: "\(server)"}}]
-            users: [{name: u, user: {token: t}}]
-            contexts: [{name: ctx, context: {cluster: c, user: u}}]
-            current-context: ctx
-            """.write(toFile: path, atomically: true, encoding: .utf8)
-        return path
-    }
+    func kubeconfig(server: String) throws -> String { try CLITests.writeKubeconfig(server: server, in: dir) }
 
     func testSecondWriterFailsNamingTheFirstsPid() throws {
         // The first writer: a sync that takes the lock, then blocks reading its --config from a FIFO.
