@@ -26,4 +26,22 @@ final class RateLimiterTests: XCTestCase {
         XCTAssertEqual(limiter.qps, 5)
         XCTAssertEqual(limiter.burst, 10)
     }
+
+    /// A qps so small that the wait for the next token is longer than NIO's timer can hold (the
+    /// configuration takes any finite qps >= 0): the sleep is capped instead of trapping, and
+    /// cancelling it ends it.
+    func testAnAbsurdWaitSleepsCappedAndIsCancellable() async throws {
+        let limiter = RateLimiter(qps: 1e-12, burst: 1, now: .uptimeNanoseconds(0))
+        XCTAssertEqual(limiter.reserve(now: .uptimeNanoseconds(0)), 0)
+        XCTAssertGreaterThan(limiter.reserve(now: .uptimeNanoseconds(0)), 1e11)
+        for wait in [1e12, 1e30, .infinity, .nan] {
+            let task = Task { try await eventLoopSleep(wait) }
+            try await Task.sleep(nanoseconds: 20_000_000)
+            task.cancel()
+            do {
+                try await task.value
+                if !wait.isNaN { XCTFail("a sleep of \(wait) s ended by itself") }
+            } catch is CancellationError {}
+        }
+    }
 }
