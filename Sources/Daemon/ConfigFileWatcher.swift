@@ -143,8 +143,14 @@ final class InotifyWatch: @unchecked Sendable {
                 return false
             }
             if fds[1].revents != 0 { return false }
-            // Drain the queue: what matters is the content now, not which events led here.
-            while read(fd, &buffer, buffer.count) > 0 {}
+            // Drain the queue (what matters is the content now, not which events led here), and
+            // look only once the writer has been quiet for 50 ms (at most 2 s): a write in place
+            // truncates first, and a look in between would see a half-written file as a change.
+            for _ in 0..<40 {
+                while read(fd, &buffer, buffer.count) > 0 {}
+                var more = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+                if poll(&more, 1, 50) <= 0 { break }
+            }
             addWatches()
             if changed() { return true }
             unchanged()
