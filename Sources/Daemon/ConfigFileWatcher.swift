@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import Glibc
 import Logging
 import ServiceLifecycle
@@ -55,7 +59,7 @@ public struct ConfigFileWatcher: Service {
             await withTaskCancellationHandler {
                 await withCheckedContinuation { (done: CheckedContinuation<Bool, Never>) in
                     // poll(2) blocks: a thread of its own, not one of the cooperative pool's.
-                    Thread.detachNewThread {
+                    detachThread {
                         // A file that cannot be read (deleted for a moment) is not a change, as upstream.
                         let changed = watch.waitForChange {
                             FileManager.default.contents(atPath: path).map { $0 != content } ?? false
@@ -173,4 +177,26 @@ struct ConfigWatchError: Error, CustomStringConvertible {
     let path: String
     let errno: Int32
     var description: String { "--config \(path): cannot watch the file for changes: \(String(cString: strerror(errno)))" }
+}
+
+/// Runs `body` on a new detached thread (Foundation's Thread is not in FoundationEssentials).
+func detachThread(_ body: @escaping @Sendable () -> Void) {
+    let box = Unmanaged.passRetained(ThreadBody(body)).toOpaque()
+    var thread = pthread_t()
+    let rc = pthread_create(&thread, nil, { arg in
+        let body = Unmanaged<ThreadBody>.fromOpaque(arg!).takeRetainedValue()
+        body.run()
+        return nil
+    }, box)
+    if rc == 0 {
+        pthread_detach(thread)
+    } else {
+        // No thread to be had: run it here rather than never (the caller waits for its result).
+        Unmanaged<ThreadBody>.fromOpaque(box).takeRetainedValue().run()
+    }
+}
+
+private final class ThreadBody: Sendable {
+    let run: @Sendable () -> Void
+    init(_ run: @escaping @Sendable () -> Void) { self.run = run }
 }

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import Kernel
 import KernelPort
 import KubeClient
@@ -161,11 +165,11 @@ public final class ProxyDaemon: Service, Sendable {
             var meta: Logger.Metadata = [
                 "full": "\(result.full)", "operations": "\(result.total)",
                 "services-recomputed": "\(result.servicesRecomputed)",
-                "elapsed-ms": "\(String(format: "%.2f", result.elapsed.milliseconds))",
+                "elapsed-ms": "\(FixedDecimal.format(result.elapsed.milliseconds, digits: 2))",
             ]
             for (k, n) in result.operations.sorted(by: { $0.key.rawValue < $1.key.rawValue }) where n > 0 { meta["ops-\(k.rawValue)"] = "\(n)" }
             if result.conntrackDeleted > 0 { meta["conntrack-deleted"] = "\(result.conntrackDeleted)" }
-            if let t = result.oldestChange { meta["since-change-ms"] = "\(String(format: "%.1f", (now - t) * 1000))" }
+            if let t = result.oldestChange { meta["since-change-ms"] = "\(FixedDecimal.format((now - t) * 1000, digits: 1))" }
             if let e = result.prerequisiteError {
                 logger.warning("kernel modules or sysctls could not be set; everything else was applied and the next full resync tries again: \(e)")
             }
@@ -302,7 +306,7 @@ public final class ProxyDaemon: Service, Sendable {
                 // A server that says when to come back (429, 503) is not asked sooner.
                 let hint = min((error as? APIError)?.retryAfter ?? 0, reflectorOptions.maximumRetryAfter)
                 let delay = max(backoff.next(), hint)
-                logger.warning("API discovery of discovery.k8s.io failed: \(error); retrying in \(String(format: "%.2f", delay))s")
+                logger.warning("API discovery of discovery.k8s.io failed: \(error); retrying in \(FixedDecimal.format(delay, digits: 2))s")
                 // The reflectors' sleep (see KubeClient's Sleep.swift for why not Task.sleep).
                 do { try await eventLoopSleep(delay) } catch { return nil }
             }

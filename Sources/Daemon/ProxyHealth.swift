@@ -8,7 +8,11 @@
 // that is fine on a node that is going away. kube-ipvs programs both families in one sync, so
 // there is one state where upstream keeps one per IP family. Time is seconds since the epoch,
 // passed in by the caller.
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import Logging
 import Synchronization
 

@@ -24,7 +24,11 @@
 // `retryInterval` seconds; the daemon carries on. Listeners are on every address (`:port`), as
 // upstream's default; with nodePortAddresses set, on the node's NodePort addresses instead.
 
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import KubeModel
 import Logging
 import NIOCore

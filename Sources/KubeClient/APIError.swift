@@ -1,4 +1,9 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+import KubeModel
 
 // MARK: - Errors of the API client
 
@@ -63,7 +68,7 @@ public enum APIError: Error, Sendable, CustomStringConvertible {
     /// The seconds of a `Retry-After` header: delta-seconds only (what the API server sends);
     /// nil for an HTTP date, a negative or malformed value. Never traps on large numbers.
     public static func parseRetryAfter(_ value: String?) -> Double? {
-        guard let v = value?.trimmingCharacters(in: .whitespaces), !v.isEmpty,
+        guard let v = value?.trimmingWhitespace(), !v.isEmpty,
               v.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) else { return nil }
         // All digits: only an overflow makes Int(_:) fail, and that is "very long".
         return min(Double(Int(v) ?? Int.max), maximumRetryAfter)
@@ -76,7 +81,7 @@ public enum APIError: Error, Sendable, CustomStringConvertible {
         switch self {
         case .http(let code, let status, let method, let path, let retryAfter):
             let detail = status.map { ": \($0.reason ?? "")\($0.message.map { " \($0)" } ?? "")" } ?? ""
-            let wait = retryAfter.map { " (Retry-After \(String(format: "%.0f", $0))s)" } ?? ""
+            let wait = retryAfter.map { " (Retry-After \(FixedDecimal.format($0, digits: 0))s)" } ?? ""
             return "\(method) \(path): HTTP \(code)\(detail)\(wait)"
         case .timeout(let op, let s): return "\(op): no answer within \(s)s"
         case .watchIdle(let path, let s): return "watch \(path): nothing received for \(s)s"

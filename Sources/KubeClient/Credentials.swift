@@ -1,4 +1,9 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
+import KubeModel
 import NIOConcurrencyHelpers
 import NIOCore
 
@@ -79,7 +84,7 @@ final class Credentials: Sendable {
             c.lastError = "cannot read \(path)"
             return  // keep the previous token: a rotation in progress may hide the file briefly
         }
-        let t = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        let t = String(decoding: data, as: UTF8.self).trimmingWhitespaceAndNewlines()
         if t.isEmpty { c.lastError = "\(path) is empty"; return }
         c.token = t
         c.lastError = nil

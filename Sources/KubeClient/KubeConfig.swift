@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import NIOSSL
 import Yams
 
@@ -89,7 +93,7 @@ extension KubeConfig {
         let tokenPath = dir + "/token"
         let caPath = dir + "/ca.crt"
         let token = try readFile(tokenPath, file: tokenPath, field: "")
-        guard !String(decoding: token, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
+        guard !String(decoding: token, as: UTF8.self).trimmingWhitespaceAndNewlines().isEmpty else {
             throw KubeConfigError(file: tokenPath, field: "", message: "the service-account token is empty")
         }
         let ca = try readFile(caPath, file: caPath, field: "")
@@ -109,7 +113,7 @@ extension KubeConfig {
         guard let text = String(data: Data(data), encoding: .utf8) else {
             throw KubeConfigError(file: path, field: "", message: "not UTF-8 text")
         }
-        let baseDirectory = (path as NSString).deletingLastPathComponent
+        let baseDirectory = directory(of: path)
         return try parse(yaml: text, file: path, baseDirectory: baseDirectory.isEmpty ? "." : baseDirectory, context: context)
     }
 
@@ -202,12 +206,12 @@ private struct KubeconfigParser {
                 throw error(uPath + "." + unsupported, "not supported by kube-ipvs (use a token, a token file or a client certificate)")
             }
             if let token = try string(user, "token", at: uPath), !token.isEmpty {
-                config.bearerToken = token.trimmingCharacters(in: .whitespacesAndNewlines)
+                config.bearerToken = token.trimmingWhitespaceAndNewlines()
             }
             if let tokenFile = try string(user, "tokenFile", at: uPath), !tokenFile.isEmpty {
                 let p = resolve(tokenFile)
                 let bytes = try KubeConfig.readFile(p, file: file, field: uPath + ".tokenFile")
-                if String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
+                if String(decoding: bytes, as: UTF8.self).trimmingWhitespaceAndNewlines().isEmpty {
                     throw error(uPath + ".tokenFile", "\(p) is empty")
                 }
                 config.bearerTokenFile = p
@@ -296,7 +300,7 @@ private struct KubeconfigParser {
     }
 
     func resolve(_ p: String) -> String {
-        p.hasPrefix("/") ? p : (baseDirectory as NSString).appendingPathComponent(p)
+        p.hasPrefix("/") ? p : (baseDirectory.hasSuffix("/") ? baseDirectory + p : baseDirectory + "/" + p)
     }
 
     func join(_ path: String, _ key: String) -> String { path.isEmpty ? key : path + "." + key }
@@ -325,4 +329,15 @@ extension KubeConfig {
             throw KubeConfigError(file: file, field: field, message: "not a PEM certificate (\(error))")
         }
     }
+}
+
+/// The directory part of `path` (NSString's deletingLastPathComponent): "" for a bare name, "/" for
+/// a file in the root.
+func directory(of path: String) -> String {
+    var trimmed = Substring(path)
+    while trimmed.count > 1, trimmed.hasSuffix("/") { trimmed = trimmed.dropLast() }
+    guard let slash = trimmed.lastIndex(of: "/") else { return "" }
+    var head = trimmed[..<slash]
+    while head.hasSuffix("/") { head = head.dropLast() }
+    return head.isEmpty ? "/" : String(head)
 }

@@ -1,3 +1,4 @@
+import KubeModel
 import NIOCore
 
 // MARK: - List, then watch, forever
@@ -45,7 +46,7 @@ public struct ReflectorDiagnostic: Sendable, CustomStringConvertible {
     public var retryIn: Double?
 
     public var description: String {
-        let retry = retryIn.map { String(format: "; retrying in %.2fs", $0) } ?? ""
+        let retry = retryIn.map { "; retrying in \(FixedDecimal.format($0, digits: 2))s" } ?? ""
         switch kind {
         case .listed(let count, let rv, let pages):
             return "\(resource.path): listed \(count) objects in \(pages) page(s) at resourceVersion \(rv)"

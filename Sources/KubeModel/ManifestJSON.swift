@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import Yams
 
 // MARK: - The fast path of manifest decoding: YAML node -> JSON -> JSONDecoder
@@ -100,7 +104,7 @@ enum ManifestJSON {
                 case "\r": out.append("\\r")
                 case "\t": out.append("\\t")
                 default:
-                    if ch.value < 0x20 { out.append(String(format: "\\u%04x", ch.value)) } else { out.unicodeScalars.append(ch) }
+                    if ch.value < 0x20 { out.append("\\u00" + String(ch.value >> 4, radix: 16) + String(ch.value & 0xf, radix: 16)) } else { out.unicodeScalars.append(ch) }
                 }
             }
         }

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import Yams
 
 // MARK: - Manifests: YAML or JSON files, multi-document, `kind: List`, directories
@@ -57,30 +61,23 @@ public struct ManifestLoader: Sendable {
     public func load(paths: [String]) throws -> Result {
         var result = Result()
         for path in paths {
-            var isDir: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
-                throw ManifestError.notFound(path)
-            }
+            guard let isDirectory = BoundedFile.isDirectory(path) else { throw ManifestError.notFound(path) }
             let files: [String]
-            if isDir.boolValue {
+            if isDirectory {
                 let names = try FileManager.default.contentsOfDirectory(atPath: path).sorted()
                 files = names.filter { $0.hasSuffix(".yaml") || $0.hasSuffix(".yml") || $0.hasSuffix(".json") }
-                    .map { (path as NSString).appendingPathComponent($0) }
+                    .map { path.hasSuffix("/") ? path + $0 : path + "/" + $0 }
             } else {
                 files = [path]
             }
             for file in files {
                 // Read at most one byte past the limit, so that a device or a pipe cannot make it unbounded.
-                guard let handle = FileHandle(forReadingAtPath: file) else { throw ManifestError.unreadable(file) }
-                defer { try? handle.close() }
-                guard let data = try? handle.read(upToCount: maxTextBytes + 1) ?? Data() else {
-                    throw ManifestError.unreadable(file)
-                }
+                guard let data = BoundedFile.read(file, limit: maxTextBytes + 1) else { throw ManifestError.unreadable(file) }
                 if data.count > maxTextBytes {
                     result.refusals.append(tooLarge(file))
                     continue
                 }
-                guard let text = String(data: data, encoding: .utf8) else { throw ManifestError.unreadable(file) }
+                guard let text = String(bytes: data, encoding: .utf8) else { throw ManifestError.unreadable(file) }
                 result.merge(parse(text: text, source: file))
             }
         }

@@ -1,5 +1,9 @@
 import ArgumentParser
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import Kernel
 import KubeModel
 import ProxyCore
@@ -95,7 +99,7 @@ extension KubeIPVS {
             }
             do {
                 let report = try kernel.apply(cleanup.plan)
-                print("removed \(cleanup.summary) with \(report.requestsSent) kernel request(s) in \(String(format: "%.1f", report.elapsed.milliseconds)) ms")
+                print("removed \(cleanup.summary) with \(report.requestsSent) kernel request(s) in \(FixedDecimal.format(report.elapsed.milliseconds, digits: 1)) ms")
             } catch {
                 printError("error: \(error)")
                 throw ExitCode.failure

@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import KubeModel
 import Logging
 
@@ -21,16 +25,16 @@ struct JSONLogHandler: LogHandler {
     }
 
     func log(event: LogEvent) {
-        FileHandle.standardError.write(Data(Self.line(level: event.level, message: "\(event.message)",
-                                                      metadata: metadata.merging(event.metadata ?? [:]) { $1 },
-                                                      time: Date()).utf8))
+        StandardStream.error(Self.line(level: event.level, message: "\(event.message)",
+                                       metadata: metadata.merging(event.metadata ?? [:]) { $1 },
+                                       time: Date()))
     }
 
     /// One log line (with its newline).
     static func line(level: Logger.Level, message: String, metadata: Logger.Metadata, time: Date) -> String {
         // klog's verbosity of the level: debug is -v=4, trace -v=6 (the mapping --v uses).
         let v = level == .trace ? 6 : level == .debug ? 4 : 0
-        var fields: [(String, String)] = [("ts", String(format: "%.6f", time.timeIntervalSince1970)),
+        var fields: [(String, String)] = [("ts", FixedDecimal.format(time.timeIntervalSince1970, digits: 6)),
                                           ("level", quote("\(level)")), ("msg", quote(message)), ("v", "\(v)")]
         for (k, value) in metadata.sorted(by: { $0.key < $1.key }) { fields.append((k, quote("\(value)"))) }
         return "{" + fields.map { quote($0.0) + ":" + $0.1 }.joined(separator: ",") + "}\n"

@@ -1,5 +1,10 @@
 import ArgumentParser
+import NIOConcurrencyHelpers
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 
 /// kube-ipvs: a Kubernetes Service proxy for IPVS (kube-proxy's IPVS mode, as a daemon of its own).
 @main
@@ -49,7 +54,7 @@ extension KubeProxyArgv {
 
     /// Holds the warnings between the rewrite in `main` and `run`.
     final class WarningBox: @unchecked Sendable {
-        private let lock = NSLock()
+        private let lock = NIOLock()
         private var lines: [String] = []
         func set(_ l: [String]) { lock.lock(); lines = l; lock.unlock() }
         /// The lines, once: a second call returns none.

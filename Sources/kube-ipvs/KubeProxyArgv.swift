@@ -1,4 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import KubeModel
 
 /// Rewrites a command line written for kube-proxy (Go pflag syntax) into one for kube-ipvs's
@@ -182,8 +186,8 @@ struct KubeProxyArgv: Equatable {
         case .mapStringBool:
             for pair in value.split(separator: ",") {
                 let kv = pair.split(separator: "=", maxSplits: 1)
-                guard kv.count == 2 else { return "missing bool value for \(pair.trimmingCharacters(in: .whitespaces))" }
-                guard goBool(kv[1].trimmingCharacters(in: .whitespaces)) != nil else { return "invalid value of \(kv[0]): \(kv[1])" }
+                guard kv.count == 2 else { return "missing bool value for \(pair.trimmingWhitespace())" }
+                guard goBool(kv[1].trimmingWhitespace()) != nil else { return "invalid value of \(kv[0]): \(kv[1])" }
             }
             return nil
         case .string, .ip, .ipPort, .stringList, .portRange, .level:

@@ -1,5 +1,9 @@
 import ArgumentParser
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import KubeModel
 
 /// kube-proxy's flags that only `run` has: API access, the node tuning, the servers' addresses,
@@ -129,7 +133,7 @@ struct KubeProxyOptions: ParsableArguments {
     static func featureGates(_ text: String) throws -> [String: Bool] {
         var out: [String: Bool] = [:]
         for pair in text.split(separator: ",") {
-            let kv = pair.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+            let kv = pair.split(separator: "=", maxSplits: 1).map { $0.trimmingWhitespace() }
             guard kv.count == 2, !kv[0].isEmpty else { throw ConfigError("--feature-gates", "missing bool value for \"\(pair)\"") }
             guard let b = KubeProxyArgv.goBool(kv[1]) else { throw ConfigError("--feature-gates", "invalid value of \(kv[0]): \(kv[1])") }
             out[kv[0]] = b

@@ -1,5 +1,9 @@
 import ArgumentParser
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import Kernel
 import KernelPort
 import KubeModel
@@ -74,7 +78,7 @@ enum NodeTuningStep {
                 logger.info("--dry-run: would set oom_score_adj of this process to \(v) (now \(tuner.oomScoreAdj().map(String.init) ?? "unknown"))")
             }
             let title = ["kube-ipvs run --dry-run: node tuning at start (conntrack, conn_reuse_mode)"]
-            FileHandle.standardOutput.write(Data(ShellRenderer.render(Plan(operations: plan.operations), title: title).utf8))
+            StandardStream.output(ShellRenderer.render(Plan(operations: plan.operations), title: title))
             return
         }
         if let v = config.oomScoreAdj {
@@ -106,7 +110,7 @@ enum NodeTuningStep {
             let (tuning, _) = try plan(config: config, readsNode: false)
             let title = ["kube-ipvs run --init-only --dry-run: the node preparation of an empty node \(nodeName)"]
             let all = merged(Plan(operations: modules + sysctls), tuning)
-            FileHandle.standardOutput.write(Data(ShellRenderer.render(all, title: title).utf8))
+            StandardStream.output(ShellRenderer.render(all, title: title))
             return
         }
         func prepare(_ ops: [PlannedOperation]) throws {

@@ -1,5 +1,9 @@
 import ArgumentParser
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import KubeModel
 
 /// Configuration shared by the commands: a KubeProxyConfiguration file and kube-proxy's flags, which win.
@@ -75,15 +79,13 @@ struct ProxyOptions: ParsableArguments {
     /// The KubeProxyConfiguration file at `path`; errors name the file and the field. Read to its
     /// end through a handle, so that a pipe works too (`--config /dev/stdin`, `<(...)`).
     static func readConfigFile(_ path: String) throws -> ProxyConfig {
-        let handle = FileHandle(forReadingAtPath: path)
-        defer { try? handle?.close() }
-        guard let handle, let data = try? handle.readToEnd() ?? Data(), let text = String(data: data, encoding: .utf8) else {
+        guard let data = BoundedFile.read(path), let text = String(bytes: data, encoding: .utf8) else {
             throw ValidationError("--config \(path): cannot read the file")
         }
         do {
             // Upstream's lenient decoding: one warning naming the unknown or duplicate fields.
             let decoded = try ProxyConfig.decode(yaml: text)
-            for w in decoded.warnings { FileHandle.standardError.write(Data("warning: --config \(path): \(w)\n".utf8)) }
+            for w in decoded.warnings { StandardStream.error("warning: --config \(path): \(w)\n") }
             return decoded.config
         } catch let e as ConfigError {
             throw ValidationError("--config \(path): \(e)")

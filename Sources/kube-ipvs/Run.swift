@@ -1,6 +1,11 @@
 import ArgumentParser
+import NIOConcurrencyHelpers
 import Daemon
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import Kernel
 import KernelPort
 import KubeClient
@@ -233,7 +238,7 @@ extension KubeIPVS {
                     return InMemoryKernel(state: start, addresses: addresses) { plan in
                         let n = counter.next()
                         let title = ["kube-ipvs run --dry-run: sync \(n) of node \(nodeName)"]
-                        FileHandle.standardOutput.write(Data(ShellRenderer.render(plan, title: title).utf8))
+                        StandardStream.output(ShellRenderer.render(plan, title: title))
                     }
                 }
             } else {
@@ -301,7 +306,7 @@ extension KubeIPVS.Run {
 
 /// Numbers the dry-run's syncs.
 private final class Counter: @unchecked Sendable {
-    private let lock = NSLock()
+    private let lock = NIOLock()
     private var n = 0
     func next() -> Int { lock.lock(); defer { lock.unlock() }; n += 1; return n }
 }

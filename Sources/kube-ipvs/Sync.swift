@@ -1,5 +1,9 @@
 import ArgumentParser
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
 import Foundation
+#endif
 import Kernel
 import KernelPort
 import KubeModel
@@ -81,7 +85,7 @@ extension KubeIPVS {
             func lap(_ name: String) { let t = clock.now; phases.append((name, t - mark)); mark = t }
             func printTimings() {
                 guard timings else { return }
-                let parts = phases.map { "\($0.0) \(String(format: "%.1f", $0.1.milliseconds)) ms" }
+                let parts = phases.map { "\($0.0) \(FixedDecimal.format($0.1.milliseconds, digits: 1)) ms" }
                 printError("timings: " + parts.joined(separator: ", "))
             }
             defer { printTimings() }
@@ -143,7 +147,7 @@ extension KubeIPVS {
                 do {
                     let report = try kernel.apply(plan)
                     lap("apply")
-                    print("applied \(ShellRenderer.summary(plan)) with \(report.requestsSent) kernel request(s) in \(String(format: "%.1f", report.elapsed.milliseconds)) ms")
+                    print("applied \(ShellRenderer.summary(plan)) with \(report.requestsSent) kernel request(s) in \(FixedDecimal.format(report.elapsed.milliseconds, digits: 1)) ms")
                 } catch {
                     // ApplyFailure's text says what was applied and which operations failed.
                     printError("error: \(error)")
@@ -188,5 +192,5 @@ func loadManifests(_ paths: [String]) throws -> ManifestLoader.Result {
 }
 
 func printError(_ line: String) {
-    FileHandle.standardError.write(Data((line + "\n").utf8))
+    StandardStream.error(line + "\n")
 }
