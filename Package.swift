@@ -13,7 +13,6 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
-        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
         .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.0"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.0"),
@@ -24,7 +23,9 @@ let package = Package(
     ],
     targets: [
         // MARK: - Pure targets (no Glibc, no logging)
-        .target(name: "KubeModel", dependencies: [.product(name: "Yams", package: "Yams")]),
+        // YAML through libyaml directly (KubeModel/YAMLComposer), not Yams: Yams imports all of
+        // Foundation, which links ICU (about 35 MB) into the static release binary.
+        .target(name: "KubeModel", dependencies: ["CLibYAML"]),
         .target(name: "ProxyCore", dependencies: ["KubeModel"]),
         // The port between the reconcile loop and a kernel: protocols, apply reports and errors, and
         // the one in-memory kernel. Glibc only for strerror(3) in error texts.
@@ -33,6 +34,7 @@ let package = Package(
         // MARK: - C libraries (system-library targets; flags from pkg-config)
         .systemLibrary(name: "CNetlink", pkgConfig: "libnl-genl-3.0 libnl-route-3.0",
                        providers: [.apt(["libnl-3-dev", "libnl-genl-3-dev", "libnl-route-3-dev"])]),
+        .systemLibrary(name: "CLibYAML", pkgConfig: "yaml-0.1", providers: [.apt(["libyaml-dev"])]),
         .systemLibrary(name: "CIPSet", pkgConfig: "libipset", providers: [.apt(["libipset-dev"])]),
         .systemLibrary(name: "CIPTC", pkgConfig: "libiptc", providers: [.apt(["libiptc-dev"])]),
         // Narrow C shims: libipset and libiptc headers clash (nf_inet_addr) in one Swift module,

@@ -393,7 +393,7 @@ public final class HTTPServer: Service, Sendable {
     /// (`http://host/healthz`), without query or fragment.
     static func path(of uri: String) -> String {
         var target = Substring(uri)
-        if !target.hasPrefix("/"), let scheme = target.range(of: "://") {
+        if !target.hasPrefix("/"), let scheme = target.firstRange(of: "://") {
             let afterScheme = target[scheme.upperBound...]
             target = afterScheme.firstIndex(of: "/").map { afterScheme[$0...] } ?? "/"
         }

@@ -288,7 +288,7 @@ public final class ProxyDaemon: Service, Sendable {
 
     private static func feedEndpoints<T: KubeObject & EndpointSource>(_ reflector: Reflector<T>, loop: ProxyLoop, logger: Logger, now: @escaping @Sendable () -> Double) async {
         await reflector.run { ev in
-            trace(logger, String(describing: T.self).replacingOccurrences(of: "Resource", with: ""), ev)
+            trace(logger, String(describing: T.self).replacing("Resource", with: ""), ev)
             switch ev {
             case .replaced(let items): await loop.replaceEndpointSources(items, at: now())
             case .added(let o), .modified(let o): await loop.upsertEndpointSource(o, at: now())

@@ -27,7 +27,7 @@ public struct APIRequestEvent: Sendable, Equatable {
     /// `api.example` (Go's `url.URL.Host`).
     public static func host(ofServer server: String) -> String {
         var rest = Substring(server)
-        if let scheme = rest.range(of: "://") { rest = rest[scheme.upperBound...] }
+        if let scheme = rest.firstRange(of: "://") { rest = rest[scheme.upperBound...] }
         if let end = rest.firstIndex(where: { $0 == "/" || $0 == "?" || $0 == "#" }) { rest = rest[..<end] }
         if let at = rest.lastIndex(of: "@") { rest = rest[rest.index(after: at)...] }
         return String(rest)

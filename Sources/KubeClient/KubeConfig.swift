@@ -3,8 +3,8 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
+import KubeModel
 import NIOSSL
-import Yams
 
 // MARK: - Where the API server is and how to authenticate to it
 //
@@ -120,9 +120,9 @@ extension KubeConfig {
     /// Parses kubeconfig text as `load` does; `file` names it in errors, and relative paths inside
     /// are resolved against `baseDirectory` (the files they name are read).
     public static func parse(yaml text: String, file: String, baseDirectory: String, context: String? = nil) throws -> KubeConfig {
-        let root: Node
+        let root: YAMLNode
         do {
-            guard let node = try Yams.compose(yaml: text) else {
+            guard let node = try YAMLComposer().compose(text) else {
                 throw KubeConfigError(file: file, field: "", message: "the file is empty")
             }
             root = node
@@ -147,7 +147,7 @@ private struct KubeconfigParser {
         KubeConfigError(file: file, field: field, message: message)
     }
 
-    mutating func parse(_ root: Node, context override: String?) throws -> KubeConfig {
+    mutating func parse(_ root: YAMLNode, context override: String?) throws -> KubeConfig {
         guard let top = root.mapping else { throw error("", "not a mapping (expected a kubeconfig with clusters, users, contexts)") }
         if let kind = try string(top, "kind", at: ""), kind != "Config" {
             throw error("kind", "expected Config, found \(kind)")
@@ -169,7 +169,7 @@ private struct KubeconfigParser {
         }
         let (cluster, clPath) = try named(top, "clusters", entry: "cluster", name: clusterName,
                                           notFoundField: ctxPath + ".cluster")
-        var userMap: Node.Mapping? = nil
+        var userMap: YAMLNode.Mapping? = nil
         var uPath = ""
         if let userName = try string(ctx, "user", at: ctxPath), !userName.isEmpty {
             (userMap, uPath) = try named(top, "users", entry: "user", name: userName, notFoundField: ctxPath + ".user")
@@ -246,8 +246,8 @@ private struct KubeconfigParser {
     // MARK: Field access
 
     /// The entry `name` of a list such as `clusters`, as (its inner mapping, its field path).
-    func named(_ top: Node.Mapping, _ list: String, entry: String, name: String,
-               notFoundField: String) throws -> (Node.Mapping, String) {
+    func named(_ top: YAMLNode.Mapping, _ list: String, entry: String, name: String,
+               notFoundField: String) throws -> (YAMLNode.Mapping, String) {
         guard let node = top[list] else { throw error(notFoundField, "\(list) has no entry named \(name)") }
         guard let seq = node.sequence else { throw error(list, "not a list") }
         for (i, item) in seq.enumerated() {
@@ -262,17 +262,17 @@ private struct KubeconfigParser {
         throw error(notFoundField, "\(list) has no entry named \(name)")
     }
 
-    func string(_ m: Node.Mapping, _ key: String, at path: String) throws -> String? {
+    func string(_ m: YAMLNode.Mapping, _ key: String, at path: String) throws -> String? {
         guard let n = m[key] else { return nil }
         if case .scalar(let s) = n {
             // An explicit null (`token: null`, `token: ~`, `token:`) means unset.
-            if s.style == .plain, ["", "~", "null", "Null", "NULL"].contains(s.string) { return nil }
+            if s.isNull { return nil }
             return s.string
         }
         throw error(join(path, key), "not a string")
     }
 
-    func bool(_ m: Node.Mapping, _ key: String, at path: String) throws -> Bool? {
+    func bool(_ m: YAMLNode.Mapping, _ key: String, at path: String) throws -> Bool? {
         guard let n = m[key] else { return nil }
         guard case .scalar(let s) = n else { throw error(join(path, key), "not true or false") }
         switch s.string {
@@ -283,7 +283,7 @@ private struct KubeconfigParser {
     }
 
     /// A PEM blob given either inline (`…-data`, base64, wins as in kubectl) or as a file path.
-    func fileOrData(_ m: Node.Mapping, file fileKey: String, data dataKey: String,
+    func fileOrData(_ m: YAMLNode.Mapping, file fileKey: String, data dataKey: String,
                     at path: String) throws -> (bytes: [UInt8], field: String)? {
         if let b64 = try string(m, dataKey, at: path), !b64.isEmpty {
             let cleaned = b64.filter { !$0.isWhitespace }

@@ -19,7 +19,7 @@ public struct RedactedURL: Sendable, Hashable, CustomStringConvertible {
         var rest = Substring(url)
         var out = ""
         // Scheme, then the authority up to the first / ? or #; user information ends at its last @.
-        if let scheme = rest.range(of: "://") {
+        if let scheme = rest.firstRange(of: "://") {
             out += rest[..<scheme.upperBound]
             rest = rest[scheme.upperBound...]
             let end = rest.firstIndex { $0 == "/" || $0 == "?" || $0 == "#" } ?? rest.endIndex

@@ -1,5 +1,3 @@
-import Yams
-
 // MARK: - A KubeProxyConfiguration document as upstream's decoder sees it
 //
 // Upstream converts the YAML to JSON and decodes that into typed Go structs, first strictly
@@ -52,66 +50,44 @@ struct StrictProblems: Sendable, Hashable {
 }
 
 enum ConfigTree {
-    /// Marks an earlier occurrence of a duplicate key so that Yams, which refuses duplicates, reads
-    /// the document; the decoder reports and drops the marked keys.
-    static let duplicatePrefix = "__kube_ipvs_duplicate__"
-
     /// The document's root value and its duplicate keys (paths), or a YAML error naming the problem.
     static func read(_ text: String) throws -> (root: ConfigValue?, duplicates: [String]) {
-        var text = text
-        // Each round marks one earlier occurrence; the bound keeps a pathological file finite.
-        for _ in 0..<1000 {
-            do {
-                guard let node = try Yams.compose(yaml: text) else { return (nil, []) }
-                var duplicates: [String] = []
-                let root = value(node, path: "", duplicates: &duplicates)
-                return (root, duplicates)
-            } catch YamlError.duplicatedKeysInMapping(_, let context) {
-                guard let marked = mark(text, line: context.mark.line, column: context.mark.column) else {
-                    throw ConfigError("", "not valid YAML: duplicate keys that cannot be resolved")
-                }
-                text = marked
-            } catch {
-                throw ConfigError("", "not valid YAML: \(ManifestLoader.describe(error))")
-            }
+        var composer = YAMLComposer()
+        composer.allowsDuplicateKeys = true  // reported as upstream's strict pass does, then the last wins
+        let node: YAMLNode
+        do {
+            guard let n = try composer.compose(text) else { return (nil, []) }
+            node = n
+        } catch {
+            throw ConfigError("", "not valid YAML: \(error)")
         }
-        throw ConfigError("", "not valid YAML: too many duplicate keys")
+        var duplicates: [String] = []
+        let root = value(node, path: "", duplicates: &duplicates)
+        return (root, duplicates)
     }
 
-    /// `text` with the duplicate-key marker put before the key at (line, column), both 1-based
-    /// and counted in characters as libyaml counts them; inside the quote of a quoted key.
-    private static func mark(_ text: String, line: Int, column: Int) -> String? {
-        var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map { Array($0.unicodeScalars) }
-        guard line >= 1, line <= lines.count, column >= 1, column <= lines[line - 1].count else { return nil }
-        var at = column - 1
-        if lines[line - 1][at] == "\"" || lines[line - 1][at] == "'" { at += 1 }
-        lines[line - 1].insert(contentsOf: Array(duplicatePrefix.unicodeScalars), at: at)
-        return lines.map { String(String.UnicodeScalarView($0)) }.joined(separator: "\n")
-    }
-
-    private static func value(_ node: Node, path: String, duplicates: inout [String]) -> ConfigValue {
+    private static func value(_ node: YAMLNode, path: String, duplicates: inout [String]) -> ConfigValue {
         switch node {
         case .scalar(let s):
-            let quoted = s.style != .plain
-            if !quoted, ["", "~", "null", "Null", "NULL"].contains(s.string) { return .null }
-            return .scalar(s.string, quoted: quoted)
+            if s.isNull { return .null }
+            return .scalar(s.string, quoted: !s.isImplicit)
         case .sequence(let seq):
             return .list(seq.enumerated().map { i, n in value(n, path: "\(path)[\(i)]", duplicates: &duplicates) })
         case .mapping(let m):
             var out: [String: ConfigValue] = [:]
-            for (k, v) in m {
+            let keys = m.map { $0.key.string ?? "" }
+            for (i, (k, v)) in m.enumerated() {
                 let key = k.string ?? ""
-                if key.hasPrefix(duplicatePrefix) {
-                    let name = String(key.dropFirst(duplicatePrefix.count))
-                    let full = path.isEmpty ? name : "\(path).\(name)"
+                let full = path.isEmpty ? key : "\(path).\(key)"
+                // An earlier occurrence of a duplicate key is reported (once) where it stands and
+                // dropped: the last one wins.
+                if keys[(i + 1)...].contains(key) {
                     if !duplicates.contains(full) { duplicates.append(full) }
                     continue
                 }
-                out[key] = value(v, path: path.isEmpty ? key : "\(path).\(key)", duplicates: &duplicates)
+                out[key] = value(v, path: full, duplicates: &duplicates)
             }
             return .map(out)
-        case .alias:
-            return .null
         }
     }
 

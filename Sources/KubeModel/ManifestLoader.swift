@@ -3,7 +3,6 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
-import Yams
 
 // MARK: - Manifests: YAML or JSON files, multi-document, `kind: List`, directories
 
@@ -17,8 +16,7 @@ public struct ManifestLoader: Sendable {
     /// Largest text read (ManifestLimits.maxTextBytes; tests lower it).
     var maxTextBytes = ManifestLimits.maxTextBytes
 
-    /// Whether objects are decoded through JSON first (ManifestJSON); tests turn it off to compare
-    /// with Yams' own decoding.
+    /// Whether JSON text is decoded directly, without the YAML parser; tests turn it off to compare.
     var fastPath = true
 
     /// The objects read and the problems found; invalid objects are left out of `snapshot`.
@@ -113,18 +111,16 @@ public struct ManifestLoader: Sendable {
             result.refusals.append(refusal)
             return result
         }
-        var documents: [Node] = []
+        let documents: [YAMLNode]
         do {
-            // Composed without implicit tag resolution (Resolver.basic): Yams' default resolver runs
-            // a set of regular expressions over every scalar, which cost most of the loading time.
-            // Scalars are resolved by ManifestJSON, or again by Yams for the fallback (see decode).
-            // Yams' sequence stops at the first error and keeps it: read it, or the documents after
-            // a bad one would silently be missing.
-            var sequence = try Yams.compose_all(yaml: text, .basic)
-            while let doc = sequence.next() { documents.append(doc) }
-            if let error = sequence.error { throw error }
+            documents = try YAMLComposer().composeAll(text)
+        } catch let e as YAMLError {
+            // Every document or none: the documents after a bad one would silently be missing.
+            result.refusals.append(ManifestRefusal(source: source, document: e.document, line: e.line,
+                                                   message: "not valid YAML or JSON: \(e.message)"))
+            return result
         } catch {
-            result.refusals.append(ManifestLoader.refusal(error, source: source, document: documents.count + 1))
+            result.refusals.append(ManifestRefusal(source: source, document: 1, line: 0, message: "not valid YAML or JSON: \(error)"))
             return result
         }
         for (i, doc) in documents.enumerated() {
@@ -133,7 +129,7 @@ public struct ManifestLoader: Sendable {
         return result
     }
 
-    private func add(node: Node, where location: String, into result: inout Result) {
+    private func add(node: YAMLNode, where location: String, into result: inout Result) {
         guard node.mapping != nil else {
             if case .scalar(let s) = node, s.string.isEmpty { return }  // empty document
             result.diagnostics.append(Diagnostic(kind: "document", object: location, field: "", message: "not an object"))
@@ -200,18 +196,10 @@ public struct ManifestLoader: Sendable {
         }
     }
 
-    private func decode<T: Decodable>(_ type: T.Type, kind: String, node: Node, location: String,
+    private func decode<T: Decodable>(_ type: T.Type, kind: String, node: YAMLNode, location: String,
                                       into result: inout Result, then use: (T, inout Result) -> Void) {
-        // The fast path (ManifestJSON), then Yams for what it does not decode.
-        if fastPath, let json = ManifestJSON.json(node), let value = try? JSONDecoder().decode(type, from: json) {
-            use(value, &result)
-            return
-        }
         do {
-            // The nodes were composed with Resolver.basic; the fallback needs Yams' usual resolution.
-            let resolved = (try? Yams.serialize(node: node)).flatMap { try? Yams.compose(yaml: $0) } ?? node
-            let value = try YAMLDecoder().decode(type, from: resolved)
-            use(value, &result)
+            use(try ManifestLoader.decode(type, from: node), &result)
         } catch {
             let metadata = ManifestJSON.value(node, "metadata")
             let name = metadata.flatMap { ManifestJSON.string($0, "name") }
@@ -219,6 +207,44 @@ public struct ManifestLoader: Sendable {
             let object = name.map { kind == "Node" ? $0 : "\(ns)/\($0)" } ?? location
             let (field, message) = ManifestLoader.fieldAndMessage(error)
             result.diagnostics.append(Diagnostic(kind: kind, object: object, field: field, message: message))
+        }
+    }
+
+    /// Decodes `node` through its JSON form. A scalar of the wrong type for its field is written
+    /// again as the type expected, where its text reads as one (a plain `80` where a string is
+    /// expected, a quoted "80" or `0x50` where a number is, `yes` where a bool is), and decoding
+    /// retried; each retry fixes one more scalar, so the number of scalars bounds the retries.
+    static func decode<T: Decodable>(_ type: T.Type, from node: YAMLNode) throws -> T {
+        var coercions: ManifestJSON.Coercions = [:]
+        while true {
+            guard let json = ManifestJSON.json(node, coercions: coercions) else {
+                throw DecodingError.dataCorrupted(.init(codingPath: [], debugDescription: "a mapping key that is not a scalar"))
+            }
+            do {
+                return try JSONDecoder().decode(type, from: json)
+            } catch DecodingError.typeMismatch(let expected, let ctx) {
+                let path = ManifestJSON.pathComponents(ctx.codingPath)
+                let key = ManifestJSON.pathKey(path)
+                guard coercions[key] == nil, let scalar = ManifestJSON.scalar(node, at: path),
+                      let coercion = coercion(scalar, to: expected) else {
+                    throw DecodingError.typeMismatch(expected, ctx)
+                }
+                coercions[key] = coercion
+            }
+        }
+    }
+
+    private static func coercion(_ s: YAMLNode.Scalar, to expected: Any.Type) -> ManifestJSON.Coercion? {
+        if s.isNull { return nil }
+        switch expected {
+        case is String.Type: return .string
+        case is Bool.Type: return ManifestJSON.bool(s.string).map { .bool($0) }
+        case is Int.Type, is Int32.Type, is Int64.Type, is UInt16.Type, is UInt32.Type, is UInt64.Type, is UInt8.Type, is UInt.Type:
+            return ManifestJSON.number(s.string).map { .number($0) }
+        case is Double.Type, is Float.Type:
+            if let n = ManifestJSON.number(s.string) { return .number(n) }
+            return ManifestJSON.isJSONNumber(s.string) ? .number(s.string) : nil
+        default: return nil
         }
     }
 
@@ -261,26 +287,6 @@ public struct ManifestLoader: Sendable {
 
     static func describe(_ error: Error) -> String {
         "\(error)".split(separator: "\n").first.map(String.init) ?? "\(error)"
-    }
-
-    /// The refusal for an error of Yams' composer (what the scanner does not catch: duplicate keys).
-    static func refusal(_ error: Error, source: String, document: Int) -> ManifestRefusal {
-        var line = 0
-        var message = describe(error)
-        if let e = error as? YamlError {
-            switch e {
-            case .scanner(let context, let problem, let mark, _), .parser(let context, let problem, let mark, _),
-                 .composer(let context, let problem, let mark, _):
-                line = mark.line
-                message = context.map { "\($0.text) \(problem)" } ?? problem
-            case .duplicatedKeysInMapping(let duplicates, let context):
-                line = context.mark.line
-                message = "duplicate key \(duplicates.map { "\"\($0)\"" }.joined(separator: ", ")) in a mapping"
-            default:
-                break
-            }
-        }
-        return ManifestRefusal(source: source, document: document, line: line, message: "not valid YAML or JSON: \(message)")
     }
 }
 

@@ -1,4 +1,4 @@
-import CYaml
+import CLibYAML
 
 // MARK: - The first pass over YAML text: syntax, nesting and alias expansion
 //
@@ -41,7 +41,7 @@ public enum ManifestLimits {
     /// What aliases may add to a text, on top of its own size (see `aliasBudget`).
     public static let aliasAllowance = 4 << 20
     /// Weight of one node besides its scalar's bytes: roughly what a composed node costs in memory
-    /// (a Yams node with its tag and mark), so that the budget bounds memory, not only text.
+    /// (a composed node with its tag and line), so that the budget bounds memory, not only text.
     static let nodeWeight = 64
 
     /// How much alias expansion a text of `bytes` bytes may have: its own size plus 4 MiB of
@@ -77,7 +77,7 @@ enum ManifestScanner {
         let cap = Int.max / 4
         func add(_ a: Int, _ b: Int) -> Int { min(cap, a + b) }
 
-        var anchors: [String: Int] = [:]   // kept across documents, as Yams' composer keeps them
+        var anchors: [String: Int] = [:]   // kept across documents, as YAMLComposer keeps them
         var frames: [Frame] = []
         var document = 0
         var aliased = 0

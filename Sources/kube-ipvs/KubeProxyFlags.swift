@@ -127,7 +127,7 @@ enum KubeProxyFlags {
 
     /// The flag `name` names once pflag's word-separator normalisation (`_` to `-`) is applied.
     static func lookup(_ name: String) -> KubeProxyFlag? {
-        byName[name] ?? byName[name.replacingOccurrences(of: "_", with: "-")]
+        byName[name] ?? byName[name.replacing("_", with: "-")]
     }
 }
 

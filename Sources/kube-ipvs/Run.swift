@@ -203,7 +203,7 @@ extension KubeIPVS {
             if let path = kubeProxy.writeConfigTo {
                 // As kube-proxy: write the configuration it would run with, then exit; nothing else starts.
                 do { try Data(config.kubeProxyConfigurationYAML().utf8).write(to: URL(fileURLWithPath: path)) } catch {
-                    logger.error("--write-config-to \(path): cannot write the file: \(error.localizedDescription)")
+                    logger.error("--write-config-to \(path): cannot write the file: \(error)")
                     throw ExitCode.failure
                 }
                 logger.info("wrote the configuration to \(path)")
