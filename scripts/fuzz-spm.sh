@@ -11,7 +11,7 @@
 # plus a working corpus in .build-fuzz/corpus-TARGET. A crash, timeout (10 s per input) or an input
 # over 2 GB stops the run and leaves crash-*/timeout-*/oom-* in .build-fuzz/artifacts: copy it into
 # Fuzz/TARGET/corpus as bad-*, fix the cause, and FuzzCorpusReplayTests replays it from then on.
-# The C in BoringSSL and libyaml is compiled without coverage; the Swift modules are instrumented.
+# The C in BoringSSL (and the system's libyaml) is not instrumented; the Swift modules are.
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
@@ -25,8 +25,8 @@ for m in $(for t in "${targets[@]}"; do module "$t"; done | sort -u); do
     swift build --scratch-path "$out" --target "$m" -Xswiftc -sanitize=fuzzer,address -Xswiftc -enable-testing
 done
 bin=$(swift build --scratch-path "$out" --show-bin-path)
-# The C libraries Kernel's objects call (libnl, libipset, libiptc).
-clibs=$(pkg-config --libs libnl-genl-3.0 libnl-route-3.0 libipset libiptc)
+# The C libraries Kernel's and KubeModel's objects call (libnl, libipset, libiptc, libyaml).
+clibs=$(pkg-config --libs libnl-genl-3.0 libnl-route-3.0 libipset libiptc yaml-0.1)
 
 # Every object of KubeClient's dependency closure (not of executables or tests someone built
 # here), and the C module maps and headers they import.
@@ -35,7 +35,7 @@ while IFS= read -r -d '' f; do objs+=("$f"); done < <(find "$bin" -name '*.o' -p
 flags=(-I "$bin/Modules")
 while IFS= read -r -d '' m; do flags+=(-Xcc "-fmodule-map-file=$m"); done < <(find "$bin" -maxdepth 2 -name module.modulemap -print0; find "$out/checkouts" Sources -name module.modulemap -print0)
 while IFS= read -r -d '' d; do flags+=(-Xcc -I -Xcc "$d"); done < <(find "$out/checkouts" Sources -type d -name include -print0)
-for f in $(pkg-config --cflags-only-I libnl-genl-3.0 libnl-route-3.0 libipset libiptc); do flags+=(-Xcc "$f"); done
+for f in $(pkg-config --cflags-only-I libnl-genl-3.0 libnl-route-3.0 libipset libiptc yaml-0.1); do flags+=(-Xcc "$f"); done
 
 mkdir -p "$out/artifacts"
 for t in "${targets[@]}"; do

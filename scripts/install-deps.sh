@@ -8,8 +8,9 @@
 # checks that `swift` runs. Callers that need it now: export PATH=/opt/swift/usr/bin:$PATH.
 set -euo pipefail
 
-# Build: the C libraries the kernel backends link (system-library targets via pkg-config).
-build_pkgs="libnl-3-dev libnl-genl-3-dev libnl-route-3-dev libipset-dev libiptc-dev pkg-config"
+# Build: the C libraries the kernel backends and the YAML reader link (system-library targets via
+# pkg-config).
+build_pkgs="libnl-3-dev libnl-genl-3-dev libnl-route-3-dev libipset-dev libiptc-dev libyaml-dev pkg-config"
 # The Swift toolchain's own runtime needs on Debian 12 (usually present already).
 swift_pkgs="git gcc libc6-dev libstdc++-12-dev binutils libcurl4 libxml2 libedit2 libsqlite3-0
             libncurses6 libpython3.11 tzdata zlib1g-dev uuid-dev ca-certificates"
