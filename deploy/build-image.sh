@@ -20,7 +20,8 @@
 # The image is named docker.io/library/kube-ipvs:TAG (the `kube-ipvs:TAG` of deploy/daemonset.yaml)
 # in the index's io.containerd.image.name annotation, which `ctr images import` uses.
 # Needs root (mmdebstrap's root mode), mmdebstrap, umoci and the network to Debian's archive
-# (apt-get install mmdebstrap umoci). Last line: the archive's path and size.
+# (apt-get install mmdebstrap umoci). At the end: the archive's size (compressed layers) and the
+# unpacked root filesystem's; last line: the archive's path and size.
 set -euo pipefail
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$repo"
@@ -153,5 +154,12 @@ mkdir -p "$(dirname "$output")"
 tar -C "$oci" --sort=name --owner=0 --group=0 --numeric-owner --mtime="@$SOURCE_DATE_EPOCH" -cf "$output.tmp" .
 mv "$output.tmp" "$output"
 size=$(stat -c %s "$output")
-log "built in $(( $(date +%s) - t0 )) s: layers $(du -h "$work/base.tar" | cut -f1) (Debian) + $(du -h "$work/app.tar" | cut -f1) (kube-ipvs), uncompressed"
-echo "image kube-ipvs:$tag: $output ($(numfmt --to=iec --suffix=B "$size"), $size bytes)"
+# The unpacked root filesystem: the bytes of the files in the two layers (what a node's disk holds
+# once the image is pulled); the archive holds the layers gzip-compressed (what a node downloads).
+layer_bytes() { tar -tvf "$1" | awk '{ s += $3 } END { printf "%d", s }'; }
+base_bytes=$(layer_bytes "$work/base.tar"); app_bytes=$(layer_bytes "$work/app.tar")
+rootfs=$((base_bytes + app_bytes))
+mib() { awk -v b="$1" 'BEGIN { printf "%.1f MiB", b / 1048576 }'; }
+log "built in $(( $(date +%s) - t0 )) s"
+log "size: archive (compressed layers) $(mib "$size"); unpacked rootfs $(mib "$rootfs") = Debian $(mib "$base_bytes") + kube-ipvs layer $(mib "$app_bytes") (binary $(mib "$(stat -c %s "$work/app/usr/local/bin/kube-ipvs")"))"
+echo "image kube-ipvs:$tag: $output ($(numfmt --to=iec --suffix=B "$size"), $size bytes; unpacked $(mib "$rootfs"))"
