@@ -61,6 +61,12 @@ public enum ListBodyDecoder {
         }
     }
 
+    /// The `kind` and `apiVersion` a protobuf body's envelope names (e.g. `ServiceList`, `v1`).
+    public static func envelopeType(_ body: [UInt8]) throws -> (kind: String, apiVersion: String) {
+        let e = try ProtobufEnvelope(body)
+        return (e.kind, e.apiVersion)
+    }
+
     /// The error in words, with the field it concerns: `items.3.spec.ports.0.port: ...`.
     public static func describe(_ error: any Error) -> String {
         if let e = error as? DecodingError {
