@@ -20,6 +20,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     ],
     targets: [
         // MARK: - Pure targets (no Glibc, no logging)
@@ -50,8 +51,14 @@ let package = Package(
         .target(name: "Reconciler", dependencies: ["ProxyCore", "KubeModel", "KernelPort"]),
 
         // MARK: - Kubernetes API client: list/watch over HTTPS; knows nothing of IPVS
+        // The API's protobuf messages kube-ipvs reads, generated from kube.proto by
+        // scripts/gen-proto.sh (committed, so the build needs no protoc). Own target: the fake API
+        // server encodes with the same messages.
+        .target(name: "KubeProto", dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")],
+                exclude: ["kube.proto"]),
         .target(name: "KubeClient", dependencies: [
-            "KubeModel",
+            "KubeModel", "KubeProto",
+            .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -61,6 +68,8 @@ let package = Package(
         ]),
         // A fake kube-apiserver on loopback for tests (test support only, not shipped).
         .target(name: "KubeFakeAPI", dependencies: [
+            "KubeProto",
+            .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -96,7 +105,7 @@ let package = Package(
         .executableTarget(name: "kernel-probe", dependencies: ["Kernel", "KernelPort", "ProxyCore", "KubeModel"]),
 
         // The pure-core benchmark (`make bench-core`); not shipped.
-        .executableTarget(name: "kube-ipvs-bench", dependencies: ["KubeModel", "ProxyCore", "KernelPort", "Reconciler", "Daemon"]),
+        .executableTarget(name: "kube-ipvs-bench", dependencies: ["KubeModel", "ProxyCore", "KernelPort", "Reconciler", "Daemon", "KubeClient"]),
 
         // MARK: - Tests
         // What several test targets build their inputs with (API objects as JSON, the in-memory
@@ -108,7 +117,8 @@ let package = Package(
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "ReconcilerTests", dependencies: ["Reconciler", "ProxyCore", "KubeModel", "KernelPort", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["KubeFakeAPI", "TestSupport"], exclude: ["Golden", "Fixtures"]),
-        .testTarget(name: "KubeClientTests", dependencies: ["KubeClient", "KubeModel", "KubeFakeAPI", "TestSupport"]),
+        .testTarget(name: "KubeClientTests", dependencies: ["KubeClient", "KubeModel", "KubeFakeAPI", "KubeProto", "TestSupport",
+                                                         .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
         .testTarget(name: "DaemonTests", dependencies: [
             "Daemon", "Reconciler", "KubeClient", "KubeModel", "ProxyCore", "KernelPort", "Kernel", "KubeFakeAPI", "TestSupport",
             .product(name: "NIOCore", package: "swift-nio"),

@@ -26,6 +26,8 @@ public struct ListResult<T: Sendable>: Sendable {
     public var resourceVersion: String
     /// Number of requests (pages) it took.
     public var pages: Int
+    /// The encoding the server answered the last page in.
+    public var encoding: APIEncoding = .json
 }
 
 /// Reads a Kubernetes API server: `list`, `watch`, discovery. Safe to share between tasks.
@@ -40,8 +42,11 @@ public final class APIClient: Sendable {
         public var tokenRecheckInterval: Double = 5
         /// Largest response body accepted for a list page or an error, in bytes.
         public var maximumBodyBytes: Int = 256 << 20
-        /// Longest single watch event accepted, in bytes.
+        /// Longest single watch event accepted, in bytes (a JSON line or a protobuf frame).
         public var maximumWatchLineBytes: Int = 64 << 20
+        /// The encoding lists and watches ask for (clientConnection.contentType); the answer is
+        /// read in whatever encoding the server chose.
+        public var encoding: APIEncoding = .protobuf
         /// Sent as `User-Agent`.
         public var userAgent: String = "kube-ipvs"
         /// Receives one line per request step (start, response head, failure, watch end), for
@@ -156,13 +161,13 @@ public final class APIClient: Sendable {
     }
 
     /// Sends a GET and returns the response head; retries once after a 401 when the token rotated.
-    private func execute(_ path: String, _ query: [(String, String)]) async throws -> HTTPClientResponse {
+    private func execute(_ path: String, _ query: [(String, String)], accept: String) async throws -> HTTPClientResponse {
         var retried = false
         while true {
             try await limiter?.acquire()
             var request = HTTPClientRequest(url: url(path, query))
             request.method = .GET
-            request.headers.add(name: "Accept", value: "application/json")
+            request.headers.add(name: "Accept", value: accept)
             request.headers.add(name: "User-Agent", value: options.userAgent)
             if let auth = credentials.authorization() {
                 request.headers.add(name: "Authorization", value: auth)
@@ -178,7 +183,7 @@ public final class APIClient: Sendable {
                 trace?("GET \(path): failed before the response head: \(error)")
                 throw Self.mapError(error, path: path, timeout: options.requestTimeout)
             }
-            trace?("GET \(path): HTTP \(response.status.code)")
+            trace?("GET \(path): HTTP \(response.status.code) (\(response.headers.first(name: "Content-Type") ?? "no Content-Type"))")
             options.onRequest?(APIRequestEvent(verb: "GET", host: serverHost, kind: .result(code: Int(response.status.code))))
             if response.status == .unauthorized, !retried, credentials.reloadAfterUnauthorized() {
                 retried = true
@@ -191,16 +196,17 @@ public final class APIClient: Sendable {
 
     /// GET `path` and return its JSON body decoded as `T`; non-2xx answers throw `APIError.http`.
     public func get<T: Decodable & Sendable>(_ type: T.Type, path: String, query: [(String, String)] = []) async throws -> T {
-        let body = try await getBody(path: path, query: query)
+        let body = try await getBody(path: path, query: query, accept: "application/json").bytes
         do {
             return try JSONDecoder().decode(T.self, from: Data(body))
         } catch {
-            throw APIError.invalidResponse(path: path, reason: Self.describe(error))
+            throw APIError.invalidResponse(path: path, reason: ListBodyDecoder.describe(error))
         }
     }
 
-    /// GET with a body: the whole exchange must finish within `requestTimeout`.
-    private func getBody(path: String, query: [(String, String)]) async throws -> [UInt8] {
+    /// GET with a body: the whole exchange must finish within `requestTimeout`. Returns the body
+    /// and the encoding its `Content-Type` names.
+    private func getBody(path: String, query: [(String, String)], accept: String) async throws -> (bytes: [UInt8], encoding: APIEncoding) {
         let limit = options.maximumBodyBytes
         let timeout = options.requestTimeout
         let q = query
@@ -211,7 +217,7 @@ public final class APIClient: Sendable {
             options.onRequest?(APIRequestEvent(verb: "GET", host: serverHost, kind: .latency(seconds: seconds)))
         }
         return try await withTimeout(timeout, operation: "GET \(path)") {
-            let response = try await self.execute(path, q)
+            let response = try await self.execute(path, q, accept: accept)
             let buffer: ByteBuffer
             do {
                 buffer = try await response.body.collect(upTo: limit)
@@ -223,15 +229,24 @@ public final class APIClient: Sendable {
             guard (200..<300).contains(Int(response.status.code)) else {
                 throw Self.httpError(response, buffer, path: path)
             }
-            return Array(buffer.readableBytesView)
+            return (Array(buffer.readableBytesView), APIEncoding.ofResponse(contentType: response.headers.first(name: "Content-Type")))
         }
     }
 
     static func httpError(_ response: HTTPClientResponse, _ body: ByteBuffer, path: String) -> APIError {
-        let s = try? JSONDecoder().decode(APIStatus.self, from: Data(body.readableBytesView))
+        // A protobuf Accept gets error Statuses in protobuf too.
+        let s: APIStatus?
+        if APIEncoding.isProtobuf(response.headers.first(name: "Content-Type")) {
+            s = (try? ProtobufEnvelope(Array(body.readableBytesView)).status()) ?? nil
+        } else {
+            s = try? JSONDecoder().decode(APIStatus.self, from: Data(body.readableBytesView))
+        }
         return .http(code: Int(response.status.code), status: s?.kind == "Status" ? s : nil, method: "GET", path: path,
                      retryAfter: APIError.parseRetryAfter(response.headers.first(name: "Retry-After")))
     }
+
+    /// An error in words (`ListBodyDecoder.describe`).
+    static func describe(_ error: any Error) -> String { ListBodyDecoder.describe(error) }
 
     static func mapError(_ error: any Error, path: String, timeout: Double) -> any Error {
         if error is APIError || error is CancellationError { return error }
@@ -239,31 +254,10 @@ public final class APIClient: Sendable {
             if e == .deadlineExceeded { return APIError.timeout(operation: "GET \(path)", seconds: timeout) }
             if e == .cancelled, Task.isCancelled { return CancellationError() }
         }
-        return APIError.transport(path: path, underlying: describe(error))
-    }
-
-    static func describe(_ error: any Error) -> String {
-        if let e = error as? DecodingError {
-            switch e {
-            case .typeMismatch(_, let c), .valueNotFound(_, let c), .keyNotFound(_, let c), .dataCorrupted(let c):
-                let path = c.codingPath.map { $0.intValue.map(String.init) ?? $0.stringValue }.joined(separator: ".")
-                return path.isEmpty ? c.debugDescription : "\(path): \(c.debugDescription)"
-            @unknown default: return String(describing: e)
-            }
-        }
-        return String(describing: error)
+        return APIError.transport(path: path, underlying: ListBodyDecoder.describe(error))
     }
 
     // MARK: - List
-
-    private struct ListBody<T: Decodable>: Decodable {
-        struct Meta: Decodable {
-            var resourceVersion: String?
-            var `continue`: String?
-        }
-        var metadata: Meta?
-        var items: [T]?
-    }
 
     private func selectorQuery(_ kind: ResourceKind) -> [(String, String)] {
         var q: [(String, String)] = []
@@ -275,7 +269,7 @@ public final class APIClient: Sendable {
     /// Lists a whole collection, `pageSize` objects per request (limit/continue). When a continue
     /// token expires (410 on a later page) the list starts over once in a single unpaginated
     /// request, as client-go's pager does.
-    public func list<T: Decodable & Sendable>(_ type: T.Type, _ kind: ResourceKind, pageSize: Int = 500) async throws -> ListResult<T> {
+    public func list<T: KubeObject>(_ type: T.Type, _ kind: ResourceKind, pageSize: Int = 500) async throws -> ListResult<T> {
         do {
             return try await listPaged(type, kind, pageSize: pageSize)
         } catch is ContinueExpired {
@@ -285,47 +279,48 @@ public final class APIClient: Sendable {
 
     private struct ContinueExpired: Error {}
 
-    private func listPaged<T: Decodable & Sendable>(_ type: T.Type, _ kind: ResourceKind, pageSize: Int) async throws -> ListResult<T> {
+    private func listPaged<T: KubeObject>(_ type: T.Type, _ kind: ResourceKind, pageSize: Int) async throws -> ListResult<T> {
         var items: [T] = []
         var resourceVersion: String? = nil
         var token: String? = nil
         var pages = 0
-        let decoder = JSONDecoder()
+        var encoding = APIEncoding.json
         repeat {
             var q = selectorQuery(kind)
             if pageSize > 0 { q.append(("limit", String(pageSize))) }
             if let t = token { q.append(("continue", t)) }
-            let body: [UInt8]
+            let body: (bytes: [UInt8], encoding: APIEncoding)
             do {
-                body = try await getBody(path: kind.path, query: q)
+                body = try await getBody(path: kind.path, query: q, accept: options.encoding.accept)
             } catch let e as APIError where e.isGone && token != nil {
                 throw ContinueExpired()
             }
             pages += 1
-            let page: ListBody<T>
+            encoding = body.encoding
+            let page: ListPage<T>
             do {
-                page = try decoder.decode(ListBody<T>.self, from: Data(body))
+                page = try ListBodyDecoder.decode(T.self, body: body.bytes, encoding: body.encoding, apiVersion: kind.apiVersion)
             } catch {
-                throw APIError.invalidResponse(path: kind.path, reason: Self.describe(error))
+                throw APIError.invalidResponse(path: kind.path, reason: ListBodyDecoder.describe(error))
             }
-            items.append(contentsOf: page.items ?? [])
+            if items.isEmpty { items = page.items } else { items.append(contentsOf: page.items) }
             // Every page carries the resourceVersion of the snapshot the first page was cut from.
-            if resourceVersion == nil { resourceVersion = page.metadata?.resourceVersion }
-            token = page.metadata?.continue.flatMap { $0.isEmpty ? nil : $0 }
+            if resourceVersion == nil { resourceVersion = page.resourceVersion }
+            token = page.continueToken.flatMap { $0.isEmpty ? nil : $0 }
         } while token != nil
         guard let rv = resourceVersion, !rv.isEmpty else {
             throw APIError.invalidResponse(path: kind.path, reason: "list without metadata.resourceVersion")
         }
-        return ListResult(items: items, resourceVersion: rv, pages: pages)
+        return ListResult(items: items, resourceVersion: rv, pages: pages, encoding: encoding)
     }
 
     // MARK: - Watch
 
-    /// Watches `kind` from `resourceVersion`: one `WatchEvent` per line of the response. The
+    /// Watches `kind` from `resourceVersion`: one `WatchEvent` per line (JSON) or frame (protobuf) of the response. The
     /// stream ends when the server closes the watch (normally after `timeoutSeconds`) and throws
     /// on errors, including `APIError.watchIdle` when nothing arrived for `idleTimeout` seconds
     /// (default: `timeoutSeconds + 30`). Ending the iteration cancels the request.
-    public func watch<T: Decodable & Sendable>(_ type: T.Type, _ kind: ResourceKind, resourceVersion: String?,
+    public func watch<T: KubeObject>(_ type: T.Type, _ kind: ResourceKind, resourceVersion: String?,
                                                timeoutSeconds: Int = 300, allowBookmarks: Bool = true,
                                                idleTimeout: Double? = nil) -> AsyncThrowingStream<WatchEvent<T>, any Error> {
         var q = selectorQuery(kind)
@@ -345,7 +340,7 @@ public final class APIClient: Sendable {
         let headLimit = self.options.requestTimeout
         let reader = Task {
             do {
-                try await self.streamWatch(T.self, path: path, query: query, lastActivity: lastActivity, headSeen: headSeen) {
+                try await self.streamWatch(T.self, kind: kind, query: query, lastActivity: lastActivity, headSeen: headSeen) {
                     continuation.yield($0)
                 }
                 self.options.trace?("watch \(path): ended by the server")
@@ -387,35 +382,30 @@ public final class APIClient: Sendable {
         return stream
     }
 
-    private func streamWatch<T: Decodable & Sendable>(_ type: T.Type, path: String, query: [(String, String)],
-                                                      lastActivity: NIOLockedValueBox<NIODeadline>,
-                                                      headSeen: NIOLockedValueBox<Bool>,
-                                                      yield: (WatchEvent<T>) -> Void) async throws {
-        let response = try await execute(path, query)
+    private func streamWatch<T: KubeObject>(_ type: T.Type, kind: ResourceKind, query: [(String, String)],
+                                            lastActivity: NIOLockedValueBox<NIODeadline>,
+                                            headSeen: NIOLockedValueBox<Bool>,
+                                            yield: (WatchEvent<T>) -> Void) async throws {
+        let path = kind.path
+        let response = try await execute(path, query, accept: options.encoding.accept)
         lastActivity.withLockedValue { $0 = .now() }
         headSeen.withLockedValue { $0 = true }
         guard response.status == .ok else {
             let body = (try? await response.body.collect(upTo: 1 << 20)) ?? ByteBuffer()
             throw Self.httpError(response, body, path: path)
         }
-        var splitter = LineSplitter(maximumLineLength: options.maximumWatchLineBytes)
-        let decoder = JSONDecoder()
-        func decode(_ line: [UInt8]) throws -> WatchEvent<T> {
-            do {
-                return try decoder.decode(WatchLine<T>.self, from: Data(line)).event
-            } catch {
-                throw APIError.invalidResponse(path: path, reason: "watch event: \(Self.describe(error))")
-            }
-        }
+        let limit = options.maximumWatchLineBytes
+        var reader = WatchStreamReader<T>(encoding: .ofResponse(contentType: response.headers.first(name: "Content-Type")),
+                                          maximumEventBytes: limit, apiVersion: kind.apiVersion)
         do {
             for try await chunk in response.body {
                 lastActivity.withLockedValue { $0 = .now() }
-                for line in try splitter.append(chunk.readableBytesView) { yield(try decode(line)) }
+                for event in try reader.append(chunk.readableBytesView) { yield(event) }
             }
-        } catch let e as LineSplitter.Failure {
-            throw APIError.invalidResponse(path: path, reason: "watch event longer than \(options.maximumWatchLineBytes) bytes (\(e))")
+            for event in try reader.finish() { yield(event) }
+        } catch let e as WatchStreamReader<T>.Failure {
+            throw APIError.invalidResponse(path: path, reason: e.description)
         }
-        if let last = splitter.finish() { yield(try decode(last)) }
     }
 
     // MARK: - Discovery

@@ -25,8 +25,8 @@ extension ReflectorEvent: Equatable where T: Equatable {}
 /// Something the consumer may want to log; the reflector itself never logs.
 public struct ReflectorDiagnostic: Sendable, CustomStringConvertible {
     public enum Kind: Sendable {
-        /// A full list arrived.
-        case listed(count: Int, resourceVersion: String, pages: Int)
+        /// A full list arrived, in this encoding (the server's choice among those asked for).
+        case listed(count: Int, resourceVersion: String, pages: Int, encoding: APIEncoding)
         /// Listing failed; retried after `retryIn`.
         case listFailed(any Error)
         /// A watch failed or ended before it was of use; resumed after `retryIn`.
@@ -48,8 +48,8 @@ public struct ReflectorDiagnostic: Sendable, CustomStringConvertible {
     public var description: String {
         let retry = retryIn.map { "; retrying in \(FixedDecimal.format($0, digits: 2))s" } ?? ""
         switch kind {
-        case .listed(let count, let rv, let pages):
-            return "\(resource.path): listed \(count) objects in \(pages) page(s) at resourceVersion \(rv)"
+        case .listed(let count, let rv, let pages, let encoding):
+            return "\(resource.path): listed \(count) objects in \(pages) page(s) at resourceVersion \(rv) (\(encoding.rawValue))"
         case .listFailed(let e): return "\(resource.path): list failed: \(e)\(retry)"
         case .watchFailed(let e): return "\(resource.path): watch failed: \(e)\(retry)"
         case .watchClosedEarly: return "\(resource.path): watch closed without events\(retry)"
@@ -122,7 +122,7 @@ public struct Reflector<T: KubeObject>: Sendable {
                 do {
                     let list = try await client.list(T.self, kind, pageSize: options.pageSize)
                     if Task.isCancelled { return }
-                    report(.listed(count: list.items.count, resourceVersion: list.resourceVersion, pages: list.pages))
+                    report(.listed(count: list.items.count, resourceVersion: list.resourceVersion, pages: list.pages, encoding: list.encoding))
                     await handler(.replaced(list.items))
                     resourceVersion = list.resourceVersion
                     if !expiryStreak { backoff.reset() }

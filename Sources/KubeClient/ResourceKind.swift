@@ -1,3 +1,4 @@
+import Foundation
 import KubeModel
 
 // MARK: - The collections kube-ipvs lists and watches
@@ -39,6 +40,14 @@ public struct ResourceKind: Sendable, Hashable, CustomStringConvertible {
         var k = self; k.labelSelector = selector; return k
     }
 
+    /// The collection's group/version as an envelope names it: `v1`, `discovery.k8s.io/v1beta1`.
+    public var apiVersion: String {
+        let parts = path.split(separator: "/")
+        if parts.first == "api", parts.count > 1 { return String(parts[1]) }
+        if parts.first == "apis", parts.count > 2 { return "\(parts[1])/\(parts[2])" }
+        return ""
+    }
+
     public var description: String {
         var s = path
         if let f = fieldSelector { s += " fieldSelector=\(f)" }
@@ -49,9 +58,13 @@ public struct ResourceKind: Sendable, Hashable, CustomStringConvertible {
 
 // MARK: - Objects the reflector can track
 
-/// An API object with metadata; the reflector reads `metadata.resourceVersion` from it.
+/// An API object with metadata; the reflector reads `metadata.resourceVersion` from it. It can be
+/// read from JSON (Decodable) and from the API's protobuf (KubeObject+Protobuf.swift).
 public protocol KubeObject: Decodable, Sendable {
     var metadata: ObjectMeta? { get }
+    /// Decodes one object from the bytes a protobuf envelope holds; `apiVersion` is the
+    /// envelope's (or the collection's), for types whose versions number fields differently.
+    static func decodeProtobuf(_ raw: Data, apiVersion: String) throws -> Self
 }
 
 extension ServiceResource: KubeObject {}

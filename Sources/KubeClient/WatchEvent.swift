@@ -7,7 +7,8 @@ import KubeModel
 
 // MARK: - Watch events as the API server sends them
 //
-// A watch response is a stream of JSON objects, one per line:
+// A watch response in JSON is a stream of JSON objects, one per line (in protobuf: frames,
+// ProtobufWatch.swift):
 //   {"type":"ADDED","object":{...}}
 // BOOKMARK objects carry only metadata.resourceVersion; ERROR objects are a Status (410 when the
 // requested resourceVersion is too old).
@@ -86,5 +87,81 @@ struct LineSplitter {
     mutating func finish() -> [UInt8]? {
         defer { pending.removeAll() }
         return pending.isEmpty ? nil : pending
+    }
+}
+
+/// Turns the bytes of a watch response into events, in the encoding the response is in: JSON
+/// lines or protobuf frames. A value-type state machine, no I/O.
+struct WatchStreamReader<T: KubeObject> {
+    private enum Splitter { case lines(LineSplitter), frames(FrameSplitter) }
+    private var splitter: Splitter
+    private let decoder = JSONDecoder()
+    private let apiVersion: String
+    let maximumEventBytes: Int
+
+    /// Why a stream cannot be read on: an event too long, undecodable, or cut short.
+    struct Failure: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    /// A reader for a response in `encoding`; `apiVersion` is the watched collection's.
+    init(encoding: APIEncoding, maximumEventBytes: Int, apiVersion: String) {
+        self.maximumEventBytes = maximumEventBytes
+        self.apiVersion = apiVersion
+        switch encoding {
+        case .json: splitter = .lines(LineSplitter(maximumLineLength: maximumEventBytes))
+        case .protobuf: splitter = .frames(FrameSplitter(maximumFrameLength: maximumEventBytes))
+        }
+    }
+
+    /// The events the bytes complete.
+    mutating func append<C: Collection<UInt8>>(_ bytes: C) throws(Failure) -> [WatchEvent<T>] {
+        switch splitter {
+        case .lines(var lines):
+            let complete: [[UInt8]]
+            do { complete = try lines.append(bytes) } catch {
+                throw Failure(description: "watch event longer than \(maximumEventBytes) bytes (\(error))")
+            }
+            splitter = .lines(lines)
+            return try complete.map(decodeLine)
+        case .frames(var frames):
+            let complete: [[UInt8]]
+            do { complete = try frames.append(bytes) } catch {
+                throw Failure(description: "watch event: \(error)")
+            }
+            splitter = .frames(frames)
+            return try complete.map(decodeFrame)
+        }
+    }
+
+    /// The events left when the stream ends: a last JSON line without a newline; for protobuf,
+    /// nothing, and an error when the stream ended inside a frame.
+    mutating func finish() throws(Failure) -> [WatchEvent<T>] {
+        switch splitter {
+        case .lines(var lines):
+            let last = lines.finish()
+            splitter = .lines(lines)
+            guard let last else { return [] }
+            return [try decodeLine(last)]
+        case .frames(let frames):
+            do { try frames.finish() } catch { throw Failure(description: "watch event: \(error)") }
+            return []
+        }
+    }
+
+    private func decodeLine(_ line: [UInt8]) throws(Failure) -> WatchEvent<T> {
+        do {
+            return try decoder.decode(WatchLine<T>.self, from: Data(line)).event
+        } catch {
+            throw Failure(description: "watch event: \(ListBodyDecoder.describe(error))")
+        }
+    }
+
+    private func decodeFrame(_ frame: [UInt8]) throws(Failure) -> WatchEvent<T> {
+        do {
+            return try ProtobufWatchDecoder.decode(frame, as: T.self, apiVersion: apiVersion)
+        } catch {
+            throw Failure(description: "watch event: \(ListBodyDecoder.describe(error))")
+        }
     }
 }

@@ -21,6 +21,9 @@ import KernelPort
 // (decoded inside the timed region, as the daemon decodes it) to the sync's end, with the number
 // of kernel operations the sync applied. Prints N, the medians and minimum (ms) and the
 // operations of each change. The kernel's own time is not included (the guest part measures it).
+//
+// `--decode FILE... [--decode-kind services|endpointslices|nodes|endpoints] [--runs R]`: the CPU
+// and wall time of decoding saved list bodies, JSON or protobuf (DecodeBench.swift).
 
 func synthetic(services n: Int, endpoints m: Int) -> ClusterSnapshot {
     var services: [ServiceInfo] = []
@@ -44,15 +47,32 @@ var sizes: [Int] = []
 var m = 10, runs = 5
 var freeInPlan = false
 var oneChange = false
+var decodeFiles: [String]? = nil
+var decodeKind: DecodeKind? = nil
 var args = CommandLine.arguments.dropFirst()
 while let a = args.popFirst() {
     switch a {
+    case "--decode":
+        var files: [String] = []
+        while let f = args.first, !f.hasPrefix("--") { files.append(f); args.removeFirst() }
+        decodeFiles = files
+    case "--decode-kind":
+        let k = args.popFirst() ?? ""
+        guard let kind = DecodeKind(rawValue: k) else {
+            printError("--decode-kind: \"\(k)\" is not one of \(DecodeKind.allCases.map(\.rawValue).joined(separator: ", "))")
+            exit(2)
+        }
+        decodeKind = kind
     case "--endpoints": m = Int(args.popFirst() ?? "10") ?? 10
     case "--runs": runs = Int(args.popFirst() ?? "5") ?? 5
     case "--free-in-plan": freeInPlan = true
     case "--one-change": oneChange = true
     default: if let n = Int(a) { sizes.append(n) }
     }
+}
+if let files = decodeFiles {
+    guard !files.isEmpty else { printError("--decode needs at least one file"); exit(2) }
+    exit(decodeBench(files: files, kind: decodeKind, runs: runs))
 }
 if sizes.isEmpty { sizes = [1000, 10000, 50000] }
 if oneChange {

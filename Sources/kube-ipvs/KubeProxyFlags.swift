@@ -53,7 +53,7 @@ enum KubeProxyFlags {
         // API access
         .init("kubeconfig", .string, .implemented, nil, "clientConnection.kubeconfig"),
         .init("master", .string, .implemented, nil, "overrides the kubeconfig's server URL; without a kubeconfig, the API server at that URL without credentials"),
-        .init("kube-api-content-type", .string, .implemented, nil, "clientConnection.contentType (kube-ipvs reads JSON, which every API server serves)"),
+        .init("kube-api-content-type", .string, .implemented, nil, "clientConnection.contentType: lists and watches ask for protobuf (the default) or JSON; the answer is read in either"),
         .init("kube-api-qps", .float32, .implemented, nil, "clientConnection.qps: client-side rate limit of API requests"),
         .init("kube-api-burst", .int32, .implemented, nil, "clientConnection.burst"),
         .init("config-sync-period", .duration, .implemented, nil, "configSyncPeriod (kube-ipvs's full resync every syncPeriod re-reads the kernel; its caches need no informer resync)"),

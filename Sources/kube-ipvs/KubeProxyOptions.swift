@@ -18,7 +18,7 @@ struct KubeProxyOptions: ParsableArguments {
     @Option(name: .customLong("kube-api-burst"), help: "Requests allowed at once above the QPS limit (clientConnection.burst; default 10).")
     var kubeAPIBurst: String?
 
-    @Option(name: .customLong("kube-api-content-type"), help: "clientConnection.contentType (recorded; kube-ipvs reads JSON).")
+    @Option(name: .customLong("kube-api-content-type"), help: "clientConnection.contentType: what lists and watches ask for; application/vnd.kubernetes.protobuf (default) or application/json.")
     var kubeAPIContentType: String?
 
     @Option(name: .customLong("config-sync-period"), help: "configSyncPeriod, e.g. 15m (recorded; the syncPeriod resync re-reads the kernel).")

@@ -266,6 +266,7 @@ extension KubeIPVS {
 
             var clientOptions = APIClient.Options()
             clientOptions.rateLimit = (qps: Double(config.clientQPS), burst: Int(config.clientBurst))
+            clientOptions.encoding = APIEncoding(contentType: config.contentType)
             if level <= .trace { clientOptions.trace = { logger.trace("\($0)") } }
             let daemon = ProxyDaemon(settings: settings, logger: logger,
                                      hooks: Self.hooks(health: health, metrics: metrics, healthChecks: healthChecks, config: config, dryRun: dryRun),

@@ -299,6 +299,35 @@ final class KubeProxyFlagsTests: XCTestCase {
         XCTAssertEqual(lines.filter { $0.contains("\"level\":\"warning\"") && $0.contains("flag --profiling=true has no effect") }.count, 1, daemon.stderr)
     }
 
+    /// `--kube-api-content-type` chooses what lists and watches ask for: protobuf by default (as
+    /// kube-proxy), JSON with application/json; the fake serves whichever is asked for.
+    func testContentTypeFlagChoosesTheEncoding() async throws {
+        for (flag, accept, encoding) in [(nil, "application/vnd.kubernetes.protobuf, application/json", "protobuf"),
+                                         ("application/json", "application/json", "json")] {
+            let fake = try await FakeKubeAPI.start()
+            fake.setDiscoveryVersions(["v1"])
+            fake.setServesProtobuf(true)
+            _ = try fake.put("/api/v1/nodes", json: Data("""
+                {"apiVersion":"v1","kind":"Node","metadata":{"name":"node1"},"status":{"addresses":[{"type":"InternalIP","address":"10.0.0.5"}]}}
+                """.utf8))
+            var env = ProcessInfo.processInfo.environment
+            env["KUBE_IPVS_LOCK_FILE"] = dir.appendingPathComponent("lock").path
+            let daemon = try WriterLockCLITests.Running(
+                ["run", "--master", fake.url, "--hostname-override", "node1", "--dry-run", "--healthz-port=0", "--metrics-port=0"]
+                    + (flag.map { ["--kube-api-content-type", $0] } ?? []), environment: env)
+            defer { daemon.stop() }
+            try await waitFor("the first sync", timeout: 30) { daemon.stdout.contains("kube-ipvs run --dry-run: sync 1 of node node1") }
+            try await waitFor("the three watches", timeout: 30) { fake.openWatches == 3 }
+            daemon.stop()
+            let lists = fake.requests.filter { !$0.isWatch && ["/api/v1/nodes", "/api/v1/services"].contains($0.path) }
+            let watches = fake.requests.filter(\.isWatch)
+            try await fake.shutdown()
+            XCTAssertFalse(lists.isEmpty)
+            XCTAssertEqual(Set((lists + watches).map { $0.accept ?? "none" }), [accept], flag ?? "default")
+            XCTAssertTrue(daemon.stderr.contains("/api/v1/nodes: listed 1 objects in 1 page(s) at resourceVersion 101 (\(encoding))"), daemon.stderr)
+        }
+    }
+
     /// `--master` beside a kubeconfig replaces its server (the kubeconfig's own points nowhere).
     func testMasterOverridesTheKubeconfigServer() async throws {
         let fake = try await FakeKubeAPI.start()

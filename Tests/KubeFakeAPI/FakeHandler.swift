@@ -25,6 +25,9 @@ final class FakeHandler: ChannelInboundHandler, RemovableChannelHandler {
     /// Whether a chunked answer is open: lines queued for a watch that has ended are dropped
     /// (NIO's server pipeline traps on a body part after the end).
     private var streamOpen = false
+    /// Whether the request being answered accepts protobuf and the server serves it: its list,
+    /// watch or error Status is then in protobuf where the collection has a protobuf form.
+    private var answersProtobuf = false
 
     init(state: NIOLockedValueBox<FakeState>) { self.state = state }
 
@@ -60,19 +63,20 @@ final class FakeHandler: ChannelInboundHandler, RemovableChannelHandler {
             }
         }
         return FakeRequest(method: head.method.rawValue, path: String(parts[0]), query: query,
-                           authorization: head.headers.first(name: "Authorization"))
+                           authorization: head.headers.first(name: "Authorization"), accept: head.headers.first(name: "Accept"))
     }
 
     // MARK: Dispatch
 
     private func handle(_ request: FakeRequest, context: ChannelHandlerContext) {
-        let fault = state.withLockedValue { s -> FakeFault? in
+        let (fault, protobuf) = state.withLockedValue { s -> (FakeFault?, Bool) in
             var seen = request
             let fault = s.takeFault(for: request)
             seen.fault = fault?.name
             s.requests.append(seen)
-            return fault
+            return (fault, s.servesProtobuf && request.acceptsProtobuf)
         }
+        answersProtobuf = protobuf
         switch fault {
         case .delay(let seconds)?:
             let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
@@ -94,9 +98,14 @@ final class FakeHandler: ChannelInboundHandler, RemovableChannelHandler {
             shortBody = (bytes, true)
             answer(request)
         case .goneEvent?:
-            writeStreamHead()
-            emit(.line(FakeState.eventLine(type: "ERROR", json: FakeState.statusJSON(410, reason: "Expired",
-                                                                                     message: "injected by the test"))))
+            writeStreamHead(contentType: protobuf ? FakeProtobuf.mediaType + ";stream=watch" : "application/json")
+            emit(.line(FakeState.event(path: request.path, type: "ERROR", json: FakeState.statusJSON(410, reason: "Expired",
+                                                                                          message: "injected by the test"),
+                                       protobuf: protobuf)))
+            emit(.end)
+        case .rawStream(let bytes, let contentType)?:
+            writeStreamHead(contentType: contentType)
+            emit(.line(bytes))
             emit(.end)
         case nil:
             answer(request)
@@ -142,7 +151,8 @@ final class FakeHandler: ChannelInboundHandler, RemovableChannelHandler {
     // MARK: List
 
     private func list(_ request: FakeRequest) {
-        enum Outcome { case gone, bad(String), page(Data) }
+        enum Outcome { case gone, bad(String), page(Data), protobufPage([UInt8]) }
+        let protobuf = answersProtobuf && FakeProtobuf.schema(request.path) != nil
         let name = Self.nameSelector(request)
         let outcome = state.withLockedValue { s -> Outcome in
             var snapshot = s.resourceVersion
@@ -162,6 +172,14 @@ final class FakeHandler: ChannelInboundHandler, RemovableChannelHandler {
                 keys = Array(keys.prefix(limit))
                 next = Data("\(snapshot)|\(keys.last!)".utf8).base64EncodedString()
             }
+            if protobuf {
+                do {
+                    return .protobufPage(try FakeProtobuf.list(request.path, resourceVersion: String(snapshot), continueToken: next,
+                                                               objects: keys.map { collection[$0]!.json }))
+                } catch {
+                    return .bad("cannot encode in protobuf: \(error)")
+                }
+            }
             var body = Data(#"{"kind":"List","apiVersion":"v1","metadata":{"resourceVersion":"\#(snapshot)""#.utf8)
             if let next { body += Data(#","continue":"\#(next)""#.utf8) }
             body += Data(#"},"items":["#.utf8)
@@ -179,6 +197,8 @@ final class FakeHandler: ChannelInboundHandler, RemovableChannelHandler {
             respond(400, FakeState.statusJSON(400, reason: "BadRequest", message: why))
         case .page(let body):
             respond(200, body)
+        case .protobufPage(let body):
+            respond(200, Data(body), contentType: FakeProtobuf.mediaType)
         }
     }
 
@@ -194,36 +214,38 @@ final class FakeHandler: ChannelInboundHandler, RemovableChannelHandler {
         let bookmarks = request.query["allowWatchBookmarks"] == "true"
         let from = request.query["resourceVersion"].flatMap(Int.init) ?? 0
         let path = request.path
+        let protobuf = answersProtobuf && FakeProtobuf.schema(path) != nil
         let start = state.withLockedValue { s -> Start in
             if from != 0 && from < s.compactedBefore { return .gone(asHTTP: s.watchGoneAsHTTPStatus) }
             let replay: [[UInt8]]
             if from != 0 {
                 replay = s.history.filter { $0.path == path && $0.resourceVersion > from && (name == nil || $0.name == name) }
-                    .map(\.line)
+                    .map { FakeState.event(path: path, type: $0.type, json: $0.json, protobuf: protobuf) }
             } else {
                 // No resourceVersion: the current state as synthetic ADDED events.
                 let c = s.objects[path] ?? [:]
                 replay = c.keys.sorted().compactMap { c[$0] }.filter { name == nil || $0.name == name }
-                    .map { FakeState.eventLine(type: "ADDED", json: $0.json) }
+                    .map { FakeState.event(path: path, type: "ADDED", json: $0.json, protobuf: protobuf) }
             }
             let id = s.nextWatcherID
             s.nextWatcherID += 1
-            s.watchers[id] = Watcher(path: path, name: name, bookmarks: bookmarks, send: send)
+            s.watchers[id] = Watcher(path: path, name: name, bookmarks: bookmarks, protobuf: protobuf, send: send)
             return .stream(id: id, replay: replay)
         }
         switch start {
         case .gone(asHTTP: true):
             respond(410, FakeState.statusJSON(410, reason: "Expired", message: "too old resource version: \(from)"))
         case .gone(asHTTP: false):
-            writeStreamHead()
-            emit(.line(FakeState.eventLine(type: "ERROR", json: FakeState.statusJSON(410, reason: "Expired",
-                                                                                     message: "too old resource version: \(from)"))))
+            writeStreamHead(contentType: protobuf ? FakeProtobuf.mediaType + ";stream=watch" : "application/json")
+            emit(.line(FakeState.event(path: path, type: "ERROR", json: FakeState.statusJSON(410, reason: "Expired",
+                                                                                         message: "too old resource version: \(from)"),
+                                       protobuf: protobuf)))
             emit(.end)
         case .stream(let id, let replay):
             watcherID = id
             let lifetime = state.withLockedValue { $0.watchLifetime }
             linesLeft = lifetime.events
-            writeStreamHead()
+            writeStreamHead(contentType: protobuf ? FakeProtobuf.mediaType + ";stream=watch" : "application/json")
             for line in replay { emit(.line(line)) }
             let st = state
             if let seconds = request.query["timeoutSeconds"].flatMap(Int.init), seconds > 0 {
@@ -242,10 +264,10 @@ final class FakeHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
     }
 
-    private func writeStreamHead() {
+    private func writeStreamHead(contentType: String) {
         guard let context else { return }
         var headers = HTTPHeaders()
-        headers.add(name: "Content-Type", value: "application/json")
+        headers.add(name: "Content-Type", value: contentType)
         headers.add(name: "Transfer-Encoding", value: "chunked")
         streamOpen = true
         context.writeAndFlush(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .ok, headers: headers))), promise: nil)
@@ -277,10 +299,16 @@ final class FakeHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
     }
 
-    private func respond(_ code: Int, _ body: Data, extraHeaders: [(String, String)] = []) {
+    private func respond(_ code: Int, _ body: Data, contentType: String = "application/json", extraHeaders: [(String, String)] = []) {
         guard let context else { return }
+        var body = body, contentType = contentType
+        // Error Statuses in the encoding the request asked for, as the API server answers them.
+        if code >= 400, answersProtobuf, contentType == "application/json" {
+            body = Data(FakeProtobuf.status(body))
+            contentType = FakeProtobuf.mediaType
+        }
         var headers = HTTPHeaders()
-        headers.add(name: "Content-Type", value: "application/json")
+        headers.add(name: "Content-Type", value: contentType)
         headers.add(name: "Content-Length", value: String(body.count))
         for (name, value) in extraHeaders { headers.add(name: name, value: value) }
         context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: .init(statusCode: code), headers: headers))),

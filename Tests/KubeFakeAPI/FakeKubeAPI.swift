@@ -13,6 +13,8 @@ import NIOSSL
 // - lists with `limit`/`continue` (continue tokens can be made to expire);
 // - watches: chunked, one JSON event per line, replaying history after `resourceVersion`, then
 //   live changes; BOOKMARK on demand; ERROR 410 for compacted resourceVersions;
+// - protobuf lists, watches and error Statuses for requests that accept it, once switched on
+//   (`setServesProtobuf`); JSON otherwise, as a server without protobuf for a type;
 // - `fieldSelector=metadata.name=X`; other selectors are recorded and ignored;
 // - faults: slow answers, error statuses (with Retry-After), closed or hanging connections, list
 //   bodies cut or stalled part-way, watches answered with an ERROR 410, dropping open watches,
@@ -28,6 +30,10 @@ public struct FakeRequest: Sendable, CustomStringConvertible {
     /// Query parameters, percent-decoded.
     public var query: [String: String]
     public var authorization: String?
+    /// The `Accept` header.
+    public var accept: String?
+    /// Whether it accepts the API's protobuf.
+    public var acceptsProtobuf: Bool { accept?.contains(FakeProtobuf.mediaType) ?? false }
     /// When the server read the request: seconds on a monotonic clock (`FakeKubeAPI.now`).
     public var receivedAt: Double = FakeKubeAPI.now
     /// The injected fault it was answered with (`FakeFault.name`), if any.
@@ -61,6 +67,9 @@ public enum FakeFault: Sendable {
     case cutBody(afterBytes: Int)
     /// For a watch: a 200 answer carrying one ERROR event with a 410 Expired Status, then the end.
     case goneEvent
+    /// A 200 answer with this Content-Type and body, as given (chunked), then the end: a stream a
+    /// test builds byte by byte (a cut or oversized protobuf frame).
+    case rawStream([UInt8], contentType: String)
 
     /// A short name for counting (`FakeKubeAPI.injectedFaults`).
     public var name: String {
@@ -73,6 +82,7 @@ public enum FakeFault: Sendable {
         case .stallBody: return "stall-body"
         case .cutBody: return "cut-body"
         case .goneEvent: return "gone-event"
+        case .rawStream: return "raw-stream"
         }
     }
 }
@@ -211,8 +221,8 @@ public final class FakeKubeAPI: Sendable {
             s.resourceVersion += 1
             let rv = s.resourceVersion
             for w in s.watchers.values where w.path == path && w.bookmarks {
-                w.send(.line(FakeState.eventLine(type: "BOOKMARK",
-                                                 json: Data("{\"kind\":\"Bookmark\",\"metadata\":{\"resourceVersion\":\"\(rv)\"}}".utf8))))
+                w.send(.line(w.event(type: "BOOKMARK",
+                                     json: Data("{\"kind\":\"Bookmark\",\"metadata\":{\"resourceVersion\":\"\(rv)\"}}".utf8))))
             }
         }
     }
@@ -221,7 +231,7 @@ public final class FakeKubeAPI: Sendable {
     public func expireWatches(_ path: String) {
         state.withLockedValue { s in
             for (id, w) in s.watchers where w.path == path {
-                w.send(.line(FakeState.eventLine(type: "ERROR", json: FakeState.statusJSON(410, reason: "Expired",
+                w.send(.line(w.event(type: "ERROR", json: FakeState.statusJSON(410, reason: "Expired",
                     message: "too old resource version"))))
                 w.send(.end)
                 s.watchers[id] = nil
@@ -244,6 +254,10 @@ public final class FakeKubeAPI: Sendable {
 
     /// The versions `/apis/discovery.k8s.io` offers; nil answers 404 (no such group).
     public func setDiscoveryVersions(_ versions: [String]?) { state.withLockedValue { $0.discoveryVersions = versions } }
+
+    /// When true, lists, watches and error Statuses are answered in protobuf to requests that
+    /// accept it (for the collections FakeProtobuf knows); when false (the default), in JSON.
+    public func setServesProtobuf(_ on: Bool) { state.withLockedValue { $0.servesProtobuf = on } }
 
     /// When true, every continue token is answered with 410 Expired.
     public func setContinueTokensExpire(_ on: Bool) { state.withLockedValue { $0.continueTokensExpire = on } }
@@ -312,7 +326,8 @@ struct HistoryEntry: Sendable {
     var resourceVersion: Int
     var path: String
     var name: String
-    var line: [UInt8]
+    var type: String
+    var json: Data
 }
 
 /// What a watch connection is told to do.
@@ -326,7 +341,14 @@ struct Watcher: Sendable {
     var path: String
     var name: String?
     var bookmarks: Bool
+    /// Whether this watch streams protobuf frames rather than JSON lines.
+    var protobuf: Bool = false
     var send: @Sendable (WatchOutput) -> Void
+
+    /// One event in this watch's encoding.
+    func event(type: String, json: Data) -> [UInt8] {
+        FakeState.event(path: path, type: type, json: json, protobuf: protobuf)
+    }
 }
 
 struct FaultRule: Sendable {
@@ -349,15 +371,15 @@ struct FakeState: Sendable {
     var requiredToken: String? = nil
     var discoveryVersions: [String]? = ["v1", "v1beta1"]
     var continueTokensExpire = false
+    var servesProtobuf = false
     var watchGoneAsHTTPStatus = false
     var watchLifetime: (seconds: Double?, events: Int?) = (nil, nil)
     var injected: [String: Int] = [:]
 
     mutating func record(path: String, type: String, name: String, json: Data) {
-        let line = Self.eventLine(type: type, json: json)
-        history.append(HistoryEntry(resourceVersion: resourceVersion, path: path, name: name, line: line))
+        history.append(HistoryEntry(resourceVersion: resourceVersion, path: path, name: name, type: type, json: json))
         for w in watchers.values where w.path == path && (w.name == nil || w.name == name) {
-            w.send(.line(line))
+            w.send(.line(w.event(type: type, json: json)))
         }
     }
 
@@ -369,6 +391,13 @@ struct FakeState: Sendable {
             return faults[i].fault
         }
         return nil
+    }
+
+    /// One watch event: a protobuf frame, or a JSON line (also when the object has no protobuf
+    /// form, which the client then fails to read, as it should).
+    static func event(path: String, type: String, json: Data, protobuf: Bool) -> [UInt8] {
+        if protobuf, let frame = try? FakeProtobuf.frame(path: path, type: type, json: json) { return frame }
+        return eventLine(type: type, json: json)
     }
 
     static func eventLine(type: String, json: Data) -> [UInt8] {
