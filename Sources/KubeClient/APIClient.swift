@@ -59,7 +59,8 @@ public final class APIClient: Sendable {
     private let http: HTTPClient
     private let credentials: Credentials
     private let isShutDown = NIOLockedValueBox(false)
-    private let limiter: RateLimiter?
+    /// The client-side rate limit (`Options.rateLimit`), nil when there is none.
+    public let limiter: RateLimiter?
     /// The server's `host:port` as written in its URL (client-go's `host` label).
     public let serverHost: String
 
@@ -143,10 +144,11 @@ public final class APIClient: Sendable {
     }
 
     /// Sends a GET and returns the response head; retries once after a 401 when the token rotated.
-    private func execute(_ path: String, _ query: [(String, String)]) async throws -> HTTPClientResponse {
+    /// `charged`: whether it takes a token of the rate limiter (a list's later pages do not).
+    private func execute(_ path: String, _ query: [(String, String)], charged: Bool = true) async throws -> HTTPClientResponse {
         var retried = false
         while true {
-            try await limiter?.acquire()
+            if charged || retried { try await limiter?.acquire() }
             var request = HTTPClientRequest(url: url(path, query))
             request.method = .GET
             request.headers.add(name: "Accept", value: "application/json")
@@ -187,7 +189,7 @@ public final class APIClient: Sendable {
     }
 
     /// GET with a body: the whole exchange must finish within `requestTimeout`.
-    private func getBody(path: String, query: [(String, String)]) async throws -> [UInt8] {
+    private func getBody(path: String, query: [(String, String)], charged: Bool = true) async throws -> [UInt8] {
         let limit = options.maximumBodyBytes
         let timeout = options.requestTimeout
         let q = query
@@ -198,7 +200,7 @@ public final class APIClient: Sendable {
             options.onRequest?(APIRequestEvent(verb: "GET", host: serverHost, kind: .latency(seconds: seconds)))
         }
         return try await withTimeout(timeout, operation: "GET \(path)") {
-            let response = try await self.execute(path, q)
+            let response = try await self.execute(path, q, charged: charged)
             let buffer: ByteBuffer
             do {
                 buffer = try await response.body.collect(upTo: limit)
@@ -261,7 +263,9 @@ public final class APIClient: Sendable {
 
     /// Lists a whole collection, `pageSize` objects per request (limit/continue). When a continue
     /// token expires (410 on a later page) the list starts over once in a single unpaginated
-    /// request, as client-go's pager does.
+    /// request, as client-go's pager does. A list takes one token of the rate limiter, whatever
+    /// its pages: kube-proxy's informers list from the watch cache (resourceVersion=0), which
+    /// answers in one page, and paging here only bounds the memory of one response.
     public func list<T: Decodable & Sendable>(_ type: T.Type, _ kind: ResourceKind, pageSize: Int = 500) async throws -> ListResult<T> {
         do {
             return try await listPaged(type, kind, pageSize: pageSize)
@@ -284,7 +288,7 @@ public final class APIClient: Sendable {
             if let t = token { q.append(("continue", t)) }
             let body: [UInt8]
             do {
-                body = try await getBody(path: kind.path, query: q)
+                body = try await getBody(path: kind.path, query: q, charged: token == nil)
             } catch let e as APIError where e.isGone && token != nil {
                 throw ContinueExpired()
             }
