@@ -68,7 +68,8 @@ public final class APIClient: Sendable {
     private let http: HTTPClient
     private let credentials: Credentials
     private let isShutDown = NIOLockedValueBox(false)
-    private let limiter: RateLimiter?
+    /// The client-side rate limit (`Options.rateLimit`), nil when there is none.
+    public let limiter: RateLimiter?
     /// The server's `host:port` as written in its URL (client-go's `host` label).
     public let serverHost: String
 
@@ -161,10 +162,11 @@ public final class APIClient: Sendable {
     }
 
     /// Sends a GET and returns the response head; retries once after a 401 when the token rotated.
-    private func execute(_ path: String, _ query: [(String, String)], accept: String) async throws -> HTTPClientResponse {
+    /// `charged`: whether it takes a token of the rate limiter (a list's later pages do not).
+    private func execute(_ path: String, _ query: [(String, String)], accept: String, charged: Bool = true) async throws -> HTTPClientResponse {
         var retried = false
         while true {
-            try await limiter?.acquire()
+            if charged || retried { try await limiter?.acquire() }
             var request = HTTPClientRequest(url: url(path, query))
             request.method = .GET
             request.headers.add(name: "Accept", value: accept)
@@ -206,7 +208,7 @@ public final class APIClient: Sendable {
 
     /// GET with a body: the whole exchange must finish within `requestTimeout`. Returns the body
     /// and the encoding its `Content-Type` names.
-    private func getBody(path: String, query: [(String, String)], accept: String) async throws -> (bytes: [UInt8], encoding: APIEncoding) {
+    private func getBody(path: String, query: [(String, String)], accept: String, charged: Bool = true) async throws -> (bytes: [UInt8], encoding: APIEncoding) {
         let limit = options.maximumBodyBytes
         let timeout = options.requestTimeout
         let q = query
@@ -217,7 +219,7 @@ public final class APIClient: Sendable {
             options.onRequest?(APIRequestEvent(verb: "GET", host: serverHost, kind: .latency(seconds: seconds)))
         }
         return try await withTimeout(timeout, operation: "GET \(path)") {
-            let response = try await self.execute(path, q, accept: accept)
+            let response = try await self.execute(path, q, accept: accept, charged: charged)
             let buffer: ByteBuffer
             do {
                 buffer = try await response.body.collect(upTo: limit)
@@ -268,7 +270,9 @@ public final class APIClient: Sendable {
 
     /// Lists a whole collection, `pageSize` objects per request (limit/continue). When a continue
     /// token expires (410 on a later page) the list starts over once in a single unpaginated
-    /// request, as client-go's pager does.
+    /// request, as client-go's pager does. A list takes one token of the rate limiter, whatever
+    /// its pages: kube-proxy's informers list from the watch cache (resourceVersion=0), which
+    /// answers in one page, and paging here only bounds the memory of one response.
     public func list<T: KubeObject>(_ type: T.Type, _ kind: ResourceKind, pageSize: Int = 500) async throws -> ListResult<T> {
         do {
             return try await listPaged(type, kind, pageSize: pageSize)
@@ -291,7 +295,7 @@ public final class APIClient: Sendable {
             if let t = token { q.append(("continue", t)) }
             let body: (bytes: [UInt8], encoding: APIEncoding)
             do {
-                body = try await getBody(path: kind.path, query: q, accept: options.encoding.accept)
+                body = try await getBody(path: kind.path, query: q, accept: options.encoding.accept, charged: token == nil)
             } catch let e as APIError where e.isGone && token != nil {
                 throw ContinueExpired()
             }

@@ -9,13 +9,13 @@ public final class RateLimiter: Sendable {
     public let qps: Double
     /// Most tokens held (requests allowed at once after a quiet time).
     public let burst: Double
-    private let state: NIOLockedValueBox<(tokens: Double, last: NIODeadline)>
+    private let state: NIOLockedValueBox<(tokens: Double, last: NIODeadline, taken: Int)>
 
     /// A full bucket. `qps` 0 and `burst` 0 mean client-go's defaults (5 and 10).
     public init(qps: Double, burst: Int, now: NIODeadline = .now()) {
         self.qps = qps > 0 && qps.isFinite ? qps : 5
         self.burst = burst > 0 ? Double(burst) : 10
-        state = NIOLockedValueBox((self.burst, now))
+        state = NIOLockedValueBox((self.burst, now, 0))
     }
 
     /// Takes a token at `now` and returns the seconds to wait before using it (0: at once).
@@ -26,9 +26,13 @@ public final class RateLimiter: Sendable {
             s.tokens = min(burst, s.tokens + elapsed * qps)
             s.last = max(now, s.last)
             s.tokens -= 1
+            s.taken += 1
             return s.tokens >= 0 ? 0 : -s.tokens / qps
         }
     }
+
+    /// Tokens taken so far (requests let through or waiting).
+    public var tokensTaken: Int { state.withLockedValue { $0.taken } }
 
     /// Waits for a token.
     public func acquire() async throws {

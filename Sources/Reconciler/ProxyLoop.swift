@@ -121,9 +121,10 @@ public actor ProxyLoop {
                                 oldestChange: scheduler.oldestPendingChange)
         result.endpointChangeTimes = pending.endpointTimes.times
         result.endpointChangeTimesByFamily = pending.endpointTimesByFamily.mapValues(\.times)
-        let scope = updateIndex(into: &result)
+        var phases = PhaseClock(clock: clock, enabled: full)
+        let scope = updateIndex(into: &result, phases: &phases)
         do {
-            try applyPlan(full: full, scope: scope, into: &result)
+            try applyPlan(full: full, scope: scope, into: &result, phases: &phases)
             needFull = false
         } catch {
             result.error = "\(error)"
@@ -142,6 +143,7 @@ public actor ProxyLoop {
         }
         result.counters = changeCounters
         result.elapsed = clock.now - start
+        result.phases = phases.laps
         hasSynced = true
         lastResult = result
         observers.syncFinished(result)
@@ -149,7 +151,7 @@ public actor ProxyLoop {
 
     /// Brings the desired state up to date with the changed Services and the node's addresses;
     /// returns the keys the planner must compare, nil for all of them (the index was rebuilt).
-    private func updateIndex(into result: inout SyncResult) -> PlanScope? {
+    private func updateIndex(into result: inout SyncResult, phases: inout PhaseClock) -> PlanScope? {
         let (dirty, all) = cache.takeDirty()
         if all { ipv6Services = []; schedulers.forgetNames() }
         for ref in all ? Set(cache.services.keys) : dirty {
@@ -158,8 +160,10 @@ public actor ProxyLoop {
         }
         let families = ProxyFamilies.families(config: config, ipv6Service: !ipv6Services.isEmpty)
         let (addressesChanged, addressError) = refreshNodeAddresses(families: families)
+        phases.lap("addresses")
         let node = NodeContext(name: nodeName, node: cache.node, hostIPs: nodeHostIPs, addresses: nodeAddresses,
                                unavailableSchedulers: kernel.unavailableSchedulers(schedulers.wanted(config: config)))
+        phases.lap("schedulers")
         result.families = families
         result.nodeAddresses = nodeAddresses
         result.nodeAddressesChanged = addressesChanged
@@ -168,6 +172,7 @@ public actor ProxyLoop {
             index.refreshNodeWide()
             result.localEndpoints = LocalEndpointSummary(localStatus)
             result.schedulerFallbacks = schedulers.fallbacks
+            phases.lap("index")
         }
         // An index is built for one NodeContext and one set of families: when either changes (a node
         // address appeared, the first IPv6 Service), every Service's contribution is rebuilt.
@@ -196,25 +201,32 @@ public actor ProxyLoop {
 
     /// Plans the desired state against the kernel's (read again on a full resync, after a failure
     /// and when a family is added or dropped; else the cached one, `scope` only) and applies it.
-    private func applyPlan(full: Bool, scope: PlanScope?, into result: inout SyncResult) throws {
+    private func applyPlan(full: Bool, scope: PlanScope?, into result: inout SyncResult, phases: inout PhaseClock) throws {
         let families = index.families
         let read = full || observedFamilies != families
         if read {
             observed = try kernel.observe(families: families)
             observedFamilies = families
+            phases.lap("observe")
         }
         let plan = Planner.plan(desired: index.state, observed: observed, scope: read ? nil : scope)
         let (drained, nowDraining) = GracefulTermination.drain(plan, observed: observed)
         draining.formUnion(nowDraining)
+        phases.lap("plan")
         if !drained.isEmpty {
             // On failure the cached state is dropped and the kernel read again; but a module or
             // sysctl that cannot be set (read-only /proc/sys) must not fail every sync: the rest was
             // applied, and the full resync every syncPeriod reads them again and retries.
-            do { _ = try kernel.apply(drained) } catch let f as ApplyFailure where f.onlyPrerequisitesFailed {
+            do {
+                phases.add(applied: try kernel.apply(drained))
+            } catch let f as ApplyFailure where f.onlyPrerequisitesFailed {
                 result.prerequisiteError = "\(f)"
+                phases.add(applied: f.report)
             }
             clearStaleConntrack(after: drained, observed: observed, into: &result)
+            phases.lap("conntrack")
             observed.apply(drained)
+            phases.lap("cache")
         }
         result.operations = drained.countsByKind
     }

@@ -49,6 +49,10 @@ public struct SyncResult: Sendable {
     public var schedulerFallbacks: [ObjectRef: SchedulerFallback] = [:]
     /// Modules or sysctls that could not be set, all else applied (not a failed sync; a full resync retries them).
     public var prerequisiteError: String? = nil
+    /// Wall time of each phase of a full sync, in order: "addresses", "schedulers", "index",
+    /// "observe", "plan", "apply-<subsystem>" (one per subsystem applied), "conntrack",
+    /// "cache"; empty for incremental syncs and reaps (their log line stays short).
+    public var phases: [(name: String, elapsed: Duration)] = []
     /// Operations applied, all subsystems together.
     public var total: Int { operations.values.reduce(0, +) }
 }

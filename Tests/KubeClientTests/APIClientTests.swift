@@ -49,6 +49,21 @@ final class APIClientTests: XCTestCase {
         XCTAssertNotEqual(reqs[1].query["continue"], reqs[2].query["continue"])
     }
 
+    /// A list costs one token of the client-side rate limiter, whatever its pages (kube-proxy's
+    /// resourceVersion=0 list is one request); every other request costs one.
+    func testAPaginatedListTakesOneRateLimiterToken() async throws {
+        for i in 1...7 { try fake.put("/api/v1/services", json: serviceJSON("svc-\(i)")) }
+        var options = fastOptions()
+        options.rateLimit = (qps: 1000, burst: 1000)
+        let c = try client(nil, options)
+        let list = try await c.list(ServiceResource.self, .services, pageSize: 3)
+        XCTAssertEqual(list.pages, 3)
+        XCTAssertEqual(c.limiter?.tokensTaken, 1)
+        _ = try await c.list(ServiceResource.self, .services, pageSize: 0)
+        _ = try await c.serverVersion()
+        XCTAssertEqual(c.limiter?.tokensTaken, 3)
+    }
+
     func testEmptyListAndFieldSelector() async throws {
         let c = try client()
         let empty = try await c.list(ServiceResource.self, .services)

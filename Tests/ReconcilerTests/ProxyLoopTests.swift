@@ -71,6 +71,20 @@ final class ProxyLoopTests: XCTestCase {
         XCTAssertEqual(kernel.applied.count, 1)
     }
 
+    /// A full sync reports where its time went (the daemon logs it with the first sync); an
+    /// incremental one does not, so that its log line stays short.
+    func testAFullSyncReportsItsPhases() async {
+        let kernel = memoryKernel()
+        let loop = await started(kernel)
+        let first = await loop.lastResult
+        XCTAssertEqual(first?.phases.map(\.name), ["addresses", "schedulers", "index", "observe", "plan", "conntrack", "cache"])
+        await loop.upsertEndpointSource(endpoints(["10.244.1.2", "10.244.1.3", "10.244.1.4"]), at: 0.2)
+        await loop.step(at: 1.0)
+        let next = await loop.lastResult
+        XCTAssertEqual(next?.full, false)
+        XCTAssertEqual(next?.phases.count, 0)
+    }
+
     func testOneEndpointChangeIsOneOperationWithoutReadingTheKernel() async {
         let kernel = memoryKernel()
         let loop = await started(kernel)

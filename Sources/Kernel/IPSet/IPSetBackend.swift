@@ -96,6 +96,7 @@ public final class IPSetBackend {
         func flush() {
             guard !run.isEmpty else { return }
             defer { run.removeAll(keepingCapacity: true) }
+            run = Self.groupedBySet(run)
             var failed = false
             for (i, e) in run.enumerated() where kipset_adt(handle, e.del ? 1 : 0, e.set, e.entry, UInt32(i + 1)) != 0 {
                 failed = true
@@ -159,6 +160,19 @@ public final class IPSetBackend {
             throw KernelBatchError(errors: result.errors, partial: partial)
         }
         return result
+    }
+
+    /// The entries of a batch grouped by set, in the order each set first appears, each set's
+    /// entries in their order. A plan interleaves sets (each Service adds to KUBE-CLUSTER-IP, then
+    /// to KUBE-IPVS-IPS), and every change of set costs the batch a type query to the kernel and
+    /// ends a netlink message; entries of different sets do not depend on each other.
+    static func groupedBySet<E>(_ run: [(del: Bool, set: String, entry: E)]) -> [(del: Bool, set: String, entry: E)] {
+        var slot: [String: Int] = [:]
+        var groups: [[(del: Bool, set: String, entry: E)]] = []
+        for e in run {
+            if let k = slot[e.set] { groups[k].append(e) } else { slot[e.set] = groups.count; groups.append([e]) }
+        }
+        return groups.count == 1 ? run : groups.flatMap { $0 }
     }
 
     /// Destroys a set (for cleanup); a missing set is not an error.

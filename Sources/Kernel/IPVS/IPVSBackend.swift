@@ -149,35 +149,47 @@ public final class IPVSBackend {
     ///
     /// Every request is attempted; when some fail for reasons other than the idempotence cases, a
     /// `KernelBatchError` listing them (with the counts of what succeeded) is thrown at the end.
-    public func apply(_ ops: [Operation]) throws -> ApplyResult {
-        let ipvsOps = ops.filter { $0.kind == .ipvs }
+    /// `ops` is walked in place, a chunk at a time: a cold sync's 100k+ operations are neither
+    /// filtered nor paired into copies, and each chunk's answers are judged before the next.
+    public func apply(_ ops: some RandomAccessCollection<Operation>) throws -> ApplyResult {
         var result = ApplyResult()
-        guard !ipvsOps.isEmpty else { return result }
-
-        // First pass: everything as planned.
-        let first = try send(ipvsOps.map { ($0, nil) })
-        result.requestsSent += ipvsOps.count
         var retries: [(Operation, Bool)] = []
         var errors: [KernelError] = []
-        for (i, op) in ipvsOps.enumerated() {
-            let (cmd, code, text) = first[i]
-            switch (code, op) {
-            case (0, _):
-                result.applied += 1
-            case (EEXIST, .addVirtualServer), (EEXIST, .addRealServer):
-                retries.append((op, false))
-            case (ESRCH, .updateVirtualServer), (ENOENT, .updateRealServer):
-                retries.append((op, true))
-            case (ESRCH, .deleteVirtualServer), (ESRCH, .deleteRealServer), (ENOENT, .deleteRealServer):
-                result.alreadyAbsent += 1
-            default:
-                errors.append(KernelError(subsystem: .ipvs, operation: cmd.name, object: IPVSRequest.objectDescription(op), errno: code, message: text))
+        var chunk: [Operation] = []
+        chunk.reserveCapacity(Self.chunk)
+        func flush() throws {
+            guard !chunk.isEmpty else { return }
+            let answers = try send(chunk.lazy.map { ($0, nil) })
+            result.requestsSent += chunk.count
+            for (i, op) in chunk.enumerated() {
+                let (cmd, code, text) = answers[i]
+                switch (code, op) {
+                case (0, _):
+                    result.applied += 1
+                case (EEXIST, .addVirtualServer), (EEXIST, .addRealServer):
+                    retries.append((op, false))
+                case (ESRCH, .updateVirtualServer), (ENOENT, .updateRealServer):
+                    retries.append((op, true))
+                case (ESRCH, .deleteVirtualServer), (ESRCH, .deleteRealServer), (ENOENT, .deleteRealServer):
+                    result.alreadyAbsent += 1
+                default:
+                    errors.append(KernelError(subsystem: .ipvs, operation: cmd.name, object: IPVSRequest.objectDescription(op), errno: code, message: text))
+                }
             }
+            chunk.removeAll(keepingCapacity: true)
         }
+        // First pass: everything as planned.
+        for op in ops where op.kind == .ipvs {
+            chunk.append(op)
+            if chunk.count == Self.chunk { try flush() }
+        }
+        try flush()
 
-        // Second pass: adds that existed become edits, edits of missing objects become adds.
+        // Second pass, after the whole first (the order matters: a retried add must not overtake
+        // a later delete of the same object): adds that existed become edits, edits of missing
+        // objects become adds.
         if !retries.isEmpty {
-            let second = try send(retries.map { ($0.0, Optional($0.1)) })
+            let second = try send(retries.lazy.map { ($0.0, Optional($0.1)) })
             result.requestsSent += retries.count
             for (i, (op, asAdd)) in retries.enumerated() {
                 let (cmd, code, text) = second[i]
@@ -200,26 +212,26 @@ public final class IPVSBackend {
 
     /// Encodes and sends `ops` pipelined, in order, a chunk at a time; returns per operation the
     /// command used, its errno and ext-ack text.
-    private func send(_ ops: [(Operation, Bool?)]) throws -> [(IPVSGenl.Command, Int32, String)] {
+    private func send(_ ops: some RandomAccessCollection<(Operation, Bool?)>) throws -> [(IPVSGenl.Command, Int32, String)] {
         var out: [(IPVSGenl.Command, Int32, String)] = []
         out.reserveCapacity(ops.count)
-        var from = 0
-        while from < ops.count {
-            let to = min(from + Self.chunk, ops.count)
-            let base = socket.reserveSequences(to - from)
-            var enc = NetlinkEncoder(reservingCapacity: (to - from) * 160)
+        var from = ops.startIndex
+        while from < ops.endIndex {
+            let to = ops.index(from, offsetBy: Self.chunk, limitedBy: ops.endIndex) ?? ops.endIndex
+            let n = ops.distance(from: from, to: to)
+            let base = socket.reserveSequences(n)
+            var enc = NetlinkEncoder(reservingCapacity: n * 160)
             var cmds: [IPVSGenl.Command] = []
-            cmds.reserveCapacity(to - from)
-            for i in from..<to {
-                let (op, add) = ops[i]
-                guard let cmd = IPVSRequest.encode(op, add: add, into: &enc, family: familyID, sequence: base &+ UInt32(i - from)) else {
+            cmds.reserveCapacity(n)
+            for (k, (op, add)) in ops[from..<to].enumerated() {
+                guard let cmd = IPVSRequest.encode(op, add: add, into: &enc, family: familyID, sequence: base &+ UInt32(k)) else {
                     preconditionFailure("not an IPVS operation: \(op)")
                 }
                 cmds.append(cmd)
             }
             let codes = try socket.transact(enc, firstSequence: base, operation: "IPVS batch")
             let texts = socket.lastExtendedAcks
-            for k in 0..<(to - from) { out.append((cmds[k], codes[k], texts[k] ?? "")) }
+            for k in 0..<n { out.append((cmds[k], codes[k], texts[k] ?? "")) }
             from = to
         }
         return out

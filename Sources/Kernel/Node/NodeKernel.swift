@@ -206,24 +206,31 @@ public final class NodeKernel: KernelBackend {
 
     /// The plan cut into batches: one per phase, the deletions phase split into runs of one subsystem.
     static func batches(_ plan: Plan) -> [(OperationKind, [Operation])] {
-        var byPhase: [Phase: [Operation]] = [:]
-        for p in plan.operations { byPhase[phase(of: p.operation), default: []].append(p.operation) }
-        var out: [(OperationKind, [Operation])] = []
+        batchSelections(plan).map { ($0.0, Array($0.1)) }
+    }
+
+    /// `batches`, each batch a selection of the plan's operations by index rather than a copy: a
+    /// cold sync's plan is 100k+ operations, and the IPVS backend walks its batch in place.
+    static func batchSelections(_ plan: Plan) -> [(OperationKind, PlanSelection)] {
+        let all = plan.operations
+        var byPhase = [[Int32]](repeating: [], count: Phase.allCases.count)
+        for (i, p) in all.enumerated() { byPhase[phase(of: p.operation).rawValue].append(Int32(truncatingIfNeeded: i)) }
+        var out: [(OperationKind, PlanSelection)] = []
         for ph in Phase.allCases {
-            guard let ops = byPhase[ph], !ops.isEmpty else { continue }
-            if ph == .sets, let flush = flushBeforeRecreating(sets: ops, chains: byPhase[.iptables] ?? []) {
-                out.append((.iptables, flush))
+            let picks = byPhase[ph.rawValue]
+            guard let first = picks.first else { continue }
+            if ph == .sets, let flush = flushBeforeRecreating(sets: picks.map { all[Int($0)].operation },
+                                                              chains: byPhase[Phase.iptables.rawValue].map { all[Int($0)].operation }) {
+                out.append((.iptables, PlanSelection(flush)))
             }
             if ph == .deletions {
-                for op in ops {
-                    if let last = out.last, last.0 == op.kind, phase(of: last.1[0]) == .deletions {
-                        out[out.count - 1].1.append(op)
-                    } else {
-                        out.append((op.kind, [op]))
-                    }
+                var runStart = 0
+                for k in 1...picks.count where k == picks.count || all[Int(picks[k])].operation.kind != all[Int(picks[runStart])].operation.kind {
+                    out.append((all[Int(picks[runStart])].operation.kind, PlanSelection(all, picks[runStart..<k])))
+                    runStart = k
                 }
             } else {
-                out.append((ops[0].kind, ops))
+                out.append((all[Int(first)].operation.kind, PlanSelection(all, picks[...])))
             }
         }
         return out
@@ -251,7 +258,7 @@ public final class NodeKernel: KernelBackend {
         report.operations = plan.countsByKind
         for p in plan.operations { if case .setSysctl(let n, _) = p.operation { sysctlNames.insert(n) } }
 
-        for (kind, ops) in NodeKernel.batches(plan) {
+        for (kind, ops) in NodeKernel.batchSelections(plan) {
             let t0 = clock.now
             do {
                 let r = try applyBatch(kind, ops)
@@ -267,7 +274,16 @@ public final class NodeKernel: KernelBackend {
         return report
     }
 
-    private func applyBatch(_ kind: OperationKind, _ ops: [Operation]) throws -> ApplyResult {
+    private func applyBatch(_ kind: OperationKind, _ selection: PlanSelection) throws -> ApplyResult {
+        if kind == .ipvs {
+            guard let ipvs = try ipvs() else {
+                throw KernelError(subsystem: .ipvs, operation: "resolve generic netlink family", object: IPVSGenl.familyName,
+                                  errno: ENOENT, message: "IPVS is not available; load the ip_vs module")
+            }
+            return try ipvs.apply(selection)
+        }
+        // The other subsystems' batches are small (at most a few per Service): copied.
+        let ops = Array(selection)
         switch kind {
         case .prerequisite:
             return try prerequisites.apply(ops)
@@ -305,11 +321,7 @@ public final class NodeKernel: KernelBackend {
             guard let rules else { throw missingBackend(.iptables, ops) }
             return try applyRules(rules, ops)
         case .ipvs:
-            guard let ipvs = try ipvs() else {
-                throw KernelError(subsystem: .ipvs, operation: "resolve generic netlink family", object: IPVSGenl.familyName,
-                                  errno: ENOENT, message: "IPVS is not available; load the ip_vs module")
-            }
-            return try ipvs.apply(ops)
+            preconditionFailure("applied above")
         }
     }
 
@@ -324,4 +336,25 @@ public final class NodeKernel: KernelBackend {
         KernelError(subsystem: s, operation: "apply", object: "\(ops.count) operation(s)", errno: EOPNOTSUPP,
                     message: "no \(s.rawValue) backend is wired into NodeKernel")
     }
+}
+
+/// Some of a plan's operations, picked by index, in the plan's order; holds the plan's array (no
+/// copy of its operations).
+struct PlanSelection: RandomAccessCollection {
+    private let operations: [PlannedOperation]
+    private let picks: ArraySlice<Int32>
+
+    init(_ operations: [PlannedOperation], _ picks: ArraySlice<Int32>) {
+        self.operations = operations; self.picks = picks
+    }
+
+    /// A selection of all of `ops`.
+    init(_ ops: [Operation]) {
+        operations = ops.map { PlannedOperation($0) }
+        picks = Array(0..<Int32(truncatingIfNeeded: ops.count))[...]
+    }
+
+    var startIndex: Int { picks.startIndex }
+    var endIndex: Int { picks.endIndex }
+    subscript(i: Int) -> Operation { operations[Int(picks[i])].operation }
 }

@@ -1,0 +1,30 @@
+import KernelPort
+import ProxyCore
+
+/// Laps of a full sync's phases (`SyncResult.phases`): where a slow first sync spends its time.
+struct PhaseClock {
+    private let clock: ContinuousClock
+    private let enabled: Bool
+    private var last: ContinuousClock.Instant
+    /// The phases so far, in order.
+    private(set) var laps: [(name: String, elapsed: Duration)] = []
+
+    init(clock: ContinuousClock, enabled: Bool) {
+        self.clock = clock; self.enabled = enabled; last = clock.now
+    }
+
+    /// Ends the phase `name` now.
+    mutating func lap(_ name: String) {
+        guard enabled else { return }
+        let now = clock.now
+        laps.append((name, now - last))
+        last = now
+    }
+
+    /// Ends the apply: one phase per subsystem, as the kernel timed them.
+    mutating func add(applied report: ApplyReport) {
+        guard enabled else { return }
+        for k in OperationKind.allCases { if let d = report.elapsedByKind[k] { laps.append(("apply-\(k.rawValue)", d)) } }
+        last = clock.now
+    }
+}
