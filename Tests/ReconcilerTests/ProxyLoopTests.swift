@@ -71,6 +71,27 @@ final class ProxyLoopTests: XCTestCase {
         XCTAssertEqual(kernel.applied.count, 1)
     }
 
+    /// Nothing is read or programmed until Services, endpoints and the Node have each delivered a
+    /// complete list (as kube-proxy waits for its informers); then one full sync does everything.
+    func testTheFirstSyncWaitsForAllThreeListsAndHappensOnce() async {
+        let kernel = memoryKernel()
+        let loop = ProxyLoop(kernel: kernel, config: config(), nodeName: "node1")
+        await loop.replaceServices([service()], at: 0)
+        await loop.step(at: 0.1)
+        await loop.replaceEndpointSources([endpoints(["10.244.1.2"])], at: 0.2)
+        await loop.step(at: 0.3)
+        XCTAssertEqual(kernel.observeCalls, 0)
+        XCTAssertEqual(kernel.applyCalls, 0)
+        await loop.setNode(nil, at: 0.4)
+        await loop.step(at: 0.5)
+        await loop.step(at: 0.6)
+        XCTAssertEqual(kernel.applyCalls, 1)
+        let r = await loop.lastResult
+        XCTAssertEqual(r?.first, true)
+        XCTAssertEqual(r?.full, true)
+        XCTAssertEqual(realServerCount(kernel), 1)
+    }
+
     /// A full sync reports where its time went (the daemon logs it with the first sync); an
     /// incremental one does not, so that its log line stays short.
     func testAFullSyncReportsItsPhases() async {
