@@ -218,7 +218,7 @@ median() { sort -n | awk '{ a[NR] = $1 } END { if (NR) print a[int((NR + 1) / 2)
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b + 0 == 0) print "—"; else printf "%.2fx", a / b }'; }
 sec() { awk -v v="$1" 'BEGIN { if (v == "") print "—"; else printf "%.1f", v / 1000 }'; }
 mib() { awk -v v="$1" 'BEGIN { if (v == "") print "—"; else printf "%.1f", v / 1024 }'; }
-ahead() { case $1 in —) echo "—" ;; *) awk -v r="${1%x}" 'BEGIN { print (r < 1 ? "ahead" : "NOT ahead") }' ;; esac; }
+ahead() { case $1 in —|"< —") echo "—" ;; *) r=${1#< }; awk -v r="${r%x}" 'BEGIN { print (r < 1 ? "ahead" : "NOT ahead") }' ;; esac; }
 if has e; then
     etable="| Services x endpoints | line | kube-ipvs run | sync -f | kube-ipvs / sync -f | kube-proxy 1.20 | kube-ipvs / kube-proxy | target |
 |---|---|---:|---:|---:|---:|---:|---|"
@@ -241,6 +241,8 @@ if has e; then
         icold=$([ "$(kv "$is" done)" = yes ] && kv "$is" cold_ms || true)
         pcold=${pdone:+$(kv "$ps" cold_ms)}
         r1=$(ratio "$icold" "$(kv "$sy" sync_ms)") r2=$(ratio "$icold" "$pcold")
+        # kube-proxy not done within its limit: kube-ipvs's time over the limit is an upper bound
+        [ -n "$ps" ] && [ -z "$pdone" ] && [ -n "$icold" ] && r2="< $(ratio "$icold" "$(( $(kv "$ps" limit_s) * 1000 ))")"
         t="$(ahead "$r2") of kube-proxy"
         case $n in 1000|10000) t="$(met "${r1%x} <= 1.2" "≤ 1.2x sync -f: $r1"); $t" ;; esac
         [ "$r1" = — ] && t="$(ahead "$r2") of kube-proxy"
@@ -278,8 +280,8 @@ if has e; then
         etable+="
 | $n x 10 | cleanup afterwards (\`kube-ipvs cleanup\`, \`kube-proxy --cleanup\`) (s) | $(sec "$(kv "$ie" cleanup_ms)") | $(sec "$(kv "$sy" cleanup_ms)") | $r1 | $(sec "$(kv "$pe" cleanup_ms)") | $r2 | — |"
     done
-    created=$(printf '%s\n' "$out" | grep '^BENCH apiserver-create ' | while read -r l; do echo "$(kv "$l" created) in $(kv "$l" seconds) s ($(kv "$l" parts) kubectl parts)"; done | paste -sd ';' | sed 's/;/; /g')
-    polls=$(printf '%s\n' "$out" | grep '^BENCH guest-start ' | while read -r l; do echo "$(kv "$l" proxy) at $(kv "$l" services): $(kv "$l" poll_ms) ms"; done | paste -sd ';' | sed 's/;/; /g')
+    created=$(printf '%s\n' "$out" | grep '^BENCH apiserver-create ' | while read -r l; do echo "$(kv "$l" created) in $(kv "$l" seconds) s ($(kv "$l" parts) kubectl parts)"; done | paste -sd ';' | sed 's/;/; /g' || true)
+    polls=$(printf '%s\n' "$out" | grep '^BENCH guest-start ' | while read -r l; do echo "$(kv "$l" proxy) at $(kv "$l" services): $(kv "$l" poll_ms) ms"; done | paste -sd ';' | sed 's/;/; /g' || true)
     echo; echo "(e) issue 16: kube-ipvs beside sync -f and kube-proxy 1.20 --proxy-mode=ipvs, the same guest boot per size"; echo "$etable"
     results+="
 ### (e) Issue 16: kube-ipvs beside \`sync -f\` and kube-proxy 1.20, same boot per size

@@ -207,7 +207,8 @@ if has kube-proxy; then
     set -- $got; poll=${3:-}
     cpu0=$(cpu_ms $PROXY); rss0=$(kib $PROXY VmRSS)
     done=yes; case $got in TIMEOUT|EXITED) done=no ;; esac
-    [ "$got" = EXITED ] && { show "kube-proxy log" kube-proxy.log | tail -n 30; note_fail "kube-proxy exited"; }
+    [ "$got" = EXITED ] && note_fail "kube-proxy exited"
+    [ $done = yes ] || show "kube-proxy log, the end ($got after $cold_ms ms)" kube-proxy.log | tail -n 30
     c=$(counts $PROXY)
     echo "BENCH guest-start proxy=kube-proxy services=$N done=$done cold_ms=$cold_ms vs=${c% *} rs=${c#* } cpu_ms=$cpu0 rss_kib=$rss0 poll_ms=$poll limit_s=$PROXY_LIMIT"
     if [ $done = yes ]; then
