@@ -36,7 +36,7 @@ for ext in json protobuf; do
     best=""
     for ((r = 0; r < runs; r++)); do
         TIMEFORMAT='%U %S'
-        t=$( { time "$bench" --decode "$D/services.$ext" "$D/endpointslices.$ext" >"$D/out-$ext.txt" 2>&1; } 2>&1 ) || {
+        t=$( { time timeout 600 "$bench" --decode "$D/services.$ext" "$D/endpointslices.$ext" >"$D/out-$ext.txt" 2>&1; } 2>&1 ) || {
             echo "decode: kube-ipvs-bench --decode failed on the $ext lists:" >&2; tail -n 5 "$D/out-$ext.txt" >&2
             echo "BENCH decode available=no services=$held reason=kube-ipvs-bench_--decode_failed_on_$ext"; exit 0; }
         ms=$(echo "$t" | tail -n 1 | awk '{ printf "%.0f", ($1 + $2) * 1000 }')
