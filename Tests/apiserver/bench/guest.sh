@@ -59,13 +59,16 @@ le() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a <= b) }'; }
 vip() { n=$(($1 + 257)); echo "10.254.$(( (n >> 8) & 255 )).$((n & 255))"; }
 
 # The API server relay: one Unix socket in the guest's namespace, a listener in each proxy's.
-socat UNIX-LISTEN:$PWD/api.sock,fork TCP:10.0.2.100:6443 &
-RELAY=$!
+# Every relay's output goes to /dev/null and each is killed at the end: a background process
+# holding the script's stdout would keep the guest's init waiting for it.
+socat UNIX-LISTEN:$PWD/api.sock,fork TCP:10.0.2.100:6443 >/dev/null 2>&1 &
+RELAYS=$!
 mkns() {  # mkns NAME [relay]: a fresh namespace with lo up (and 10.0.2.100:6443 relayed)
     ip netns add "$1" && ip -n "$1" link set lo up || die "cannot make namespace $1"
     [ "${2:-}" = relay ] || return 0
     ip -n "$1" addr add 10.0.2.100/32 dev lo
-    ip netns exec "$1" socat TCP-LISTEN:6443,bind=10.0.2.100,reuseaddr,fork UNIX-CONNECT:$PWD/api.sock &
+    ip netns exec "$1" socat TCP-LISTEN:6443,bind=10.0.2.100,reuseaddr,fork UNIX-CONNECT:$PWD/api.sock >/dev/null 2>&1 &
+    RELAYS="$RELAYS $!"
     sleep 0.5
 }
 
@@ -226,5 +229,5 @@ if has kube-proxy; then
     crc=$?; t3=$(uptime_)
     echo "BENCH guest-end proxy=kube-proxy services=$N peak_rss_kib=$hwm rss_kib=$rss cpu_start_ms=$cpu0 cpu_end_ms=$cpu1 cleanup_ms=$(ms_ "$t2" "$t3") cleanup_rc=$crc syncs=${syncs:-?} sync_seconds_sum=${sum:-?}"
 fi
-kill $RELAY 2>/dev/null
+kill $RELAYS 2>/dev/null
 finish
