@@ -25,8 +25,8 @@
 # guest binary is built as Tests/vm/run.sh builds it (KUBE_IPVS_GUEST_BIN to give one). (b)-(f)
 # need root, qemu and (for c-f) the cached API server build (KUBE_IPVS_APISERVER_CACHE); the API
 # server's state goes to KUBE_IPVS_APISERVER_STATE (default /tmp/kube-ipvs-bench-apiserver).
-# Under TCG emulation (b) takes about 10 minutes, (c)-(e) about 15 minutes at 1k and 40-90 at 10k
-# (kube-proxy's share: each of its waits is bounded, KUBE_IPVS_BENCH_PROXY_LIMIT seconds).
+# Under TCG emulation (b) takes about 10 minutes, (c)-(e) about 20 minutes at 1k and 35 at 10k,
+# most of it kube-proxy's (each of its waits is bounded, KUBE_IPVS_BENCH_PROXY_LIMIT seconds).
 # KUBE_IPVS_BENCH_DAEMON_LINES=FILE re-tabulates the guest BENCH lines of an earlier (c)-(f) run
 # (first line "# where they come from") instead of running the guest again.
 set -euo pipefail
