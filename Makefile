@@ -42,8 +42,12 @@ image:
 test-node:
 	bash scripts/node.sh
 
-# The benchmarks of issue 7 (docs/benchmarks.md): prints a table with each target met or not and
-# rewrites the results in docs/benchmarks.md. Never part of `make test`.
+# The benchmarks of issues 7 and 16 (docs/benchmarks.md): (a) the core on the host, (b) cold sync
+# vs the kernel tools, (c)-(e) in one QEMU boot per size sync -f, kube-ipvs run and kube-proxy 1.20
+# on the same objects of a real kube-apiserver, (f) JSON vs protobuf list decoding, (g) binary and
+# image size. Prints a table per part with each target met or not and rewrites the results in
+# docs/benchmarks.md; `bash scripts/bench.sh --parts e --sizes "1000 10000"` runs some. Never
+# part of `make test`.
 bench:
 	bash scripts/bench.sh
 

@@ -1,11 +1,23 @@
 #!/usr/bin/env bash
-# Benchmarks (c) and (d) of issue 7 (docs/benchmarks.md): the daemon in the QEMU guest against a
-# real kube-apiserver holding N Services x 10 endpoints, for each N of SIZES (default "1000 10000"),
-# one boot per size. Needs a running API server (Tests/apiserver/start.sh; scripts/bench.sh starts
-# and stops one): KUBE_IPVS_APISERVER_STATE names its state directory. Objects are created with
-# kubectl (discovery.k8s.io/v1beta1, the 1.20 server's version), in 4 parallel parts, only those
-# missing (a bigger size adds to a smaller one). Prints the guest's `BENCH ...` lines.
+# The guest parts of the daemon benchmarks (docs/benchmarks.md, (c)-(e)): for each N of SIZES
+# (default "1000 10000"), the API server gets N Services x 10 endpoints (objects.sh, only those
+# missing: a bigger size adds to a smaller one), then ONE guest boot runs, on those objects,
+# `kube-ipvs sync -f`, `kube-ipvs run` and kube-proxy 1.20 in IPVS mode (guest.sh) and prints the
+# guest's `BENCH ...` lines (and objects.sh's). Needs a running API server (Tests/apiserver/start.sh;
+# scripts/bench.sh starts and stops one): KUBE_IPVS_APISERVER_STATE names its state directory.
 #   daemon-scale.sh [SIZE...]
+# Environment:
+#   KUBE_IPVS_BENCH_PROXIES         what the guest runs (default "sync kube-ipvs kube-proxy")
+#   KUBE_IPVS_BENCH_KUBE_PROXY_MAX  sizes above it leave kube-proxy out (default 10000)
+#   KUBE_IPVS_BENCH_PROXY_LIMIT     seconds for kube-proxy's cold start (default 600 up to 1k,
+#                                   1800 above)
+#   KUBE_IPVS_BENCH_PROXY_CHANGES   seconds for kube-proxy's 5 changes together (default: as the
+#                                   cold start's limit)
+#   KUBE_IPVS_BENCH_IPVS_LIMIT      seconds for kube-ipvs's cold start and for sync -f (default
+#                                   1200 up to 10k, 3600 above)
+#   KUBE_IPVS_VM_MEM                the guest's memory (default 2048 MiB up to 10k, 4096 above)
+#   KUBE_IPVS_BENCH_DECODE          a kube-ipvs-bench binary: at size 10000, decode.sh runs with it
+#                                   before the boot (part (f))
 set -uo pipefail
 : "${KUBE_IPVS_APISERVER_STATE:?start an API server first (Tests/apiserver/start.sh)}"
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)
@@ -24,34 +36,34 @@ if [ "$have" -gt "${sizes[0]}" ]; then
     log "the API server already holds $have benchmark Services, more than ${sizes[0]}: use a fresh one (scripts/bench.sh starts one)"
     exit 1
 fi
-printf 'apiVersion: v1\nkind: Node\nmetadata:\n  name: node1\nspec:\n  podCIDR: 10.244.1.0/24\n' | "${KC[@]}" apply -f - >/dev/null
 for n in "${sizes[@]}"; do
-    if [ "$have" -lt "$n" ]; then
-        t0=$(date +%s)
-        [ "$have" = 0 ] && python3 scripts/bench-manifests.py "$n" 10 --namespaces --to 0 | "${KC[@]}" apply -f - >/dev/null
-        step=$(( (n - have + 3) / 4 )) pids=()
-        for k in 0 1 2 3; do
-            from=$((have + k * step)) to=$((have + (k + 1) * step))
-            [ "$from" -ge "$n" ] && continue
-            python3 scripts/bench-manifests.py "$n" 10 --api discovery.k8s.io/v1beta1 --from "$from" --to "$to" >"$D/objects-$k.yaml"
-            "${KC[@]}" create -f "$D/objects-$k.yaml" >"$D/create-$k.log" 2>&1 &
-            pids+=($!)
-        done
-        ok=1; for p in "${pids[@]}"; do wait "$p" || ok=0; done
-        [ $ok = 1 ] || { tail -n 5 "$D"/create-*.log >&2; log "creating Services $have..$((n - 1)) failed"; exit 1; }
-        log "created Services $have..$((n - 1)) and their EndpointSlices in $(( $(date +%s) - t0 )) s"
-        have=$n
-    fi
+    bash Tests/apiserver/bench/objects.sh "$n" || exit 1
+    # Part (f) while the API server holds exactly 10k.
+    [ "$n" = 10000 ] && [ -n "${KUBE_IPVS_BENCH_DECODE:-}" ] && bash Tests/apiserver/bench/decode.sh "$KUBE_IPVS_BENCH_DECODE" 10000
+    proxies=${KUBE_IPVS_BENCH_PROXIES:-sync kube-ipvs kube-proxy}
+    [ "$n" -gt "${KUBE_IPVS_BENCH_KUBE_PROXY_MAX:-10000}" ] && proxies=$(echo "$proxies" | sed 's/ *kube-proxy//')
+    if [ "$n" -le 1000 ]; then plimit=600; else plimit=1800; fi
+    plimit=${KUBE_IPVS_BENCH_PROXY_LIMIT:-$plimit}
+    if [ "$n" -le 10000 ]; then ilimit=1200 mem=2048; else ilimit=3600 mem=4096; fi
+    ilimit=${KUBE_IPVS_BENCH_IPVS_LIMIT:-$ilimit}
+    pchanges=${KUBE_IPVS_BENCH_PROXY_CHANGES:-$plimit}
+    # The boot's limit: every bounded wait of guest.sh, plus cleanups and slack.
+    timeout=$((900 + 2 * ilimit + 5 * 120 + plimit + pchanges + 1800))
     echo "$n" >"$D/size"
     sed "s#@D@#$D#; s#@STATE@#$STATE#" Tests/apiserver/bench/control.sh >"$D/control.sh"
     t=$D/61-daemon-scale-$n.sh
-    sed "s#@PORT@#$KUBE_IPVS_APISERVER_PORT#; s#@CONTROL@#$D/control.sh#; s#@SIZE@#$n#" Tests/apiserver/bench/guest.sh >"$t"
-    cp Tests/apiserver/bench/guest.host.sh "${t%.sh}.host.sh"
-    out=$(KUBE_IPVS_VM_MEM=${KUBE_IPVS_VM_MEM:-2048} bash Tests/vm/run.sh --keep "$t" 2>&1)
+    sed "s#@PORT@#$KUBE_IPVS_APISERVER_PORT#; s#@CONTROL@#$D/control.sh#; s#@SIZE@#$n#; s#@TIMEOUT@#$timeout#;
+         s#@PROXIES@#$proxies#; s#@IPVS_LIMIT@#$ilimit#; s#@PROXY_LIMIT@#$plimit#; s#@PROXY_CHANGES@#$pchanges#" Tests/apiserver/bench/guest.sh >"$t"
+    sed "s#@SIZE@#$n#; s#@PROXIES@#$proxies#" Tests/apiserver/bench/guest.host.sh >"${t%.sh}.host.sh"
+    log "size $n: guest runs '$proxies' (limits: kube-ipvs $ilimit s, kube-proxy $plimit s + $pchanges s for its changes; boot $timeout s; ${KUBE_IPVS_VM_MEM:-$mem} MiB)"
+    t0=$(date +%s)
+    out=$(KUBE_IPVS_VM_MEM=${KUBE_IPVS_VM_MEM:-$mem} bash Tests/vm/run.sh --keep "$t" 2>&1)
+    log "size $n: the guest run took $(( $(date +%s) - t0 )) s"
     rundir=$(printf '%s\n' "$out" | sed -n 's/.*run directory (initrd, console logs): //p' | tail -n 1)
     if [ -n "$rundir" ] && [ -f "$rundir/boot-1.log" ]; then
         grep -a '^BENCH ' "$rundir/boot-1.log" | tr -d '\r'
         grep -aq "^PASS 61-daemon-scale-$n" "$rundir/boot-1.log" || { printf '%s\n' "$out" | tail -n 40 >&2; log "the guest run failed (console: $rundir/boot-1.log)"; }
+        log "size $n: console log $rundir/boot-1.log"
     else
         printf '%s\n' "$out" | tail -n 40 >&2
         log "no guest console"
