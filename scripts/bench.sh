@@ -22,7 +22,8 @@
 #       image archive's size when `make image` has written one (.cache/image/*.oci.tar).
 #   bash scripts/bench.sh [--parts abcdefg] [--runs R] [--sizes "1000 10000"] [--no-write]
 # KUBE_IPVS_SCRATCH (default .build) selects the swift --scratch-path for (a), (c) and (f); the
-# guest binary is built as Tests/vm/run.sh builds it (KUBE_IPVS_GUEST_BIN to give one). (b)-(f)
+# guest binary is built as Tests/vm/run.sh builds it (KUBE_IPVS_GUEST_BIN to give one; KUBE_IPVS_BENCH_BIN
+# gives a release kube-ipvs-bench for (c) and (f), e.g. one built beside the guest binary). (b)-(f)
 # need root, qemu and (for c-f) the cached API server build (KUBE_IPVS_APISERVER_CACHE); the API
 # server's state goes to KUBE_IPVS_APISERVER_STATE (default /tmp/kube-ipvs-bench-apiserver).
 # Under TCG emulation (b) takes about 10 minutes, (c)-(e) about 20 minutes at 1k and 35 at 10k,
@@ -115,10 +116,10 @@ fi
 out=""
 if has c || has d || has e || has f; then
     export KUBE_IPVS_APISERVER_STATE=${KUBE_IPVS_APISERVER_STATE:-/tmp/kube-ipvs-bench-apiserver}
-    if has c || { has f && [ -z "${KUBE_IPVS_BENCH_DAEMON_LINES:-}" ]; }; then
+    bench_bin=${KUBE_IPVS_BENCH_BIN:-$PWD/$scratch/release/kube-ipvs-bench}
+    if [ -z "${KUBE_IPVS_BENCH_BIN:-}" ] && { has c || { has f && [ -z "${KUBE_IPVS_BENCH_DAEMON_LINES:-}" ]; }; }; then
         swift build -c release --product kube-ipvs-bench --scratch-path "$scratch" >&2
     fi
-    bench_bin=$PWD/$scratch/release/kube-ipvs-bench
     if [ -n "${KUBE_IPVS_BENCH_DAEMON_LINES:-}" ]; then
         # Re-tabulate the guest's BENCH lines of an earlier run (a file) instead of running it again.
         out=$(cat "$KUBE_IPVS_BENCH_DAEMON_LINES")

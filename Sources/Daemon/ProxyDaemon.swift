@@ -168,7 +168,7 @@ public final class ProxyDaemon: Service, Sendable {
                 "elapsed-ms": "\(FixedDecimal.format(result.elapsed.milliseconds, digits: 2))",
             ]
             for (k, n) in result.operations.sorted(by: { $0.key.rawValue < $1.key.rawValue }) where n > 0 { meta["ops-\(k.rawValue)"] = "\(n)" }
-            for (name, d) in result.phases { meta["ms-\(name)"] = "\(String(format: "%.1f", d.milliseconds))" }
+            for (name, d) in result.phases { meta["ms-\(name)"] = "\(FixedDecimal.format(d.milliseconds, digits: 1))" }
             if result.conntrackDeleted > 0 { meta["conntrack-deleted"] = "\(result.conntrackDeleted)" }
             if let t = result.oldestChange { meta["since-change-ms"] = "\(FixedDecimal.format((now - t) * 1000, digits: 1))" }
             if let e = result.prerequisiteError {
