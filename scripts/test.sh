@@ -3,7 +3,8 @@
 #
 #   bash scripts/test.sh [unit] [netns] [vm]      default: all three tiers, in this order
 #
-#   unit   `swift test` (XCTest and Swift Testing), without the NetNS tests
+#   unit   `swift test` (XCTest and Swift Testing), without the NetNS tests; then the loop-thread
+#          test once more on one CPU (taskset -c 0), where Swift's pool has a single thread
 #   netns  real host kernel in throwaway network namespaces: ipset/iptables backends
 #          (Tests/netns/run.sh; skipped with a message when not root)
 #   vm     a QEMU guest (Debian cloud kernel, TCG) with IPVS: Tests/vm/run.sh
@@ -101,6 +102,17 @@ for tier in "${tiers[@]}"; do
         swift test --skip-build --scratch-path "$scratch" --skip NetNS >"$logs/unit.log" 2>&1
         rc=$?
         read -r p f k < <(swift_test_counts "$logs/unit.log")
+        # Again on one CPU, where Swift's pool has one thread: a loop that blocked that thread
+        # would starve every other task, which this test sees only there.
+        if command -v taskset >/dev/null; then
+            taskset -c 0 swift test --skip-build --scratch-path "$scratch" \
+                --filter ProxyLoopThreadTests.testATaskStartedDuringABusyApplyRuns >"$logs/unit-1cpu.log" 2>&1
+            rc1=$?
+            read -r p1 f1 k1 < <(swift_test_counts "$logs/unit-1cpu.log")
+            [ $rc1 != 0 ] && [ "$f1" = 0 ] && f1=1
+            [ "$f1" != 0 ] && { echo "on one CPU (taskset -c 0):"; grep -E "error: |Test Case .* failed" "$logs/unit-1cpu.log"; }
+            p=$((p + p1)) f=$((f + f1)) k=$((k + k1))
+        fi
         if [ $rc != 0 ] && [ "$f" = 0 ]; then
             f=1
             echo "swift test exited with status $rc before reporting a failure (crash?):"

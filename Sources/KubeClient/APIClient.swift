@@ -352,7 +352,13 @@ public final class APIClient: Sendable {
             } catch {
                 // After the watchdog fired this finish is ignored: it has ended the stream already.
                 self.options.trace?("watch \(path): ended: \(error)")
-                continuation.finish(throwing: Self.mapError(error, path: path, timeout: self.options.requestTimeout))
+                var mapped = Self.mapError(error, path: path, timeout: self.options.requestTimeout)
+                // The request's deadline and the watchdog both fire after requestTimeout: whichever
+                // wins, an unanswered watch is reported the same way.
+                if case .timeout(_, let s)? = mapped as? APIError, !headSeen.withLockedValue({ $0 }) {
+                    mapped = APIError.timeout(operation: Self.unansweredWatch(path), seconds: s)
+                }
+                continuation.finish(throwing: mapped)
             }
         }
         // The watchdog: ends the stream and cancels the reader when no response head arrived within
@@ -371,7 +377,7 @@ public final class APIClient: Sendable {
                     if head {
                         continuation.finish(throwing: APIError.watchIdle(path: path, seconds: idle))
                     } else {
-                        continuation.finish(throwing: APIError.timeout(operation: "GET \(path)?watch=true (no response)", seconds: headLimit))
+                        continuation.finish(throwing: APIError.timeout(operation: Self.unansweredWatch(path), seconds: headLimit))
                     }
                     reader.cancel()
                     return
@@ -385,6 +391,9 @@ public final class APIClient: Sendable {
         }
         return stream
     }
+
+    /// What a watch that got no response head in time is called in its timeout error.
+    static func unansweredWatch(_ path: String) -> String { "GET \(path)?watch=true (no response)" }
 
     private func streamWatch<T: KubeObject>(_ type: T.Type, kind: ResourceKind, query: [(String, String)],
                                             lastActivity: NIOLockedValueBox<NIODeadline>,

@@ -17,6 +17,14 @@ public actor ProxyLoop {
     /// What the loop programs: a kernel that also reads one virtual server and the node's addresses.
     public typealias Kernel = KernelBackend & VirtualServerReader & NodeAddressSource
 
+    /// The name of the thread the loop runs on (`ThreadExecutor`), as /proc and debuggers show it.
+    public static let threadName = "kube-ipvs-sync"
+    /// The loop's own thread: its kernel calls block that thread, not Swift's cooperative pool.
+    /// One per loop, so that one loop's slow kernel never holds up another's; it ends in deinit.
+    let executor = ThreadExecutor(name: ProxyLoop.threadName)
+    /// Every job of the actor runs on `executor`.
+    public nonisolated var unownedExecutor: UnownedSerialExecutor { executor.asUnownedSerialExecutor() }
+
     private let kernel: Kernel
     private let config: ProxyConfig
     private let nodeName: String
@@ -72,6 +80,11 @@ public actor ProxyLoop {
         let (stream, continuation) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
         self.wakeStream = stream
         self.wakeContinuation = continuation
+    }
+
+    // Not in stop(): that runs on the thread itself, and a stopped loop still answers (lastResult).
+    deinit {
+        executor.shutdown()
     }
 
     /// The address families programmed before any Service is known (IPv4 and clusterCIDR's);
