@@ -13,6 +13,7 @@ import FoundationEssentials
 #else
 import Foundation
 #endif
+import KubeModel
 import Logging
 import Synchronization
 
@@ -127,7 +128,7 @@ enum GoTime {
         var days = whole / 86_400
         var rest = whole % 86_400
         if rest < 0 { rest += 86_400; days -= 1 }
-        let (y, m, d) = civil(days: days)
+        let (y, m, d) = CivilDate.from(daysSince1970: days)
         var s = "\(pad(y, 4))-\(pad(m, 2))-\(pad(d, 2)) \(pad(rest / 3600, 2)):\(pad(rest / 60 % 60, 2)):\(pad(rest % 60, 2))"
         if frac != 0 {
             var digits = pad(frac, 6)
@@ -140,19 +141,6 @@ enum GoTime {
     private static func pad(_ v: Int64, _ width: Int) -> String {
         let t = String(v)
         return t.count >= width ? t : String(repeating: "0", count: width - t.count) + t
-    }
-
-    /// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's civil_from_days).
-    private static func civil(days: Int64) -> (Int64, Int64, Int64) {
-        let z = days + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let doe = z - era * 146_097
-        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-        let mp = (5 * doy + 2) / 153
-        let d = doy - (153 * mp + 2) / 5 + 1
-        let m = mp < 10 ? mp + 3 : mp - 9
-        return (yoe + era * 400 + (m <= 2 ? 1 : 0), m, d)
     }
 }
 

@@ -1,3 +1,5 @@
+import KubeModel
+
 // MARK: - meta/v1 Time in protobuf: seconds since the epoch
 //
 // The JSON encoding of the same field is RFC 3339 at second precision (`2024-05-01T12:00:00Z`);
@@ -13,20 +15,10 @@ enum ProtobufTime {
         guard range.contains(seconds) else {
             throw ProtobufError("seconds", "\(seconds) is out of range (years 1-9999)")
         }
-        // Within `range` every value below fits an Int on any platform this builds for (64-bit).
-        let days = Int(seconds.floorDivided(by: 86_400))
-        let secondOfDay = Int(seconds - Int64(days) * 86_400)
-        // Civil date from days since 1970-01-01 (the proleptic Gregorian calendar).
-        let z = days + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let dayOfEra = z - era * 146_097
-        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
-        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
-        let mp = (5 * dayOfYear + 2) / 153
-        let day = dayOfYear - (153 * mp + 2) / 5 + 1
-        let month = mp < 10 ? mp + 3 : mp - 9
-        let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
-        func pad(_ v: Int, _ width: Int) -> String {
+        let days = seconds.floorDivided(by: 86_400)
+        let secondOfDay = Int(seconds - days * 86_400)
+        let (year, month, day) = CivilDate.from(daysSince1970: days)
+        func pad(_ v: some BinaryInteger, _ width: Int) -> String {
             let s = String(v)
             return String(repeating: "0", count: max(0, width - s.count)) + s
         }
