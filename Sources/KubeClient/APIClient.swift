@@ -247,9 +247,6 @@ public final class APIClient: Sendable {
                      retryAfter: APIError.parseRetryAfter(response.headers.first(name: "Retry-After")))
     }
 
-    /// An error in words (`ListBodyDecoder.describe`).
-    static func describe(_ error: any Error) -> String { ListBodyDecoder.describe(error) }
-
     static func mapError(_ error: any Error, path: String, timeout: Double) -> any Error {
         if error is APIError || error is CancellationError { return error }
         if let e = error as? HTTPClientError {

@@ -107,7 +107,7 @@ final class FuzzCorpusReplayTests: XCTestCase {
                 _ = try JSONDecoder().decode(WatchLine<T>.self, from: Data(line)).event
                 events += 1
             } catch {
-                errors.append(APIClient.describe(error))
+                errors.append(ListBodyDecoder.describe(error))
             }
         }
         return (events, errors)
