@@ -57,6 +57,9 @@ public struct ServiceInfo: Sendable, Hashable {
     public var externalTrafficPolicy: TrafficPolicy
     public var internalTrafficPolicy: TrafficPolicy
     public var healthCheckNodePort: UInt16?
+    /// Only the labels and annotations kube-ipvs reads (`service.kubernetes.io/service-proxy-name`,
+    /// the `kube-ipvs.io/` annotations): a Service's others (a `kubectl apply` keeps the whole object in
+    /// one) would be held for every Service and would make unrelated edits look like changes.
     public var labels: [String: String]
     public var annotations: [String: String]
     /// The IPVS scheduler chosen by the `kube-ipvs.io/scheduler` annotation; nil: the configured one.

@@ -30,6 +30,8 @@ public let headlessLabel = "service.kubernetes.io/headless"
 public let serviceProxyNameLabel = "service.kubernetes.io/service-proxy-name"
 /// Annotation choosing the IPVS scheduler of one Service (beyond upstream).
 public let schedulerAnnotation = "kube-ipvs.io/scheduler"
+/// The prefix of kube-ipvs's own annotations: a Service's other annotations are not kept.
+public let kubeIPVSAnnotationPrefix = "kube-ipvs.io/"
 /// Annotation choosing the scheduler flags of one Service, comma-separated (beyond upstream).
 public let schedulerFlagsAnnotation = "kube-ipvs.io/scheduler-flags"
 
@@ -140,8 +142,8 @@ extension ServiceResource {
             throw FieldError("spec.type", "unknown type \"\(typeText)\" (ClusterIP, NodePort, LoadBalancer or ExternalName)")
         }
         let ref = ObjectRef(namespace: namespace, name: name)
-        let labels = metadata?.labels ?? [:]
-        let annotations = metadata?.annotations ?? [:]
+        let labels = (metadata?.labels ?? [:]).filter { $0.key == serviceProxyNameLabel }
+        let annotations = (metadata?.annotations ?? [:]).filter { $0.key.hasPrefix(kubeIPVSAnnotationPrefix) }
         if type == .externalName {
             return ServiceInfo(ref: ref, type: type, clusterIPs: [], ports: [], labels: labels, annotations: annotations)
         }

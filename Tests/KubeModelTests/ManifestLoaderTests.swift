@@ -34,6 +34,28 @@ final class ManifestLoaderTests: XCTestCase {
         XCTAssertEqual(eps.endpoints.map { "\($0.address) \($0.ready)" }, ["10.244.1.2 true", "10.244.1.3 true", "10.244.1.9 false"])
     }
 
+    /// A Service keeps only the labels and annotations kube-ipvs reads: a `kubectl apply`'s copy
+    /// of the whole object and the other metadata are not held per Service.
+    func testOnlyTheLabelsAndAnnotationsReadAreKept() throws {
+        let r = loader.parse(text: """
+        apiVersion: v1
+        kind: Service
+        metadata:
+          name: web
+          labels: {app: web, service.kubernetes.io/service-proxy-name: other}
+          annotations:
+            kubectl.kubernetes.io/last-applied-configuration: '{"apiVersion":"v1","kind":"Service"}'
+            kube-ipvs.io/scheduler: wrr
+            example.com/owner: team-a
+        spec: {clusterIP: 10.254.10.129, ports: [{port: 80}]}
+        """)
+        XCTAssertEqual(r.diagnostics, [])
+        let svc = try XCTUnwrap(r.snapshot.services.first)
+        XCTAssertEqual(svc.labels, [serviceProxyNameLabel: "other"])
+        XCTAssertEqual(svc.annotations, [schedulerAnnotation: "wrr"])
+        XCTAssertEqual(svc.scheduler, "wrr")
+    }
+
     func testEndpointSliceV1AndV1beta1() {
         let text = """
         apiVersion: discovery.k8s.io/v1
