@@ -63,6 +63,24 @@ public struct ProcessMetrics: Sendable, Equatable {
         return f.count >= 22 ? f : nil
     }
 
+    /// Seconds since this process started (its fork: for `ip netns exec` or a shell's exec, the
+    /// launcher's time is included), from /proc/uptime and starttime, to 10 ms.
+    public static func secondsSinceStart(proc: String = "/proc") -> Double? {
+        let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
+        guard ticks > 0, let stat = readText(proc + "/self/stat"), let f = statFields(stat), let start = Double(f[19]),
+              let up = readText(proc + "/uptime")?.split(separator: " ").first, let uptime = Double(up) else { return nil }
+        return uptime - start / ticks
+    }
+
+    /// A `kB` row of /proc/self/status (`RssAnon`, `VmHWM`), in KiB.
+    public static func statusKiB(_ row: String, proc: String = "/proc") -> Int? {
+        guard let text = readText(proc + "/self/status") else { return nil }
+        for line in text.split(separator: "\n") where line.hasPrefix(row + ":") {
+            return line.dropFirst(row.count + 1).split(whereSeparator: { $0 == " " || $0 == "\t" }).first.flatMap { Int($0) }
+        }
+        return nil
+    }
+
     /// `btime` of /proc/stat: boot time, seconds since the epoch.
     static func bootTime(proc: String) -> Double? {
         guard let text = readText(proc + "/stat") else { return nil }

@@ -159,6 +159,8 @@ public final class ProxyDaemon: Service, Sendable {
         let logger = self.logger
         let hooks = self.hooks
         var o = ProxyLoopObservers()
+        // Anonymous memory only: the binary's pages (RssFile) are not the sync's doing.
+        o.memoryKiB = { ProcessMetrics.statusKiB("RssAnon") }
         o.syncFinished = { result in
             let now = Date().timeIntervalSince1970
             hooks.syncFinished(result, now)
@@ -169,6 +171,12 @@ public final class ProxyDaemon: Service, Sendable {
             ]
             for (k, n) in result.operations.sorted(by: { $0.key.rawValue < $1.key.rawValue }) where n > 0 { meta["ops-\(k.rawValue)"] = "\(n)" }
             for (name, d) in result.phases { meta["ms-\(name)"] = "\(FixedDecimal.format(d.milliseconds, digits: 1))" }
+            for (name, kib) in result.phaseMemory { meta["kib-\(name)"] = "\(kib)" }
+            if result.first {
+                // How long the node waited for its first sync (process start, lists, sync), and the peak so far.
+                if let s = ProcessMetrics.secondsSinceStart() { meta["since-start-ms"] = "\(Int((s * 1000).rounded()))" }
+                if let hwm = ProcessMetrics.statusKiB("VmHWM") { meta["kib-peak"] = "\(hwm)" }
+            }
             if result.conntrackDeleted > 0 { meta["conntrack-deleted"] = "\(result.conntrackDeleted)" }
             if let t = result.oldestChange { meta["since-change-ms"] = "\(FixedDecimal.format((now - t) * 1000, digits: 1))" }
             if let e = result.prerequisiteError {

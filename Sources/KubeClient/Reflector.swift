@@ -26,7 +26,7 @@ extension ReflectorEvent: Equatable where T: Equatable {}
 public struct ReflectorDiagnostic: Sendable, CustomStringConvertible {
     public enum Kind: Sendable {
         /// A full list arrived, in this encoding (the server's choice among those asked for).
-        case listed(count: Int, resourceVersion: String, pages: Int, encoding: APIEncoding)
+        case listed(count: Int, resourceVersion: String, pages: Int, encoding: APIEncoding, milliseconds: Double)
         /// Listing failed; retried after `retryIn`.
         case listFailed(any Error)
         /// A watch failed or ended before it was of use; resumed after `retryIn`.
@@ -48,8 +48,8 @@ public struct ReflectorDiagnostic: Sendable, CustomStringConvertible {
     public var description: String {
         let retry = retryIn.map { "; retrying in \(FixedDecimal.format($0, digits: 2))s" } ?? ""
         switch kind {
-        case .listed(let count, let rv, let pages, let encoding):
-            return "\(resource.path): listed \(count) objects in \(pages) page(s) at resourceVersion \(rv) (\(encoding.rawValue))"
+        case .listed(let count, let rv, let pages, let encoding, let ms):
+            return "\(resource.path): listed \(count) objects in \(pages) page(s) in \(Int(ms.rounded())) ms at resourceVersion \(rv) (\(encoding.rawValue))"
         case .listFailed(let e): return "\(resource.path): list failed: \(e)\(retry)"
         case .watchFailed(let e): return "\(resource.path): watch failed: \(e)\(retry)"
         case .watchClosedEarly: return "\(resource.path): watch closed without events\(retry)"
@@ -120,9 +120,12 @@ public struct Reflector<T: KubeObject>: Sendable {
         while !Task.isCancelled {
             if resourceVersion == nil {
                 do {
+                    let listStart = ContinuousClock.now
                     let list = try await client.list(T.self, kind, pageSize: options.pageSize)
                     if Task.isCancelled { return }
-                    report(.listed(count: list.items.count, resourceVersion: list.resourceVersion, pages: list.pages, encoding: list.encoding))
+                    let took = (ContinuousClock.now - listStart).components
+                    let ms = Double(took.seconds) * 1000 + Double(took.attoseconds) / 1e15
+                    report(.listed(count: list.items.count, resourceVersion: list.resourceVersion, pages: list.pages, encoding: list.encoding, milliseconds: ms))
                     await handler(.replaced(list.items))
                     resourceVersion = list.resourceVersion
                     if !expiryStreak { backoff.reset() }

@@ -134,7 +134,7 @@ public actor ProxyLoop {
                                 oldestChange: scheduler.oldestPendingChange)
         result.endpointChangeTimes = pending.endpointTimes.times
         result.endpointChangeTimesByFamily = pending.endpointTimesByFamily.mapValues(\.times)
-        var phases = PhaseClock(clock: clock, enabled: full)
+        var phases = PhaseClock(clock: clock, enabled: full, memory: observers.memoryKiB)
         let scope = updateIndex(into: &result, phases: &phases)
         do {
             try applyPlan(full: full, scope: scope, into: &result, phases: &phases)
@@ -157,6 +157,7 @@ public actor ProxyLoop {
         result.counters = changeCounters
         result.elapsed = clock.now - start
         result.phases = phases.laps
+        result.phaseMemory = phases.memoryLaps
         hasSynced = true
         lastResult = result
         observers.syncFinished(result)

@@ -12,6 +12,10 @@ public struct ProxyLoopObservers: Sendable {
     /// metrics: the queued timestamp).
     public var changeQueued: @Sendable (ChangeCounters, Double) -> Void = { _, _ in }
 
+    /// The process's memory now (KiB), sampled at the end of each phase of a full sync for the
+    /// logs (`SyncResult.phaseMemory`): where a first sync's peak comes from. nil: not sampled.
+    public var memoryKiB: (@Sendable () -> Int?)? = nil
+
     /// No observer: every event is dropped.
     public init() {}
 }

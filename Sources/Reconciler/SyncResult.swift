@@ -53,6 +53,9 @@ public struct SyncResult: Sendable {
     /// "observe", "plan", "apply-<subsystem>" (one per subsystem applied), "conntrack",
     /// "cache"; empty for incremental syncs and reaps (their log line stays short).
     public var phases: [(name: String, elapsed: Duration)] = []
+    /// The process's memory (KiB) at the end of each phase of a full sync (and after the apply), when
+    /// `ProxyLoopObservers.memoryKiB` is given; empty otherwise.
+    public var phaseMemory: [(name: String, kib: Int)] = []
     /// Operations applied, all subsystems together.
     public var total: Int { operations.values.reduce(0, +) }
 }

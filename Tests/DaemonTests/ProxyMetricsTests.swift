@@ -304,6 +304,14 @@ final class ProxyMetricsTests: XCTestCase {
         XCTAssertLessThanOrEqual(start, Date().timeIntervalSince1970 + 1)
         let text = try Exposition(ProxyMetrics().render())
         for f in ProcessMetrics.families { XCTAssertNotNil(text[f.name], f.name) }
+        // The first sync's log fields: time since the start, anonymous memory and its peak.
+        let since = try XCTUnwrap(ProcessMetrics.secondsSinceStart())
+        XCTAssertGreaterThanOrEqual(since, 0)
+        XCTAssertLessThan(since, 24 * 3600)
+        let anon = try XCTUnwrap(ProcessMetrics.statusKiB("RssAnon"))
+        XCTAssertGreaterThan(anon, 0)
+        XCTAssertGreaterThanOrEqual(try XCTUnwrap(ProcessMetrics.statusKiB("VmHWM")), anon)
+        XCTAssertNil(ProcessMetrics.statusKiB("NoSuchRow"))
     }
 
     /// The stat line's command may hold spaces and parentheses; limits read as Go's procfs does.

@@ -106,6 +106,24 @@ final class ProxyLoopTests: XCTestCase {
         XCTAssertEqual(next?.phases.count, 0)
     }
 
+    /// With a memory probe, a full sync samples it after each phase and after the apply (the
+    /// daemon logs these as kib-*, to show where a first sync's peak comes from); an incremental
+    /// sync does not.
+    func testAFullSyncSamplesMemoryAfterEachPhase() async {
+        let calls = Locked(0)
+        var observers = ProxyLoopObservers()
+        observers.memoryKiB = { calls.mutate { $0 += 1; return 1000 + $0 } }
+        let loop = await started(memoryKernel(), observers: observers)
+        let first = await loop.lastResult
+        XCTAssertEqual(first?.phaseMemory.map(\.name), ["addresses", "schedulers", "index", "observe", "plan", "apply", "conntrack", "cache"])
+        XCTAssertEqual(first?.phaseMemory.map(\.kib), (1...8).map { 1000 + $0 })
+        await loop.upsertEndpointSource(endpoints(["10.244.1.2", "10.244.1.3", "10.244.1.4"]), at: 0.2)
+        await loop.step(at: 1.0)
+        let next = await loop.lastResult
+        XCTAssertEqual(next?.phaseMemory.count, 0)
+        XCTAssertEqual(calls.value, 8)
+    }
+
     func testOneEndpointChangeIsOneOperationWithoutReadingTheKernel() async {
         let kernel = memoryKernel()
         let loop = await started(kernel)
