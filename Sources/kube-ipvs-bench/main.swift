@@ -21,6 +21,10 @@ import KernelPort
 // (decoded inside the timed region, as the daemon decodes it) to the sync's end, with the number
 // of kernel operations the sync applied. Prints N, the medians and minimum (ms) and the
 // operations of each change. The kernel's own time is not included (the guest part measures it).
+// Also the first sync's time, and the anonymous RSS after it (trimmed, as the daemon does) and the
+// peak so far, in KiB: one size per run for a peak of its own. `--profile` adds a `# profile` line:
+// the memory held (trimmed RssAnon) after caching the Services, the endpoints, and after each phase
+// of the first sync.
 //
 // `--decode FILE... [--decode-kind services|endpointslices|nodes|endpoints] [--runs R]`: the CPU
 // and wall time of decoding saved list bodies, JSON or protobuf (DecodeBench.swift).
@@ -47,6 +51,7 @@ var sizes: [Int] = []
 var m = 10, runs = 5
 var freeInPlan = false
 var oneChange = false
+var profile = false
 var decodeFiles: [String]? = nil
 var decodeKind: DecodeKind? = nil
 var args = CommandLine.arguments.dropFirst()
@@ -67,6 +72,7 @@ while let a = args.popFirst() {
     case "--runs": runs = Int(args.popFirst() ?? "5") ?? 5
     case "--free-in-plan": freeInPlan = true
     case "--one-change": oneChange = true
+    case "--profile": profile = true
     default: if let n = Int(a) { sizes.append(n) }
     }
 }
@@ -76,7 +82,7 @@ if let files = decodeFiles {
 }
 if sizes.isEmpty { sizes = [1000, 10000, 50000] }
 if oneChange {
-    await oneChangeBench(sizes: sizes, endpoints: m, runs: runs)
+    await oneChangeBench(sizes: sizes, endpoints: m, runs: runs, profile: profile)
     exit(0)
 }
 var config = ProxyConfig()
@@ -122,21 +128,48 @@ func serviceJSON(_ i: Int) -> String {
     return #"{"apiVersion":"v1","kind":"Service","metadata":{"name":"svc-\#(i)","namespace":"ns\#(i % 50)"},"spec":{"clusterIP":"\#(vip)","clusterIPs":["\#(vip)"],"ports":[{"name":"http","port":80,"protocol":"TCP","targetPort":8080}]}}"#
 }
 
-func oneChangeBench(sizes: [Int], endpoints m: Int, runs: Int) async {
-    print("N\tM\tchange_median_ms\tchange_min_ms\tops_per_change")
+func oneChangeBench(sizes: [Int], endpoints m: Int, runs: Int, profile: Bool) async {
+    print("N\tM\tchange_median_ms\tchange_min_ms\tops_per_change\tfirst_sync_ms\tanon_kib\tpeak_kib")
+    MallocTuning.limitArenas()
     let decoder = JSONDecoder()
     for n in sizes {
         var config = ProxyConfig()
         config.clusterCIDRs = [CIDR("10.244.0.0/16")!]
         config.minSyncPeriod = 0
         let kernel = InMemoryKernel()
-        let loop = ProxyLoop(kernel: kernel, config: config, nodeName: "node1")
-        let services = (0..<n).map { try! decoder.decode(ServiceResource.self, from: Data(serviceJSON($0).utf8)) }
-        let slices = (0..<n).map { try! decoder.decode(EndpointSliceResource.self, from: Data(sliceJSON($0, endpoints: m).utf8)) }
-        await loop.replaceServices(services, at: 0)
-        await loop.replaceEndpointSources(slices, at: 0)
+        // --profile: the memory held after each step, trimmed first (malloc_trim returns free
+        // pages), so that each figure is about the live data plus partly used pages.
+        let held: @Sendable () -> Int? = { MallocTuning.trim(); return ProcessMetrics.statusKiB("RssAnon") }
+        var observers = ProxyLoopObservers()
+        if profile { observers.memoryKiB = held }
+        let loop = ProxyLoop(kernel: kernel, config: config, nodeName: "node1", observers: observers)
+        var stages: [(String, Int)] = [("start", held() ?? -1)]
+        do {  // the decoded lists are dropped before the sync, as the daemon's are
+            let services = (0..<n).map { try! decoder.decode(ServiceResource.self, from: Data(serviceJSON($0).utf8)) }
+            await loop.replaceServices(services, at: 0)
+        }
+        if profile { stages.append(("services-cached", held() ?? -1)) }
+        do {
+            let slices = (0..<n).map { try! decoder.decode(EndpointSliceResource.self, from: Data(sliceJSON($0, endpoints: m).utf8)) }
+            await loop.replaceEndpointSources(slices, at: 0)
+        }
+        if profile { stages.append(("endpoints-cached", held() ?? -1)) }
         await loop.setNode(nil, at: 0)
+        let s0 = ContinuousClock.now
         await loop.step(at: 0)
+        let firstSync = ms(ContinuousClock.now - s0)
+        if profile {
+            // The first sync's phases: "apply" adds the in-memory kernel's own copy of the state
+            // (the daemon has none: the kernel holds it), "cache" the daemon's cached kernel state.
+            for (name, kib) in await loop.lastResult?.phaseMemory ?? [] { stages.append(("sync-\(name)", kib)) }
+            var last = 0
+            let line = stages.map { name, kib in defer { last = kib }; return "\(name)=\(kib)(\(kib - last >= 0 ? "+" : "")\(kib - last))" }
+            print("# profile N=\(n) KiB held after each step (+ change): " + line.joined(separator: " "))
+        }
+        // As the daemon after its first sync. The in-memory kernel's own copy of the state is
+        // in these figures (the real kernel's is not in the daemon's): about one cached kernel state.
+        MallocTuning.trim()
+        let anon = ProcessMetrics.statusKiB("RssAnon") ?? -1, peak = ProcessMetrics.statusKiB("VmHWM") ?? -1
         var times: [Double] = [], ops: [Int] = []
         for r in 0..<runs {
             let i = (r * 7919 + 1) % n
@@ -150,6 +183,6 @@ func oneChangeBench(sizes: [Int], endpoints m: Int, runs: Int) async {
             ops.append(await loop.lastResult?.total ?? -1)
         }
         let sorted = times.sorted()
-        print("\(n)\t\(m)\t\(String(format: "%.3f", sorted[sorted.count / 2]))\t\(String(format: "%.3f", sorted[0]))\t\(ops.map(String.init).joined(separator: ","))")
+        print("\(n)\t\(m)\t\(String(format: "%.3f", sorted[sorted.count / 2]))\t\(String(format: "%.3f", sorted[0]))\t\(ops.map(String.init).joined(separator: ","))\t\(String(format: "%.0f", firstSync))\t\(anon)\t\(peak)")
     }
 }

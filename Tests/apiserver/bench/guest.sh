@@ -51,8 +51,8 @@ ctl() { r=$(echo "$*" | timeout 300 nc 10.0.2.100 7000 2>&1); case $r in ok*) re
 # CPU of a process and its waited-for children (utime stime cutime cstime; USER_HZ is 100).
 cpu_ms() { awk '{ printf "%.0f", ($14 + $15 + $16 + $17) * 10 }' "/proc/$1/stat" 2>/dev/null; }
 kib() { awk -v k="$2" '$1 == k":" { print $2 }' "/proc/$1/status" 2>/dev/null; }
-# counts PID: "VS RS" in PID's network namespace (/proc/PID/net is the namespace of PID).
-counts() { awk '/^(TCP|UDP|SCTP) / { v++ } /^  -> [0-9A-F]/ { r++ } END { print v + 0, r + 0 }' "/proc/$1/net/ip_vs" 2>/dev/null; }
+# counts NS: "VS RS" in the network namespace NS.
+counts() { ip netns exec "$1" awk '/^(TCP|UDP|SCTP) / { v++ } /^  -> [0-9A-F]/ { r++ } END { print v + 0, r + 0 }' /proc/net/ip_vs 2>/dev/null; }
 # alive PID: running (a zombie, exited but not yet waited for, counts as gone).
 alive() { [ -r "/proc/$1/status" ] && ! grep -q '^State:.*Z' "/proc/$1/status" 2>/dev/null; }
 le() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a <= b) }'; }
@@ -98,22 +98,30 @@ sampled() {
     done
 }
 
-# wait_all PID NS LIMIT LOG: until NS (PID's namespace) has all RS real servers (prints "VS RS
-# POLL_MS", or TIMEOUT or EXITED): the samples above about every 100 ms (at most a fifth of the
-# one CPU), and only once they are complete, the full count; POLL_MS is the mean time of one
-# round of samples.
+# wait_all PID NS LIMIT LOG: until NS (PID's namespace) has all RS real servers; prints "VS RS
+# POLL_MS DONE COUNT_MS", or TIMEOUT or EXITED. The samples above about every 100 ms (at most a
+# fifth of the one CPU), and only once they are complete, the full count. DONE (uptime) is when the
+# samples were first complete: the full count after it is a check, and it takes seconds at 10k
+# (COUNT_MS), which must not be charged to the program measured. POLL_MS is the mean time of one
+# round of samples. A PID that exits (sync -f ends by itself) gets one last round.
 wait_all() {
-    _w0=$(uptime_); _reads=0; _rt=0
+    _w0=$(uptime_); _reads=0; _rt=0; _last=no
     while :; do
-        alive "$1" || { echo EXITED; return 1; }
-        _r0=$(uptime_); sampled "$2" && { _c=$(counts "$1"); [ "${_c#* }" -ge "$RS" ] 2>/dev/null && break; }; _r1=$(uptime_)
+        alive "$1" || _last=yes
+        _r0=$(uptime_)
+        if sampled "$2"; then
+            _done=$(uptime_); _c=$(counts "$2"); _cm=$(since_ms "$_done")
+            [ "${_c#* }" -ge "$RS" ] 2>/dev/null && break
+        fi
+        _r1=$(uptime_)
+        [ $_last = yes ] && { echo EXITED; return 1; }
         _reads=$((_reads + 1)); _rt=$(awk -v t="$_rt" -v a="$_r0" -v b="$_r1" 'BEGIN { print t + b - a }')
         le "$(ms_ "$_w0" "$(uptime_)")" "$(($3 * 1000))" || { echo TIMEOUT; return 1; }
         # Progress on the console (stderr) about every 30 rounds.
         [ $((_reads % 30)) = 0 ] && echo "  $(ms_ "$_w0" "$(uptime_)") ms: $(tail -n 1 "$4" | cut -c1-160)" >&2
         sleep "$(awk -v a="$_r0" -v b="$_r1" 'BEGIN { d = 4 * (b - a); print (d > 0.1 ? d : 0.1) }')"
     done
-    echo "$_c $(awk -v t="$_rt" -v n="$_reads" 'BEGIN { printf "%.0f", t * 1000 / n }')"
+    echo "$_c $(awk -v t="$_rt" -v n="$_reads" 'BEGIN { printf "%.0f", (n ? t * 1000 / n : 0) }') $_done $_cm"
 }
 
 # changes PID NS NAME PREFIX BUDGET: K one-endpoint changes, each timed from "sent" to the new real
@@ -166,11 +174,15 @@ if has sync; then
     mkns sync
     SYNC="kube-ipvs sync --hostname-override node1 --cluster-cidr 10.244.0.0/16 --iptables-backend legacy $CT --timings"
     ip netns add warm; ip netns exec warm $SYNC -f warm.json >warm.txt 2>&1 || show warm-up warm.txt
-    c0=$(awk '{ print $16 + $17 }' /proc/$$/stat)
+    # Polled as the daemons are (wait_all), so that the cold starts compare like with like: the
+    # same poll beside it, the same lag. Its exit time and CPU come from a shell of its own.
     t0=$(uptime_)
-    timeout "$IPVS_LIMIT" "$IP" netns exec sync $SYNC -f services.json >sync.txt 2>&1
-    rc=$?; t1=$(uptime_)
-    c1=$(awk '{ print $16 + $17 }' /proc/$$/stat)
+    sh -c 'timeout "$1" "$2" netns exec sync $3 -f services.json >sync.txt 2>&1; echo $? >sync.rc
+           awk "{ print \$16 + \$17 }" /proc/$$/stat >sync.cpu; cut -d" " -f1 /proc/uptime >sync.end' sh "$IPVS_LIMIT" "$IP" "$SYNC" &
+    sp=$!; got=$(wait_all $sp sync "$IPVS_LIMIT" sync.txt); wait $sp
+    rc=$(cat sync.rc) t1=$(cat sync.end)
+    set -- $got; spoll=${3:-} sdone=${4:-} scount=${5:-}
+    scold=""; case $got in TIMEOUT|EXITED) ;; *) scold=$(ms_ "$t0" "$sdone") ;; esac
     show "kube-ipvs sync -f of $N Services (exit $rc)" sync.txt
     [ $rc = 0 ] || note_fail "sync -f of $N Services exited $rc"
     # awk reads the file itself: `cat /proc/net/ip_vs | ...` lost a virtual server here (busybox cat).
@@ -180,7 +192,7 @@ if has sync; then
     crc=$?; t3=$(uptime_)
     left=$(ip netns exec sync grep -c '^TCP' /proc/net/ip_vs)
     timings=$(sed -n 's/^timings: //p' sync.txt | tr -d ',' | sed 's/ ms//g; s/\([a-z]*\) \([0-9][0-9.]*\)/t_\1=\2/g')
-    echo "BENCH guest-sync services=$N rc=$rc sync_ms=$(ms_ "$t0" "$t1") cpu_ms=$(( (c1 - c0) * 10 )) vs=${c% *} rs=${c#* } cleanup_ms=$(ms_ "$t2" "$t3") cleanup_rc=$crc vs_left=$left $timings"
+    echo "BENCH guest-sync services=$N rc=$rc sync_ms=$(ms_ "$t0" "$t1") cold_ms=$scold poll_ms=$spoll count_ms=$scount cpu_ms=$(( $(cat sync.cpu) * 10 )) vs=${c% *} rs=${c#* } cleanup_ms=$(ms_ "$t2" "$t3") cleanup_rc=$crc vs_left=$left $timings"
     settle sync
 fi
 
@@ -196,8 +208,8 @@ if has kube-ipvs; then
     ip netns exec ipvs kube-ipvs run --kubeconfig kubeconfig --cluster-cidr 10.244.0.0/16 --hostname-override node1 \
         --ipvs-sync-period 10m --iptables-backend legacy $CT --healthz-bind-address 127.0.0.1:10256 --metrics-bind-address 127.0.0.1:10249 >daemon.log 2>&1 &
     DAEMON=$!
-    got=$(wait_all $DAEMON ipvs "$IPVS_LIMIT" daemon.log); cold_ms=$(since_ms "$t0")
-    set -- $got; vs=$1 rs=${2:-} poll=${3:-}
+    got=$(wait_all $DAEMON ipvs "$IPVS_LIMIT" daemon.log)
+    set -- $got; vs=$1 rs=${2:-} poll=${3:-} cold_ms=$(ms_ "$t0" "${4:-$(uptime_)}") count=${5:-}
     cpu0=$(cpu_ms $DAEMON); rss0=$(kib $DAEMON VmRSS)
     done=yes; case $got in TIMEOUT|EXITED) done=no; note_fail "kube-ipvs: not every real server programmed ($got)" ;; esac
     # Its own figures: the first sync's log line (it comes once the sync has ended).
@@ -206,7 +218,9 @@ if has kube-ipvs; then
     first=$(grep "first sync: applied" daemon.log | head -n 1)
     log_ms=$(since_ms "$t0")
     show "kube-ipvs: first sync" daemon.log | head -n 30
-    echo "BENCH guest-start proxy=kube-ipvs services=$N done=$done cold_ms=$cold_ms vs=$vs rs=$rs cpu_ms=$cpu0 rss_kib=$rss0 poll_ms=$poll first_sync_seen_ms=$log_ms first_sync_ops=$(echo "$first" | field operations) first_sync_elapsed_ms=$(echo "$first" | field elapsed-ms)"
+    echo "BENCH guest-start proxy=kube-ipvs services=$N done=$done cold_ms=$cold_ms vs=$vs rs=$rs cpu_ms=$cpu0 rss_kib=$rss0 poll_ms=$poll count_ms=$count first_sync_seen_ms=$log_ms first_sync_ops=$(echo "$first" | field operations) first_sync_elapsed_ms=$(echo "$first" | field elapsed-ms) since_start_ms=$(echo "$first" | field since-start-ms)"
+    # Its memory through the first sync: anonymous RSS after each phase, the peak (VmHWM) so far.
+    echo "BENCH daemon-phase-memory services=$N $(echo "$first" | tr ' ' '\n' | grep '^kib-' | tr '\n' ' ')"
     echo "BENCH daemon-start services=$N vs=$vs rs=$rs start_to_first_sync_ms=$log_ms first_sync_ops=$(echo "$first" | field operations) first_sync_elapsed_ms=$(echo "$first" | field elapsed-ms) rss_after_start_kib=$rss0"
     if [ $done = yes ]; then
         sleep 3   # the next change should not share a sync with leftovers of the start
@@ -236,14 +250,14 @@ if has kube-proxy; then
         --conntrack-max-per-core=0 --conntrack-tcp-timeout-established=0s --conntrack-tcp-timeout-close-wait=0s \
         --metrics-bind-address=127.0.0.1:10249 --healthz-bind-address=127.0.0.1:10256 --v=2 >kube-proxy.log 2>&1 &
     PROXY=$!
-    got=$(wait_all $PROXY kproxy "$PROXY_LIMIT" kube-proxy.log); cold_ms=$(since_ms "$t0")
-    set -- $got; poll=${3:-}
+    got=$(wait_all $PROXY kproxy "$PROXY_LIMIT" kube-proxy.log)
+    set -- $got; poll=${3:-} cold_ms=$(ms_ "$t0" "${4:-$(uptime_)}") count=${5:-}
     cpu0=$(cpu_ms $PROXY); rss0=$(kib $PROXY VmRSS)
     done=yes; case $got in TIMEOUT|EXITED) done=no ;; esac
     [ "$got" = EXITED ] && note_fail "kube-proxy exited"
     [ $done = yes ] || show "kube-proxy log, the end ($got after $cold_ms ms)" kube-proxy.log | tail -n 30
-    c=$(counts $PROXY)
-    echo "BENCH guest-start proxy=kube-proxy services=$N done=$done cold_ms=$cold_ms vs=${c% *} rs=${c#* } cpu_ms=$cpu0 rss_kib=$rss0 poll_ms=$poll limit_s=$PROXY_LIMIT"
+    c=$(counts kproxy)
+    echo "BENCH guest-start proxy=kube-proxy services=$N done=$done cold_ms=$cold_ms vs=${c% *} rs=${c#* } cpu_ms=$cpu0 rss_kib=$rss0 poll_ms=$poll count_ms=$count limit_s=$PROXY_LIMIT"
     if [ $done = yes ]; then
         sleep 3
         changes $PROXY kproxy kube-proxy 10.98 "$PROXY_CHANGES"
