@@ -130,7 +130,7 @@ func serviceJSON(_ i: Int) -> String {
 
 func oneChangeBench(sizes: [Int], endpoints m: Int, runs: Int, profile: Bool) async {
     print("N\tM\tchange_median_ms\tchange_min_ms\tops_per_change\tfirst_sync_ms\tanon_kib\tpeak_kib")
-    MallocTuning.limitArenas()
+    MallocTuning.configure()
     let decoder = JSONDecoder()
     for n in sizes {
         var config = ProxyConfig()

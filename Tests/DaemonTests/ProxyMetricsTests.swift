@@ -314,6 +314,15 @@ final class ProxyMetricsTests: XCTestCase {
         XCTAssertNil(ProcessMetrics.statusKiB("NoSuchRow"))
     }
 
+    /// The daemon's malloc settings step aside when the operator tunes malloc through glibc's
+    /// own variable; other tunables (or none) leave them on.
+    func testMallocTuningYieldsToTheOperatorsTunables() {
+        XCTAssertTrue(MallocTuning.appliesOwnSettings(environment: [:]))
+        XCTAssertTrue(MallocTuning.appliesOwnSettings(environment: ["GLIBC_TUNABLES": "glibc.rtld.optional_static_tls=512"]))
+        XCTAssertFalse(MallocTuning.appliesOwnSettings(environment: ["GLIBC_TUNABLES": "glibc.malloc.arena_max=4"]))
+        XCTAssertFalse(MallocTuning.appliesOwnSettings(environment: ["GLIBC_TUNABLES": "glibc.rtld.x=1:glibc.malloc.mmap_threshold=131072"]))
+    }
+
     /// The stat line's command may hold spaces and parentheses; limits read as Go's procfs does.
     func testProcParsing() {
         let stat = "42 (a) b) S 1 42 42 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 3 0 1000 123456789 2048 18446744073709551615"
