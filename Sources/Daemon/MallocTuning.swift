@@ -18,7 +18,7 @@ import Glibc
 // big block freed (up to 32 MiB), so after the list pages are freed the first sync's big arrays
 // come from the heap, and the lists' leftovers and the sync's data pile up in it. With blocks of
 // 64 KiB and more always mapped (and unmapped when freed), and the heap's top returned from 64 KiB
-// on, a 10k first sync peaked about 20 MiB lower in the guest.
+// on, the first sync's peak stays near its live data (docs/benchmarks.md has the figures).
 
 public enum MallocTuning {
     /// Blocks from this size on get their own mapping (M_MMAP_THRESHOLD), and a free top of the
