@@ -11,26 +11,27 @@ import Glibc
 // state, the cached kernel state), plus what a big sync allocates and frees: the API server's list
 // pages and their decoded objects, a full plan. glibc keeps freed memory in per-thread arenas (up
 // to 8 per CPU) and does not hand it back by itself, so after a big first sync the RSS stays well
-// above the live data (docs/benchmarks.md). Two arenas are enough for a daemon whose work is one
-// sync at a time, and a trim after a big sync returns what it freed.
+// above the live data (docs/benchmarks.md).
 //
-// Fixed thresholds matter more: by default glibc raises its mmap threshold to the size of each
-// big block freed (up to 32 MiB), so after the list pages are freed the first sync's big arrays
-// come from the heap, and the lists' leftovers and the sync's data pile up in it. With blocks of
-// 64 KiB and more always mapped (and unmapped when freed), and the heap's top returned from 64 KiB
-// on, the first sync's peak stays near its live data (docs/benchmarks.md has the figures).
+// One arena: the lists are decoded on the network threads and the first sync runs on its own
+// thread; with two arenas, whether that thread got the lists' arena decided whether the sync
+// reused their freed memory or grew a heap of its own, and the peak jumped between two levels from
+// run to run. The daemon's work is one sync at a time, so the shared arena costs little. Fixed
+// thresholds besides: glibc otherwise raises its mmap threshold to the biggest block freed (up to
+// 32 MiB), after which big arrays come from the heap and stay there. A trim after a big sync
+// returns what it freed.
 
 public enum MallocTuning {
     /// Blocks from this size on get their own mapping (M_MMAP_THRESHOLD), and a free top of the
     /// heap this big is returned (M_TRIM_THRESHOLD).
     public static let threshold: Int32 = 64 * 1024
 
-    /// At most two malloc arenas (M_ARENA_MAX) and the fixed thresholds above; call before the
-    /// threads start. An operator's own `GLIBC_TUNABLES` for malloc wins: nothing is set then.
+    /// One malloc arena (M_ARENA_MAX) and the fixed thresholds above; call before the threads
+    /// start. An operator's own `GLIBC_TUNABLES` for malloc wins: nothing is set then.
     public static func configure(environment: [String: String] = currentEnvironment()) {
         #if canImport(Glibc)
         guard appliesOwnSettings(environment: environment) else { return }
-        _ = c_mallopt(-8, 2)  // M_ARENA_MAX (malloc.h)
+        _ = c_mallopt(-8, 1)  // M_ARENA_MAX (malloc.h)
         _ = c_mallopt(-3, threshold)  // M_MMAP_THRESHOLD: also stops the dynamic adjustment
         _ = c_mallopt(-1, threshold)  // M_TRIM_THRESHOLD
         #endif
