@@ -26,8 +26,8 @@ public enum MallocTuning {
     /// heap this big is returned (M_TRIM_THRESHOLD).
     public static let threshold: Int32 = 64 * 1024
 
-    /// One malloc arena (M_ARENA_MAX) and the fixed thresholds above; call before the threads
-    /// start. An operator's own `GLIBC_TUNABLES` for malloc wins: nothing is set then.
+    /// One malloc arena (M_ARENA_MAX) and the fixed thresholds above. Call first thing in main:
+    /// a thread that has allocated before keeps the arena it made. An operator's own `GLIBC_TUNABLES` for malloc wins: nothing is set then.
     public static func configure(environment: [String: String] = currentEnvironment()) {
         #if canImport(Glibc)
         guard appliesOwnSettings(environment: environment) else { return }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Daemon
 import NIOConcurrencyHelpers
 #if canImport(FoundationEssentials)
 import FoundationEssentials
@@ -27,6 +28,9 @@ struct KubeIPVS: AsyncParsableCommand {
     /// Parses the command line after rewriting kube-proxy's syntax (`KubeProxyArgv`), so that
     /// kube-ipvs runs with a kube-proxy DaemonSet's command and arguments unchanged.
     static func main() async {
+        // First, on the main thread before any other starts: a thread that allocated before it
+        // would keep an arena of its own (MallocTuning).
+        MallocTuning.configure()
         let argv: KubeProxyArgv
         do { argv = try KubeProxyArgv.rewrite(CommandLine.arguments) } catch {
             exit(withError: ValidationError(error.description))

@@ -181,7 +181,6 @@ extension KubeIPVS {
         }
 
         func run() async throws {
-            MallocTuning.configure()
             let fileLimit = OpenFileLimit.raiseToHard()
             // The --config file as read, before it is parsed: a change after this restarts the daemon.
             let configContent = proxy.configFile.flatMap(ConfigFileWatcher.snapshot)
