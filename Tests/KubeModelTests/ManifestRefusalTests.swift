@@ -97,7 +97,7 @@ final class ManifestRefusalTests: XCTestCase {
         let text = """
         apiVersion: v1
         kind: Service
-        metadata: {name: a, labels: &labels {app: web, tier: front}}
+        metadata: {name: a, labels: &labels {app: web, service.kubernetes.io/service-proxy-name: other}}
         spec: {clusterIP: 10.0.0.1, ports: &ports [{name: http, port: 80}, {name: https, port: 443}]}
         ---
         apiVersion: v1
@@ -109,7 +109,8 @@ final class ManifestRefusalTests: XCTestCase {
         XCTAssertEqual(r.refusals, [])
         XCTAssertEqual(r.snapshot.services.map(\.ref.name), ["a", "b"])
         XCTAssertEqual(r.snapshot.services[1].ports.map(\.port), [80, 443])
-        XCTAssertEqual(r.snapshot.services[1].labels, ["app": "web", "tier": "front"])
+        // Only the label kube-ipvs reads is kept: it came through the alias.
+        XCTAssertEqual(r.snapshot.services[1].labels, [serviceProxyNameLabel: "other"])
     }
 
     func testUndefinedAliasIsRefused() throws {

@@ -112,7 +112,7 @@ run() {
 }
 
 # listed RESOURCE-PATH ENCODING MODE: the daemon's info line for the list of that collection.
-listed() { grep -q "$1: listed [0-9]* objects in [0-9]* page(s) at resourceVersion [0-9]* ($2)" "$d/$3.err"; }
+listed() { grep -q "$1: listed [0-9]* objects in [0-9]* page(s) in [0-9]* ms at resourceVersion [0-9]* ($2)" "$d/$3.err"; }
 
 pb=application/vnd.kubernetes.protobuf
 before=$(for r in services endpointslices nodes; do echo "$(requests LIST $r $pb) $(requests WATCH $r "$pb;stream=watch")"; done)
