@@ -14,7 +14,7 @@ final class ConntrackCleanupTests: XCTestCase {
         for (key, rss) in servers {
             o.families[key.address.family, default: ObservedFamily()].virtualServers[key] = ObservedVirtualServer(
                 server: VirtualServer(key: key, scheduler: "rr"),
-                realServers: Dictionary(uniqueKeysWithValues: rss.map { ($0, RealServer(key: $0)) }))
+                realServers: RealServerTable(rss.map { RealServer(key: $0) }))
         }
         return o
     }

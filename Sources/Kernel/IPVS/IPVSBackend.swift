@@ -76,12 +76,12 @@ public final class IPVSBackend {
     /// The destinations of one virtual server and their connection counters.
     /// The kernel answers a dump for a missing service with no destinations (not ESRCH); use
     /// `getService` to tell the two apart.
-    public func dumpDestinations(of key: VirtualServerKey) throws -> ([RealServerKey: RealServer], [RealServerKey: RealServerStats]) {
+    public func dumpDestinations(of key: VirtualServerKey) throws -> (RealServerTable<RealServer>, RealServerTable<RealServerStatsEntry>) {
         let messages = try dumpRetryingIfInterrupted(command: .getDest, object: key.description) {
             IPVSRequest.service(&$0, key: key)
         }
-        var servers: [RealServerKey: RealServer] = [:]
-        var stats: [RealServerKey: RealServerStats] = [:]
+        var servers = RealServerTable<RealServer>()
+        var stats = RealServerTable<RealServerStatsEntry>()
         for msg in messages {
             let (r, s) = try decode(msg, .getDest, key.description) { try IPVSReply.dest($0, serviceFamily: key.address.family) }
             servers[r.key] = r

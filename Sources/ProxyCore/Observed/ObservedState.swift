@@ -8,10 +8,13 @@ import KubeModel
 /// An IPVS virtual server as read from the kernel, with its real servers and their counters.
 public struct ObservedVirtualServer: Sendable, Hashable {
     public var server: VirtualServer
-    public var realServers: [RealServerKey: RealServer]
-    public var stats: [RealServerKey: RealServerStats]
+    /// By key, sorted in one array: the cache holds one per virtual server, a dictionary would be
+    /// several times the size of the real servers it holds.
+    public var realServers: RealServerTable<RealServer>
+    /// Counters by real-server key; filled only by kernel reads.
+    public var stats: RealServerTable<RealServerStatsEntry>
 
-    public init(server: VirtualServer, realServers: [RealServerKey: RealServer] = [:], stats: [RealServerKey: RealServerStats] = [:]) {
+    public init(server: VirtualServer, realServers: RealServerTable<RealServer> = [:], stats: RealServerTable<RealServerStatsEntry> = [:]) {
         self.server = server; self.realServers = realServers; self.stats = stats
     }
 }

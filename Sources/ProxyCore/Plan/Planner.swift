@@ -196,7 +196,7 @@ public enum Planner {
                 ops.append(PlannedOperation(.addRealServer(key, rs), owner: owner))
             }
         }
-        for rk in haveRS.keys.sorted() where dvs.realServer(rk) == nil {
+        for rk in haveRS.keys where dvs.realServer(rk) == nil {  // in key order already (`RealServerTable`)
             ops.append(PlannedOperation(.deleteRealServer(key, rk), owner: owner))
         }
     }
