@@ -16,6 +16,8 @@
 #   KUBE_IPVS_BENCH_IPVS_LIMIT      seconds for kube-ipvs's cold start and for sync -f (default
 #                                   1200 up to 10k, 3600 above)
 #   KUBE_IPVS_VM_MEM                the guest's memory (default 2048 MiB up to 10k, 4096 above)
+#   KUBE_IPVS_BENCH_COLD_REPEATS    cold starts of sync -f and kube-ipvs, alternating (default 3;
+#                                   the first pair is the one the changes and cleanups follow)
 #   KUBE_IPVS_BENCH_DECODE          a kube-ipvs-bench binary: at size 10000, decode.sh runs with it
 #                                   before the boot (part (f))
 set -uo pipefail
@@ -48,12 +50,12 @@ for n in "${sizes[@]}"; do
     ilimit=${KUBE_IPVS_BENCH_IPVS_LIMIT:-$ilimit}
     pchanges=${KUBE_IPVS_BENCH_PROXY_CHANGES:-$plimit}
     # The boot's limit: every bounded wait of guest.sh, plus cleanups and slack.
-    timeout=$((900 + 2 * ilimit + 5 * 120 + plimit + pchanges + 1800))
+    timeout=$((900 + 2 * ilimit * ${KUBE_IPVS_BENCH_COLD_REPEATS:-3} + 5 * 120 + plimit + pchanges + 1800))
     echo "$n" >"$D/size"
     sed "s#@D@#$D#; s#@STATE@#$STATE#" Tests/apiserver/bench/control.sh >"$D/control.sh"
     t=$D/61-daemon-scale-$n.sh
     sed "s#@PORT@#$KUBE_IPVS_APISERVER_PORT#; s#@CONTROL@#$D/control.sh#; s#@SIZE@#$n#; s#@TIMEOUT@#$timeout#;
-         s#@PROXIES@#$proxies#; s#@IPVS_LIMIT@#$ilimit#; s#@PROXY_LIMIT@#$plimit#; s#@PROXY_CHANGES@#$pchanges#" Tests/apiserver/bench/guest.sh >"$t"
+         s#@PROXIES@#$proxies#; s#@IPVS_LIMIT@#$ilimit#; s#@PROXY_LIMIT@#$plimit#; s#@PROXY_CHANGES@#$pchanges#; s#@COLD_REPEATS@#${KUBE_IPVS_BENCH_COLD_REPEATS:-3}#" Tests/apiserver/bench/guest.sh >"$t"
     sed "s#@SIZE@#$n#; s#@PROXIES@#$proxies#" Tests/apiserver/bench/guest.host.sh >"${t%.sh}.host.sh"
     log "size $n: guest runs '$proxies' (limits: kube-ipvs $ilimit s, kube-proxy $plimit s + $pchanges s for its changes; boot $timeout s; ${KUBE_IPVS_VM_MEM:-$mem} MiB)"
     t0=$(date +%s)

@@ -33,6 +33,7 @@ IPVS_LIMIT=@IPVS_LIMIT@      # seconds: kube-ipvs's cold start, and the sync -f
 PROXY_LIMIT=@PROXY_LIMIT@    # seconds: kube-proxy's cold start
 PROXY_CHANGES=@PROXY_CHANGES@  # seconds: kube-proxy's K changes together
 CHANGE_LIMIT=120             # seconds: one change of kube-ipvs
+COLD_REPEATS=@COLD_REPEATS@  # cold starts of sync -f and kube-ipvs, alternating
 RS=$((N * 10))
 # Conntrack's limit and timeouts are left as they are, by both daemons: nf_conntrack_max is
 # global and not writable from a namespace, and the others are not what is measured.
@@ -169,20 +170,47 @@ term() {
     wait "$1" 2>/dev/null
 }
 
-# ------------------------------------------------------------------ sync -f, then cleanup
-if has sync; then
-    mkns sync
-    SYNC="kube-ipvs sync --hostname-override node1 --cluster-cidr 10.244.0.0/16 --iptables-backend legacy $CT --timings"
-    ip netns add warm; ip netns exec warm $SYNC -f warm.json >warm.txt 2>&1 || show warm-up warm.txt
-    # Polled as the daemons are (wait_all), so that the cold starts compare like with like: the
-    # same poll beside it, the same lag. Its exit time and CPU come from a shell of its own.
+# run_sync NS: `sync -f` of the N Services in NS, polled as the daemons are (wait_all), so that the
+# cold starts compare like with like: the same poll beside it, the same lag. Its exit time and CPU
+# come from a shell of its own. Sets t0 t1 rc spoll sdone scount scold; sync.txt, sync.cpu.
+run_sync() {
     t0=$(uptime_)
-    sh -c 'timeout "$1" "$2" netns exec sync $3 -f services.json >sync.txt 2>&1; echo $? >sync.rc
-           awk "{ print \$16 + \$17 }" /proc/$$/stat >sync.cpu; cut -d" " -f1 /proc/uptime >sync.end' sh "$IPVS_LIMIT" "$IP" "$SYNC" &
-    sp=$!; got=$(wait_all $sp sync "$IPVS_LIMIT" sync.txt); wait $sp
+    sh -c 'timeout "$1" "$2" netns exec "$4" $3 -f services.json >sync.txt 2>&1; echo $? >sync.rc
+           awk "{ print \$16 + \$17 }" /proc/$$/stat >sync.cpu; cut -d" " -f1 /proc/uptime >sync.end' sh "$IPVS_LIMIT" "$IP" "$SYNC" "$1" &
+    _sp=$!; got=$(wait_all $_sp "$1" "$IPVS_LIMIT" sync.txt); wait $_sp
     rc=$(cat sync.rc) t1=$(cat sync.end)
     set -- $got; spoll=${3:-} sdone=${4:-} scount=${5:-}
     scold=""; case $got in TIMEOUT|EXITED) ;; *) scold=$(ms_ "$t0" "$sdone") ;; esac
+}
+
+# run_daemon NS LOG: `kube-ipvs run` in NS until its cold start is done (or not). syncPeriod 10m: a
+# periodic full resync re-reads the whole kernel, which at 10k Services takes longer than the
+# default 30 s under emulation, so a change would mostly wait for one; the changes measured here
+# are the daemon's incremental path (kube-proxy gets the same period). Sets DAEMON t0 got vs rs
+# poll cold_ms count cpu0 rss0 done first log_ms.
+run_daemon() {
+    _log=$2
+    t0=$(uptime_)
+    ip netns exec "$1" kube-ipvs run --kubeconfig kubeconfig --cluster-cidr 10.244.0.0/16 --hostname-override node1 \
+        --ipvs-sync-period 10m --iptables-backend legacy $CT --healthz-bind-address 127.0.0.1:10256 --metrics-bind-address 127.0.0.1:10249 >"$2" 2>&1 &
+    DAEMON=$!
+    got=$(wait_all $DAEMON "$1" "$IPVS_LIMIT" "$2")
+    set -- $got; vs=$1 rs=${2:-} poll=${3:-} cold_ms=$(ms_ "$t0" "${4:-$(uptime_)}") count=${5:-}
+    cpu0=$(cpu_ms $DAEMON); rss0=$(kib $DAEMON VmRSS)
+    done=yes; case $got in TIMEOUT|EXITED) done=no; note_fail "kube-ipvs: not every real server programmed ($got)" ;; esac
+    # Its own figures: the first sync's log line (it comes once the sync has ended).
+    _i=0
+    until grep -q "first sync: applied" "$_log" || [ $_i -gt 600 ]; do sleep 0.1; _i=$((_i + 1)); done
+    first=$(grep "first sync: applied" "$_log" | head -n 1)
+    log_ms=$(since_ms "$t0")
+}
+
+# ------------------------------------------------------------------ sync -f, then cleanup
+SYNC="kube-ipvs sync --hostname-override node1 --cluster-cidr 10.244.0.0/16 --iptables-backend legacy $CT --timings"
+if has sync; then
+    mkns sync
+    ip netns add warm; ip netns exec warm $SYNC -f warm.json >warm.txt 2>&1 || show warm-up warm.txt
+    run_sync sync
     show "kube-ipvs sync -f of $N Services (exit $rc)" sync.txt
     [ $rc = 0 ] || note_fail "sync -f of $N Services exited $rc"
     # awk reads the file itself: `cat /proc/net/ip_vs | ...` lost a virtual server here (busybox cat).
@@ -192,6 +220,7 @@ if has sync; then
     crc=$?; t3=$(uptime_)
     left=$(ip netns exec sync grep -c '^TCP' /proc/net/ip_vs)
     timings=$(sed -n 's/^timings: //p' sync.txt | tr -d ',' | sed 's/ ms//g; s/\([a-z]*\) \([0-9][0-9.]*\)/t_\1=\2/g')
+    echo "BENCH guest-cold proxy=sync services=$N repeat=1 cold_ms=$scold own_ms=$(ms_ "$t0" "$t1")"
     echo "BENCH guest-sync services=$N rc=$rc sync_ms=$(ms_ "$t0" "$t1") cold_ms=$scold poll_ms=$spoll count_ms=$scount cpu_ms=$(( $(cat sync.cpu) * 10 )) vs=${c% *} rs=${c#* } cleanup_ms=$(ms_ "$t2" "$t3") cleanup_rc=$crc vs_left=$left $timings"
     settle sync
 fi
@@ -201,24 +230,10 @@ if has kube-ipvs; then
     mkns ipvs relay
     # What starting the binary costs by itself here (no API, no kernel work): part of the cold start.
     _v0=$(uptime_); kube-ipvs run --help >/dev/null 2>&1; echo "BENCH guest-exec services=$N help_ms=$(ms_ "$_v0" "$(uptime_)")"
-    # syncPeriod 10m: a periodic full resync re-reads the whole kernel, which at 10k Services takes
-    # longer than the default 30 s under emulation, so a change would mostly wait for one; the
-    # changes measured here are the daemon's incremental path (kube-proxy gets the same period).
-    t0=$(uptime_)
-    ip netns exec ipvs kube-ipvs run --kubeconfig kubeconfig --cluster-cidr 10.244.0.0/16 --hostname-override node1 \
-        --ipvs-sync-period 10m --iptables-backend legacy $CT --healthz-bind-address 127.0.0.1:10256 --metrics-bind-address 127.0.0.1:10249 >daemon.log 2>&1 &
-    DAEMON=$!
-    got=$(wait_all $DAEMON ipvs "$IPVS_LIMIT" daemon.log)
-    set -- $got; vs=$1 rs=${2:-} poll=${3:-} cold_ms=$(ms_ "$t0" "${4:-$(uptime_)}") count=${5:-}
-    cpu0=$(cpu_ms $DAEMON); rss0=$(kib $DAEMON VmRSS)
-    done=yes; case $got in TIMEOUT|EXITED) done=no; note_fail "kube-ipvs: not every real server programmed ($got)" ;; esac
-    # Its own figures: the first sync's log line (it comes once the sync has ended).
-    i=0
-    until grep -q "first sync: applied" daemon.log || [ $i -gt 600 ]; do sleep 0.1; i=$((i + 1)); done
-    first=$(grep "first sync: applied" daemon.log | head -n 1)
-    log_ms=$(since_ms "$t0")
+    run_daemon ipvs daemon.log
     show "kube-ipvs: first sync" daemon.log | head -n 30
     echo "BENCH guest-start proxy=kube-ipvs services=$N done=$done cold_ms=$cold_ms vs=$vs rs=$rs cpu_ms=$cpu0 rss_kib=$rss0 poll_ms=$poll count_ms=$count first_sync_seen_ms=$log_ms first_sync_ops=$(echo "$first" | field operations) first_sync_elapsed_ms=$(echo "$first" | field elapsed-ms) since_start_ms=$(echo "$first" | field since-start-ms)"
+    echo "BENCH guest-cold proxy=kube-ipvs services=$N repeat=1 cold_ms=$cold_ms own_ms=$(echo "$first" | field since-start-ms)"
     # Its memory through the first sync: anonymous RSS after each phase, the peak (VmHWM) so far.
     echo "BENCH daemon-phase-memory services=$N $(echo "$first" | tr ' ' '\n' | grep '^kib-' | tr '\n' ' ')"
     echo "BENCH daemon-start services=$N vs=$vs rs=$rs start_to_first_sync_ms=$log_ms first_sync_ops=$(echo "$first" | field operations) first_sync_elapsed_ms=$(echo "$first" | field elapsed-ms) rss_after_start_kib=$rss0"
@@ -235,6 +250,29 @@ if has kube-ipvs; then
     echo "BENCH daemon-memory services=$N peak_rss_kib=$hwm rss_kib=$rss binary_bytes=$(wc -c </usr/local/bin/kube-ipvs)"
     echo "BENCH guest-end proxy=kube-ipvs services=$N peak_rss_kib=$hwm rss_kib=$rss cpu_start_ms=$cpu0 cpu_end_ms=$cpu1 cleanup_ms=$(ms_ "$t2" "$t3") cleanup_rc=$crc"
     has kube-proxy && settle kube-ipvs
+fi
+
+# ------------------------------------------------------------------ more cold starts, alternating
+# The host's load changes from minute to minute and one pair of cold starts can land on different
+# loads: COLD_REPEATS - 1 more pairs, sync -f then kube-ipvs, each in fresh namespaces, each
+# followed by its cleanup and a settle (BENCH guest-cold; bench.sh takes the medians).
+if has sync && has kube-ipvs; then
+    settle kube-ipvs
+    r=2
+    while [ $r -le $COLD_REPEATS ]; do
+        mkns sync$r
+        run_sync sync$r
+        echo "BENCH guest-cold proxy=sync services=$N repeat=$r cold_ms=$scold own_ms=$(ms_ "$t0" "$t1") rc=$rc"
+        timeout 600 "$IP" netns exec sync$r kube-ipvs cleanup --iptables-backend legacy >/dev/null 2>&1
+        settle sync
+        mkns ipvs$r relay
+        run_daemon ipvs$r daemon-$r.log
+        echo "BENCH guest-cold proxy=kube-ipvs services=$N repeat=$r cold_ms=$cold_ms own_ms=$(echo "$first" | field since-start-ms) done=$done peak_kib=$(echo "$first" | field kib-peak)"
+        term $DAEMON 60
+        timeout 600 "$IP" netns exec ipvs$r kube-ipvs cleanup --iptables-backend legacy >/dev/null 2>&1
+        settle kube-ipvs
+        r=$((r + 1))
+    done
 fi
 
 # ------------------------------------------------------------------ kube-proxy 1.20, IPVS mode
