@@ -13,8 +13,11 @@
 #       cleanup. (c) one endpoint changed: kernel operations and the daemon's own time;
 #       (d) kube-ipvs's peak RSS; (e) issue 16's comparison, measured the same external way for
 #       both daemons: cold start (start -> every real server in /proc/net/ip_vs) against sync -f,
-#       change latency (sent -> new real server visible), peak RSS, CPU; ratios per line.
-#       Sizes above KUBE_IPVS_BENCH_KUBE_PROXY_MAX (10000) run without kube-proxy;
+#       change latency (sent -> new real server visible), peak RSS, CPU; ratios per line. The
+#       cold starts of sync -f and kube-ipvs alternate in KUBE_IPVS_BENCH_COLD_REPEATS pairs
+#       (default 3; medians). The host part of (c) runs the daemon's loop at each size and 50k
+#       (KUBE_IPVS_BENCH_HOST_SIZES). Sizes above KUBE_IPVS_BENCH_KUBE_PROXY_MAX (10000) run
+#       without kube-proxy;
 #   (f) decoding the initial lists at 10k: the API server's Service and EndpointSlice lists
 #       saved as JSON and as protobuf, `kube-ipvs-bench --decode` on each, CPU and the ratio
 #       (Tests/apiserver/bench/decode.sh; "not available" when that mode is missing);
