@@ -274,55 +274,57 @@ public final class NodeKernel: KernelBackend {
         return report
     }
 
-    private func applyBatch(_ kind: OperationKind, _ selection: PlanSelection) throws -> ApplyResult {
-        if kind == .ipvs {
+    // Only IPVS batches are big (one operation per real server): walked in place. The others (at
+    // most a few operations per Service) are copied for their backends.
+    private func applyBatch(_ kind: OperationKind, _ ops: PlanSelection) throws -> ApplyResult {
+        switch kind {
+        case .prerequisite:
+            return try prerequisites.apply(Array(ops))
+        case .link:
+            return try applyLinkBatch(Array(ops))
+        case .ipset:
+            guard let sets else { throw missingBackend(.ipset, ops) }
+            return try sets.apply(Array(ops))
+        case .iptables:
+            guard let rules else { throw missingBackend(.iptables, ops) }
+            return try applyRules(rules, Array(ops))
+        case .ipvs:
             guard let ipvs = try ipvs() else {
                 throw KernelError(subsystem: .ipvs, operation: "resolve generic netlink family", object: IPVSGenl.familyName,
                                   errno: ENOENT, message: "IPVS is not available; load the ip_vs module")
             }
-            return try ipvs.apply(selection)
+            return try ipvs.apply(ops)
         }
-        // The other subsystems' batches are small (at most a few per Service): copied.
-        let ops = Array(selection)
-        switch kind {
-        case .prerequisite:
-            return try prerequisites.apply(ops)
-        case .link:
-            var result = ApplyResult()
-            var addressOps: [Operation] = []
-            for op in ops {
-                if case .deleteDummyLink(let name) = op {
-                    // Cleanup: the addresses go with the link; a missing link counts as done.
-                    guard name == link.linkName else {
-                        throw KernelError(subsystem: .link, operation: "RTM_DELLINK", object: name,
-                                          errno: EINVAL, message: "NodeKernel manages \(link.linkName) only")
-                    }
-                    result.requestsSent += 1
-                    try link.deleteLink()
-                    result.applied += 1
-                    continue
-                }
-                guard case .createDummyLink(let name) = op else { addressOps.append(op); continue }
+    }
+
+    /// The link's batch: kube-ipvs0 created or deleted, then its address additions and deletions.
+    private func applyLinkBatch(_ ops: [Operation]) throws -> ApplyResult {
+        var result = ApplyResult()
+        var addressOps: [Operation] = []
+        for op in ops {
+            if case .deleteDummyLink(let name) = op {
+                // Cleanup: the addresses go with the link; a missing link counts as done.
                 guard name == link.linkName else {
-                    throw KernelError(subsystem: .link, operation: "RTM_NEWLINK", object: name,
+                    throw KernelError(subsystem: .link, operation: "RTM_DELLINK", object: name,
                                       errno: EINVAL, message: "NodeKernel manages \(link.linkName) only")
                 }
                 result.requestsSent += 1
-                try link.ensureLink(up: linkUp)
+                try link.deleteLink()
                 result.applied += 1
+                continue
             }
-            // Address additions and deletions: one pipelined batch.
-            if !addressOps.isEmpty { result.merge(try link.apply(addressOps)) }
-            return result
-        case .ipset:
-            guard let sets else { throw missingBackend(.ipset, ops) }
-            return try sets.apply(ops)
-        case .iptables:
-            guard let rules else { throw missingBackend(.iptables, ops) }
-            return try applyRules(rules, ops)
-        case .ipvs:
-            preconditionFailure("applied above")
+            guard case .createDummyLink(let name) = op else { addressOps.append(op); continue }
+            guard name == link.linkName else {
+                throw KernelError(subsystem: .link, operation: "RTM_NEWLINK", object: name,
+                                  errno: EINVAL, message: "NodeKernel manages \(link.linkName) only")
+            }
+            result.requestsSent += 1
+            try link.ensureLink(up: linkUp)
+            result.applied += 1
         }
+        // Address additions and deletions: one pipelined batch.
+        if !addressOps.isEmpty { result.merge(try link.apply(addressOps)) }
+        return result
     }
 
     // MARK: - Conntrack
@@ -332,7 +334,7 @@ public final class NodeKernel: KernelBackend {
         return try conntrack().clear(filters).applied
     }
 
-    private func missingBackend(_ s: KernelSubsystem, _ ops: [Operation]) -> KernelError {
+    private func missingBackend(_ s: KernelSubsystem, _ ops: some Collection<Operation>) -> KernelError {
         KernelError(subsystem: s, operation: "apply", object: "\(ops.count) operation(s)", errno: EOPNOTSUPP,
                     message: "no \(s.rawValue) backend is wired into NodeKernel")
     }
