@@ -5,6 +5,7 @@ import Foundation
 #endif
 import Glibc
 import Logging
+import Reconciler
 import ServiceLifecycle
 
 // MARK: - Exit when the --config file changes
@@ -179,24 +180,9 @@ struct ConfigWatchError: Error, CustomStringConvertible {
     var description: String { "--config \(path): cannot watch the file for changes: \(String(cString: strerror(errno)))" }
 }
 
-/// Runs `body` on a new detached thread (Foundation's Thread is not in FoundationEssentials).
+/// Runs `body` on a new detached thread.
 func detachThread(_ body: @escaping @Sendable () -> Void) {
-    let box = Unmanaged.passRetained(ThreadBody(body)).toOpaque()
-    var thread = pthread_t()
-    let rc = pthread_create(&thread, nil, { arg in
-        let body = Unmanaged<ThreadBody>.fromOpaque(arg!).takeRetainedValue()
-        body.run()
-        return nil
-    }, box)
-    if rc == 0 {
-        pthread_detach(thread)
-    } else {
-        // No thread to be had: run it here rather than never (the caller waits for its result).
-        Unmanaged<ThreadBody>.fromOpaque(box).takeRetainedValue().run()
-    }
-}
-
-private final class ThreadBody: Sendable {
-    let run: @Sendable () -> Void
-    init(_ run: @escaping @Sendable () -> Void) { self.run = run }
+    // No thread to be had: run it here rather than never (the caller waits for its result).
+    guard let thread = try? startThread(body) else { body(); return }
+    pthread_detach(thread)
 }

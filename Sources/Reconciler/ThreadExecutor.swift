@@ -27,15 +27,11 @@ final class ThreadExecutor: SerialExecutor, @unchecked Sendable {
         pthread_mutex_init(mutex, nil)
         pthread_cond_init(condition, nil)
         // The thread holds the executor until it ends, so the queue outlives every job on it.
-        let context = Unmanaged.passRetained(self).toOpaque()
-        var t = pthread_t()
-        let rc = pthread_create(&t, nil, { context in
-            let executor = Unmanaged<ThreadExecutor>.fromOpaque(context!).takeRetainedValue()
-            executor.runJobs()
-            return nil
-        }, context)
-        // Without its thread the loop could never run: nothing sensible is left to do.
-        precondition(rc == 0, "kube-ipvs: cannot start the \(name) thread: \(String(cString: strerror(rc)))")
+        let t: pthread_t
+        do { t = try startThread { self.runJobs() } } catch {
+            // Without its thread the loop could never run: nothing sensible is left to do.
+            preconditionFailure("kube-ipvs: cannot start the \(name) thread: \(error)")
+        }
         pthread_mutex_lock(mutex)
         thread = t
         pthread_mutex_unlock(mutex)
@@ -111,4 +107,31 @@ final class ThreadExecutor: SerialExecutor, @unchecked Sendable {
             batch.removeAll(keepingCapacity: true)
         }
     }
+}
+
+/// pthread_create failed; `errno` is its result.
+public struct ThreadStartError: Error, CustomStringConvertible {
+    public let errno: Int32
+    public var description: String { String(cString: strerror(errno)) }
+}
+
+/// Starts `body` on a new joinable thread and returns it (Foundation's Thread is not in
+/// FoundationEssentials); the thread holds `body` until it returns.
+public func startThread(_ body: @escaping @Sendable () -> Void) throws(ThreadStartError) -> pthread_t {
+    let box = Unmanaged.passRetained(ThreadBody(body)).toOpaque()
+    var thread = pthread_t()
+    let rc = pthread_create(&thread, nil, { arg in
+        Unmanaged<ThreadBody>.fromOpaque(arg!).takeRetainedValue().run()
+        return nil
+    }, box)
+    guard rc == 0 else {
+        Unmanaged<ThreadBody>.fromOpaque(box).release()
+        throw ThreadStartError(errno: rc)
+    }
+    return thread
+}
+
+private final class ThreadBody: Sendable {
+    let run: @Sendable () -> Void
+    init(_ run: @escaping @Sendable () -> Void) { self.run = run }
 }
