@@ -7,6 +7,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import KubeModel
 
 /// One scrape of the process's resource use.
 public struct ProcessMetrics: Sendable, Equatable {
@@ -144,19 +145,7 @@ public struct ProcessMetrics: Sendable, Equatable {
     }
 
     private static func readText(_ path: String) -> String? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        var data: [UInt8] = []
-        var buf = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let n = buf.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-            if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { break }
-            data.append(contentsOf: buf[0..<n])
-            if data.count > 1 << 20 { break }
-        }
-        return String(decoding: data, as: UTF8.self)
+        BoundedFile.read(path, limit: 1 << 20).map { String(decoding: $0, as: UTF8.self) }
     }
 
     /// Entries of a directory but `.` and `..` (the descriptor of the listing itself counts, as in Go).

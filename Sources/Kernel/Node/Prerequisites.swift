@@ -1,5 +1,6 @@
 import ProxyCore
 import KernelPort
+import KubeModel
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -213,10 +214,7 @@ public struct Prerequisites: Sendable {
     // MARK: - Plumbing
 
     func readFile(_ path: String) -> String? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        if fd < 0 { return nil }
-        defer { close(fd) }
-        return String(decoding: readAll(fd), as: UTF8.self)
+        BoundedFile.read(path).map { String(decoding: $0, as: UTF8.self) }
     }
 
     func listDirectory(_ path: String) -> [String] {
