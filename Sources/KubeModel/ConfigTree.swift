@@ -75,13 +75,14 @@ enum ConfigTree {
             return .list(seq.enumerated().map { i, n in value(n, path: "\(path)[\(i)]", duplicates: &duplicates) })
         case .mapping(let m):
             var out: [String: ConfigValue] = [:]
-            let keys = m.map { $0.key.string ?? "" }
+            var last: [String: Int] = [:]
+            for (i, (k, _)) in m.enumerated() { last[k.string ?? ""] = i }
             for (i, (k, v)) in m.enumerated() {
                 let key = k.string ?? ""
                 let full = path.isEmpty ? key : "\(path).\(key)"
                 // An earlier occurrence of a duplicate key is reported (once) where it stands and
                 // dropped: the last one wins.
-                if keys[(i + 1)...].contains(key) {
+                if last[key] != i {
                     if !duplicates.contains(full) { duplicates.append(full) }
                     continue
                 }

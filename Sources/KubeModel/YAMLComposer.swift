@@ -61,7 +61,9 @@ public struct YAMLComposer: Sendable {
 
         private enum Frame {
             case sequence(items: [YAMLNode], anchor: String?, nodes: Int)
-            case mapping(pairs: [YAMLNode.Mapping.Pair], key: YAMLNode?, keyMark: (Int, Int), anchor: String?, nodes: Int)
+            // `keys`: the scalar keys so far, for the duplicate check (a scan of `pairs` per key
+            // would make a mapping of many keys quadratic).
+            case mapping(pairs: [YAMLNode.Mapping.Pair], keys: Set<String>, key: YAMLNode?, keyMark: (Int, Int), anchor: String?, nodes: Int)
         }
 
         init(options: YAMLComposer, base: UnsafePointer<UInt8>, count: Int) {
@@ -113,12 +115,12 @@ public struct YAMLComposer: Sendable {
                     if event.type == YAML_SEQUENCE_START_EVENT {
                         frames.append(.sequence(items: [], anchor: Self.string(event.data.sequence_start.anchor), nodes: 1))
                     } else {
-                        frames.append(.mapping(pairs: [], key: nil, keyMark: (0, 0), anchor: Self.string(event.data.mapping_start.anchor), nodes: 1))
+                        frames.append(.mapping(pairs: [], keys: [], key: nil, keyMark: (0, 0), anchor: Self.string(event.data.mapping_start.anchor), nodes: 1))
                     }
                 case YAML_SEQUENCE_END_EVENT, YAML_MAPPING_END_EVENT:
                     switch frames.popLast() {
                     case .sequence(let items, let anchor, let nodes)?: finished = (.sequence(items), nodes, anchor)
-                    case .mapping(let pairs, _, _, let anchor, let nodes)?: finished = (.mapping(.init(pairs)), nodes, anchor)
+                    case .mapping(let pairs, _, _, _, let anchor, let nodes)?: finished = (.mapping(.init(pairs)), nodes, anchor)
                     case nil: break
                     }
                 case YAML_ALIAS_EVENT:
@@ -144,17 +146,16 @@ public struct YAMLComposer: Sendable {
                 case .sequence(var items, let a, let n):
                     items.append(node)
                     frames.append(.sequence(items: items, anchor: a, nodes: min(Int.max / 4, n + nodes)))
-                case .mapping(var pairs, let key, let keyMark, let a, let n):
+                case .mapping(var pairs, var keys, let key, let keyMark, let a, let n):
                     if let key {
-                        if !options.allowsDuplicateKeys, case .scalar(let k) = key,
-                           pairs.contains(where: { $0.key.string == k.string }) {
+                        if !options.allowsDuplicateKeys, case .scalar(let k) = key, !keys.insert(k.string).inserted {
                             throw YAMLError(document: document, line: keyMark.0, column: keyMark.1,
                                             message: "duplicate key \"\(k.string)\" in a mapping")
                         }
                         pairs.append(.init(key: key, value: node))
-                        frames.append(.mapping(pairs: pairs, key: nil, keyMark: (0, 0), anchor: a, nodes: min(Int.max / 4, n + nodes)))
+                        frames.append(.mapping(pairs: pairs, keys: keys, key: nil, keyMark: (0, 0), anchor: a, nodes: min(Int.max / 4, n + nodes)))
                     } else {
-                        frames.append(.mapping(pairs: pairs, key: node, keyMark: (line, column), anchor: a, nodes: min(Int.max / 4, n + nodes)))
+                        frames.append(.mapping(pairs: pairs, keys: keys, key: node, keyMark: (line, column), anchor: a, nodes: min(Int.max / 4, n + nodes)))
                     }
                 }
             }
