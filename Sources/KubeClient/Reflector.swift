@@ -123,9 +123,8 @@ public struct Reflector<T: KubeObject>: Sendable {
                     let listStart = ContinuousClock.now
                     let list = try await client.list(T.self, kind, pageSize: options.pageSize)
                     if Task.isCancelled { return }
-                    let took = (ContinuousClock.now - listStart).components
-                    let ms = Double(took.seconds) * 1000 + Double(took.attoseconds) / 1e15
-                    report(.listed(count: list.items.count, resourceVersion: list.resourceVersion, pages: list.pages, encoding: list.encoding, milliseconds: ms))
+                    report(.listed(count: list.items.count, resourceVersion: list.resourceVersion, pages: list.pages, encoding: list.encoding,
+                                   milliseconds: (ContinuousClock.now - listStart).milliseconds))
                     await handler(.replaced(list.items))
                     resourceVersion = list.resourceVersion
                     if !expiryStreak { backoff.reset() }
